@@ -1,0 +1,122 @@
+"""Concept combinations and the append-only combo catalog (data-contract section 3)."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from itertools import combinations
+from pathlib import Path
+
+from daydream.atomic import write_text
+from daydream.csvio import read_rows
+from daydream.errors import ComboError, located
+
+COMBO_COLUMNS = ("combo_id", "version", "concept_id", "description_level", "k_max", "created_at")
+DEFAULT_K_MAX = 2
+DEFAULT_LEVEL = "paragraph"
+
+
+def combo_id(concept_ids: Iterable[str], level: str, k_max: int) -> str:
+    material = "|".join(sorted(concept_ids)) + "|" + level + "|" + str(k_max)
+    return "combo_v1_" + hashlib.sha256(material.encode()).hexdigest()[:12]
+
+
+@dataclass(frozen=True)
+class Combo:
+    combo_id: str
+    concept_ids: tuple[str, ...]
+    level: str
+    k_max: int
+
+    @classmethod
+    def of(cls, concept_ids: Sequence[str], level: str, k_max: int) -> "Combo":
+        return cls(combo_id(concept_ids, level, k_max), tuple(concept_ids), level, int(k_max))
+
+
+def k_subsets(concept_ids: Sequence[str], k_max: int, level: str) -> list[Combo]:
+    """Every k-subset (k = k_max) of the concepts, in catalog order."""
+    if k_max < 1:
+        raise ComboError(f"k_max must be at least 1, got {k_max}")
+    if k_max > len(concept_ids):
+        raise ComboError(f"k_max {k_max} is larger than the {len(concept_ids)} active concepts")
+    return [Combo.of(subset, level, k_max) for subset in combinations(concept_ids, k_max)]
+
+
+class ComboCatalog:
+    """``combo_mappings.csv``: read once, appended to, never rewritten with different content."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.combos: dict[str, Combo] = {}
+        self._created_at: dict[str, str] = {}
+        if path.exists():
+            self._load()
+
+    def _load(self) -> None:
+        members: dict[str, list[str]] = {}
+        facts: dict[str, tuple[str, int, int]] = {}
+        for row_no, row in read_rows(self.path, ["combo_id", "concept_id"], error=ComboError):
+            cid = row["combo_id"]
+            if not cid:
+                raise ComboError(located("is empty", file=self.path, row=row_no, field="combo_id"))
+            level = row.get("description_level") or DEFAULT_LEVEL
+            try:
+                k_max = int(row.get("k_max") or 0)
+            except ValueError:
+                raise ComboError(located(f"expected an integer, got {row.get('k_max')!r}",
+                                         file=self.path, row=row_no, field="k_max")) from None
+            if cid in facts and facts[cid][:2] != (level, k_max):
+                raise ComboError(located(f"combo {cid} has rows with different description_level/k_max",
+                                         file=self.path, row=row_no, field="description_level"))
+            facts.setdefault(cid, (level, k_max, row_no))
+            members.setdefault(cid, []).append(row["concept_id"])
+            self._created_at.setdefault(cid, row.get("created_at", ""))
+        for cid, concept_ids in members.items():
+            level, k_max, _ = facts[cid]
+            self.combos[cid] = Combo(cid, tuple(concept_ids), level, k_max or len(concept_ids))
+
+    def __contains__(self, cid: str) -> bool:
+        return cid in self.combos
+
+    def get(self, cid: str) -> Combo:
+        try:
+            return self.combos[cid]
+        except KeyError:
+            raise ComboError(located(f"unknown combo_id {cid!r}", file=self.path, field="combo_id")) from None
+
+    def ensure(self, combos: Iterable[Combo], *, write: bool = True) -> list[Combo]:
+        """Add combos that are new; an existing id with other content is an error. Returns the new ones."""
+        new: list[Combo] = []
+        for combo in combos:
+            known = self.combos.get(combo.combo_id)
+            if known is None:
+                self.combos[combo.combo_id] = combo
+                new.append(combo)
+                continue
+            if (set(known.concept_ids), known.level, known.k_max) != (set(combo.concept_ids), combo.level, combo.k_max):
+                raise ComboError(located(
+                    f"combo {combo.combo_id} exists with concepts {sorted(known.concept_ids)}, level {known.level}, "
+                    f"k_max {known.k_max}; refusing to redefine it as {sorted(combo.concept_ids)}, {combo.level}, "
+                    f"{combo.k_max}", file=self.path, field="combo_id"))
+        if new and write:
+            self._append(new)
+        return new
+
+    def _append(self, new: list[Combo]) -> None:
+        """Rewrite atomically with the old bytes untouched as a prefix, so the file stays append-only."""
+        now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        old = self.path.read_text(encoding="utf-8") if self.path.exists() else ""
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        if not old:
+            writer.writerow(COMBO_COLUMNS)
+        elif not old.endswith("\n"):
+            buf.write("\n")
+        for combo in new:
+            for concept in combo.concept_ids:
+                writer.writerow((combo.combo_id, "v1", concept, combo.level, combo.k_max, now))
+        write_text(self.path, old + buf.getvalue())

@@ -1,0 +1,83 @@
+"""Generation ids (data-contract section 4). These MUST match the DayDreaming pipeline exactly,
+so an existing store's generations are recognised and never paid for twice."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from daydream.errors import StoreError
+from daydream.paths import Stage
+
+PREFIX: dict[str, str] = {"draft": "d_", "essay": "e_", "evaluation": "v_"}
+MAX_COLLISION_INDEX = 4
+_ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
+
+
+def base36(number: int) -> str:
+    if number == 0:
+        return "0"
+    digits: list[str] = []
+    while number:
+        number, rem = divmod(number, 36)
+        digits.append(_ALPHABET[rem])
+    return "".join(reversed(digits))
+
+
+def normalize_part(part: Any) -> str:
+    return str(part).strip().lower()
+
+
+def signature(parts: Iterable[Any]) -> str:
+    return "|".join(normalize_part(p) for p in parts)
+
+
+def gen_id_from_signature(stage: Stage, sig: str, collision_index: int = 0) -> str:
+    hashed = sig if collision_index == 0 else f"{sig}|collision:{collision_index}"
+    digest = hashlib.blake2b(hashed.encode(), digest_size=10).digest()
+    gen_id = PREFIX[stage] + base36(int.from_bytes(digest, "big"))
+    return gen_id if collision_index == 0 else f"{gen_id}-{collision_index}"
+
+
+def draft_signature(combo_id: str, draft_template_id: str, llm_model_id: str, replicate: int = 1) -> str:
+    return signature((combo_id, draft_template_id, llm_model_id, int(replicate)))
+
+
+def essay_signature(draft_gen_id: str, essay_template_id: str, replicate: int = 1) -> str:
+    return signature((draft_gen_id, essay_template_id, int(replicate)))
+
+
+def evaluation_signature(parent_gen_id: str, evaluation_template_id: str, evaluation_llm_model_id: str,
+                         replicate: int = 1) -> str:
+    return signature((parent_gen_id, evaluation_template_id, evaluation_llm_model_id, int(replicate)))
+
+
+def draft_id(combo_id: str, draft_template_id: str, llm_model_id: str, replicate: int = 1) -> str:
+    return gen_id_from_signature("draft", draft_signature(combo_id, draft_template_id, llm_model_id, replicate))
+
+
+def essay_id(draft_gen_id: str, essay_template_id: str, replicate: int = 1) -> str:
+    return gen_id_from_signature("essay", essay_signature(draft_gen_id, essay_template_id, replicate))
+
+
+def evaluation_id(parent_gen_id: str, evaluation_template_id: str, evaluation_llm_model_id: str,
+                  replicate: int = 1) -> str:
+    return gen_id_from_signature(
+        "evaluation", evaluation_signature(parent_gen_id, evaluation_template_id, evaluation_llm_model_id, replicate))
+
+
+def resolve_gen_id(stage: Stage, sig: str, is_taken: Callable[[str], bool]) -> str:
+    """The first candidate id (plain, then ``-1`` .. ``-4``) that ``is_taken`` does not refuse.
+
+    ``is_taken(gen_id)`` says whether that id already belongs to a different identity (on disk or
+    earlier in the same build). Five taken candidates are an error rather than an overwrite.
+    """
+    tried: list[str] = []
+    for index in range(MAX_COLLISION_INDEX + 1):
+        candidate = gen_id_from_signature(stage, sig, index)
+        if not is_taken(candidate):
+            return candidate
+        tried.append(candidate)
+    raise StoreError(f"gen id collision for {stage} signature {sig!r}: all of {', '.join(tried)} are taken "
+                     f"by other generations (gens/{stage}/<id>/metadata.json)")

@@ -1,0 +1,44 @@
+"""The LLM interface the stage runner depends on.
+
+The runner knows only this Protocol, so unit tests can pass a double and production passes the
+OpenAI-compatible client (``daydream.llm.client``) built directly or by the Airflow hook.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+from pydantic import BaseModel, Field
+
+
+class Usage(BaseModel):
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+
+
+class LLMResult(BaseModel):
+    """What one chat completion returned; every field lands in ``raw_metadata.json``."""
+
+    text: str
+    finish_reason: str | None = None
+    truncated: bool = False
+    usage: Usage = Field(default_factory=Usage)
+    cost_usd: float | None = None
+    duration_s: float = 0.0
+    model: str = ""
+    attempts: int = 1
+
+
+@runtime_checkable
+class LLMClient(Protocol):
+    def complete(
+        self,
+        *,
+        model: str,
+        prompt: str,
+        max_tokens: int,
+        temperature: float,
+    ) -> LLMResult:
+        """Send ``prompt`` as one user message to ``model`` (the API model string)."""
+        ...
