@@ -1,0 +1,550 @@
+"""Building a cohort (data-contract section 5): spec (or no-code, or curated list) -> generations.
+
+A build is planned fully in memory first (ids, collisions, parent checks) and only then written, so a
+bad spec or catalog leaves nothing half-written. Writing is idempotent: rerunning a build rewrites
+the same membership and never touches an existing generation's ``metadata.json``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from pydantic import BaseModel
+
+from daydream import atomic
+from daydream.catalogs import Catalogs
+from daydream.combos import DEFAULT_K_MAX, DEFAULT_LEVEL, Combo, ComboCatalog, k_subsets
+from daydream.errors import CohortError, DayDreamError, SpecError, located
+from daydream.ids import draft_signature, essay_signature, evaluation_signature, resolve_gen_id
+from daydream.membership import MEMBERSHIP_COLUMNS, write_membership
+from daydream.paths import DESCRIPTION_LEVELS, STAGES, DataLayout, Stage
+from daydream.store import GenMetadata, GensStore, utc_now
+
+SELECTED_ESSAYS = "selected_essays.txt"
+SELECTED_DRAFTS = "selected_drafts.txt"
+AXIS_CATALOG = {
+    "draft_template": "draft", "essay_template": "essay", "evaluation_template": "evaluation",
+}
+LLM_AXES = ("draft_llm", "essay_llm", "evaluation_llm")
+
+
+class CohortSettings(BaseModel):
+    """Per-cohort combo settings: from the spec's ``combos`` key, CLI flags, or the defaults."""
+
+    k_max: int = DEFAULT_K_MAX
+    description_level: str = DEFAULT_LEVEL
+    concepts: list[str] | None = None
+
+
+@dataclass
+class CohortPlan:
+    cohort_id: str
+    source: str
+    settings: CohortSettings
+    membership: pd.DataFrame
+    metadata: list[GenMetadata]
+    combos: list[Combo]
+    new_combos: list[Combo]
+    manifest: dict[str, Any]
+    tiers: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    def counts(self) -> dict[str, int]:
+        return {stage: int((self.membership["stage"] == stage).sum()) for stage in STAGES}
+
+
+class CohortBuildResult(BaseModel):
+    cohort_id: str
+    source: str
+    dry_run: bool
+    stages: dict[str, int]
+    tiers: dict[str, dict[str, int]]
+    combos: int
+    new_combos: int
+    seeded_metadata: int
+    membership_path: str
+    manifest_path: str
+
+    def describe(self) -> str:
+        verb = "would write" if self.dry_run else "wrote"
+        lines = [f"cohort {self.cohort_id} ({self.source}): {sum(self.stages.values())} generations, "
+                 f"{self.combos} combos ({self.new_combos} new)"]
+        for stage in STAGES:
+            tiers = ", ".join(f"{tier} {n}" for tier, n in sorted(self.tiers.get(stage, {}).items()))
+            lines.append(f"  {stage:<10} {self.stages.get(stage, 0):>8}   {tiers}")
+        lines.append(f"{verb} {self.membership_path}")
+        lines.append(f"{verb} {self.manifest_path}")
+        if not self.dry_run:
+            lines.append(f"seeded {self.seeded_metadata} new metadata.json under gens/")
+        return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------
+# reading the cohort definition
+
+
+def list_cohorts(layout: DataLayout) -> list[str]:
+    if not layout.cohorts.is_dir():
+        return []
+    return sorted(p.name for p in layout.cohorts.iterdir()
+                  if p.is_dir() and not p.name.startswith(".") and ((p / "spec").is_dir() or (p / "membership.csv").exists()))
+
+
+def read_id_list(path: Path) -> list[str]:
+    """One gen id per line, ``#`` comments and blank lines ignored, duplicates dropped."""
+    ids: list[str] = []
+    for raw in path.read_text(encoding="utf-8").splitlines():
+        text = raw.split("#", 1)[0].strip()
+        if text and text not in ids:
+            ids.append(text)
+    return ids
+
+
+def _load_spec_doc(path: Path) -> dict[str, Any]:
+    from daydream.spec import load_spec
+
+    return load_spec(path)
+
+
+def _settings_from(spec_doc: dict[str, Any] | None, path: Path | None, *, k_max: int | None,
+                   level: str | None) -> CohortSettings:
+    raw = (spec_doc or {}).get("combos") or {}
+    if not isinstance(raw, dict):
+        raise SpecError(located("'combos' must be a mapping with k_max, description_level, concepts", file=path,
+                                field="combos"))
+    unknown = set(raw) - {"k_max", "description_level", "level", "concepts"}
+    if unknown:
+        raise SpecError(located(f"unknown key(s) {', '.join(sorted(unknown))} (known: k_max, description_level, "
+                                f"concepts)", file=path, field="combos"))
+    try:
+        settings = CohortSettings(
+            k_max=k_max if k_max is not None else int(raw.get("k_max", DEFAULT_K_MAX)),
+            description_level=level or raw.get("description_level") or raw.get("level") or DEFAULT_LEVEL,
+            concepts=[str(c) for c in raw["concepts"]] if raw.get("concepts") else None,
+        )
+    except (TypeError, ValueError) as exc:
+        raise SpecError(located(f"invalid combos settings: {exc}".splitlines()[0], file=path, field="combos")) from None
+    if settings.description_level not in DESCRIPTION_LEVELS:
+        raise SpecError(located(f"unknown description level {settings.description_level!r} "
+                                f"(known: {', '.join(DESCRIPTION_LEVELS)})", file=path, field="combos.description_level"))
+    return settings
+
+
+def _combos_for(settings: CohortSettings, catalogs: Catalogs, spec_path: Path | None) -> list[Combo]:
+    if settings.concepts is None:
+        concept_ids = catalogs.active_concept_ids
+    else:
+        missing = [c for c in settings.concepts if c not in catalogs.concepts]
+        if missing:
+            raise SpecError(located(f"unknown concept id(s) not in concepts_metadata.csv: {', '.join(missing)}",
+                                    file=spec_path, field="combos.concepts"))
+        concept_ids = list(dict.fromkeys(settings.concepts))
+    try:
+        return k_subsets(concept_ids, settings.k_max, settings.description_level)
+    except DayDreamError as exc:
+        raise SpecError(located(str(exc), file=spec_path or catalogs.layout.concepts_csv, field="k_max")) from None
+
+
+def known_ids(catalogs: Catalogs, combo_ids: Iterable[str]) -> dict[str, set[str]]:
+    known: dict[str, set[str]] = {axis: set(catalogs.templates[stage]) for axis, stage in AXIS_CATALOG.items()}
+    for axis in LLM_AXES:
+        known[axis] = set(catalogs.models)
+    known["combo_id"] = set(combo_ids)
+    return known
+
+
+def compile_cohort_spec(layout: DataLayout, spec_path: Path, catalogs: Catalogs | None = None, *,
+                        k_max: int | None = None, level: str | None = None,
+                        combo_catalog: ComboCatalog | None = None) -> tuple[pd.DataFrame, CohortSettings, list[Combo]]:
+    """Compile a spec with the cohort's combos injected; shared by ``spec compile`` and ``cohort build``."""
+    from daydream.spec import compile_spec
+
+    catalogs = catalogs or Catalogs.load(layout)
+    combo_catalog = combo_catalog or ComboCatalog(layout.combo_mappings)
+    doc = _load_spec_doc(spec_path)
+    settings = _settings_from(doc, spec_path, k_max=k_max, level=level)
+    injected: dict[str, list[str]] = {}
+    generated: list[Combo] = []
+    if "combos" in doc:
+        generated = _combos_for(settings, catalogs, spec_path)
+        injected["combo_id"] = [c.combo_id for c in generated]
+    frame = compile_spec(spec_path, known_ids=known_ids(catalogs, [*combo_catalog.combos, *injected.get("combo_id", [])]),
+                         injected_axes=injected)
+    return frame, settings, generated
+
+
+# ---------------------------------------------------------------------------------------------
+# planning
+
+
+class _IdResolver:
+    """Assigns gen ids with collision handling against the store and this build.
+
+    An id is taken when its directory's metadata records another identity. The cohort's previous
+    membership (same id, same identity) spares re-reading metadata of a cohort that is rebuilt.
+    """
+
+    def __init__(self, store: GensStore, trusted: dict[str, tuple[Any, ...]]):
+        self.store = store
+        self.trusted = trusted
+        self.assigned: dict[str, tuple[Any, ...]] = {}
+
+    def resolve(self, stage: Stage, sig: str, identity: tuple[Any, ...]) -> str:
+        def taken(candidate: str) -> bool:
+            owner = self.assigned.get(candidate)
+            if owner is not None:
+                return owner != identity
+            if self.trusted.get(candidate) == identity:
+                return False
+            meta_path = self.store.path(stage, candidate, "metadata.json")
+            if not os.path.exists(meta_path):
+                return False
+            meta = self.store.read_metadata(stage, candidate)
+            return meta is not None and meta.identity() != identity
+
+        gen_id = resolve_gen_id(stage, sig, taken)
+        self.assigned[gen_id] = identity
+        return gen_id
+
+
+def _previous_identities(layout: DataLayout, cohort_id: str) -> dict[str, tuple[Any, ...]]:
+    path = layout.membership(cohort_id)
+    if not path.exists():
+        return {}
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except Exception:  # an unreadable old membership is simply not trusted
+        return {}
+    if not set(MEMBERSHIP_COLUMNS) <= set(frame.columns):
+        return {}
+    trusted: dict[str, tuple[Any, ...]] = {}
+    for row in frame.itertuples(index=False):
+        combo = row.combo_id if row.stage == "draft" else ""
+        trusted[row.gen_id] = _identity(row.stage, combo, row.parent_gen_id, row.template_id, row.llm_model_id,
+                                        int(row.replicate or 1))
+    return trusted
+
+
+def _identity(stage: str, combo_id: str | None, parent: str | None, template: str, llm: str | None,
+              replicate: int) -> tuple[Any, ...]:
+    return GenMetadata(stage=stage, gen_id="-", combo_id=combo_id or None, parent_gen_id=parent or None,
+                       template_id=template, llm_model_id=llm or None, replicate=replicate).identity()
+
+
+class _Planner:
+    def __init__(self, layout: DataLayout, cohort_id: str, catalogs: Catalogs):
+        self.layout = layout
+        self.cohort_id = cohort_id
+        self.catalogs = catalogs
+        self.store = GensStore(layout)
+        self.ids = _IdResolver(self.store, _previous_identities(layout, cohort_id))
+        self.rows: list[tuple[Any, ...]] = []
+        self.metadata: list[GenMetadata] = []
+        self.seen: set[str] = set()
+
+    def _add(self, stage: Stage, gen_id: str, *, parent: str | None, combo: str | None, template: str,
+             llm: str | None, replicate: int, mode: str) -> None:
+        if gen_id in self.seen:
+            return
+        self.seen.add(gen_id)
+        self.rows.append((stage, gen_id, self.cohort_id, parent or "", combo or "", template, llm or "", replicate))
+        self.metadata.append(GenMetadata(
+            stage=stage, gen_id=gen_id, origin_cohort_id=self.cohort_id, mode=mode, template_id=template,
+            combo_id=combo if stage == "draft" else None, parent_gen_id=parent, llm_model_id=llm, replicate=replicate))
+
+    def draft(self, combo_id: str, template: str, llm: str, replicate: int) -> str:
+        sig = draft_signature(combo_id, template, llm, replicate)
+        gen_id = self.ids.resolve("draft", sig, _identity("draft", combo_id, None, template, llm, replicate))
+        self._add("draft", gen_id, parent=None, combo=combo_id, template=template, llm=llm, replicate=replicate,
+                  mode="llm")
+        return gen_id
+
+    def essay(self, draft_id: str, combo_id: str, template: str, llm: str | None, replicate: int) -> str:
+        mode = "copy" if self.catalogs.template("essay", template).is_copy else "llm"
+        sig = essay_signature(draft_id, template, replicate)
+        gen_id = self.ids.resolve("essay", sig, _identity("essay", None, draft_id, template, llm, replicate))
+        self._add("essay", gen_id, parent=draft_id, combo=combo_id, template=template, llm=llm, replicate=replicate,
+                  mode=mode)
+        return gen_id
+
+    def evaluation(self, parent_id: str, combo_id: str, template: str, llm: str, replicate: int) -> str:
+        sig = evaluation_signature(parent_id, template, llm, replicate)
+        gen_id = self.ids.resolve("evaluation", sig, _identity("evaluation", None, parent_id, template, llm, replicate))
+        self._add("evaluation", gen_id, parent=parent_id, combo=combo_id, template=template, llm=llm,
+                  replicate=replicate, mode="llm")
+        return gen_id
+
+    def existing(self, stage: Stage, gen_id: str, *, file: Path, line: int) -> GenMetadata:
+        """Add a generation that already exists in the store (curated cohorts)."""
+        meta = self.store.read_metadata(stage, gen_id)
+        if meta is None:
+            raise CohortError(located(f"{stage} {gen_id} not found in the gens store (gens/{stage}/{gen_id}/"
+                                      f"metadata.json)", file=file, line=line, field="gen_id"))
+        combo = meta.combo_id
+        if stage != "draft" and meta.parent_gen_id:
+            parent = self.store.read_metadata("draft", meta.parent_gen_id)
+            combo = parent.combo_id if parent else None
+        self._add(stage, gen_id, parent=meta.parent_gen_id, combo=combo, template=meta.template_id or "",
+                  llm=meta.llm_model_id, replicate=meta.replicate, mode=meta.mode)
+        return meta
+
+    def frame(self) -> pd.DataFrame:
+        frame = pd.DataFrame.from_records(self.rows, columns=MEMBERSHIP_COLUMNS)
+        order = {stage: i for i, stage in enumerate(STAGES)}
+        return frame.sort_values("stage", key=lambda s: s.map(order), kind="stable").reset_index(drop=True)
+
+
+def _replicate_column(frame: pd.DataFrame, stage: str) -> pd.Series:
+    for name in (f"{stage}_replicate", f"{stage}_template_replicate"):
+        if name in frame.columns:
+            return pd.to_numeric(frame[name]).astype(int)
+    return pd.Series(1, index=frame.index)
+
+
+def _expand_rows(planner: _Planner, frame: pd.DataFrame, spec_path: Path) -> None:
+    """Spec rows -> drafts, essays, evaluations (each unique generation once)."""
+    if "combo_id" not in frame.columns or "draft_template" not in frame.columns or "draft_llm" not in frame.columns:
+        needed = [c for c in ("combo_id", "draft_template", "draft_llm") if c not in frame.columns]
+        raise SpecError(located(f"the spec must define axis/axes {', '.join(needed)} (or a 'combos' section for "
+                                f"combo_id)", file=spec_path, field="axes"))
+    work = pd.DataFrame({
+        "combo_id": frame["combo_id"].astype(str),
+        "draft_template": frame["draft_template"].astype(str),
+        "draft_llm": frame["draft_llm"].astype(str),
+        "draft_replicate": _replicate_column(frame, "draft"),
+    })
+    has_essay = "essay_template" in frame.columns
+    has_eval = "evaluation_template" in frame.columns
+    if has_essay:
+        work["essay_template"] = frame["essay_template"].astype(str)
+        work["essay_llm"] = frame["essay_llm"].astype(str) if "essay_llm" in frame.columns else ""
+        work["essay_replicate"] = _replicate_column(frame, "essay")
+    if has_eval:
+        if "evaluation_llm" not in frame.columns:
+            raise SpecError(located("evaluation_template needs an evaluation_llm axis", file=spec_path, field="axes"))
+        work["evaluation_template"] = frame["evaluation_template"].astype(str)
+        work["evaluation_llm"] = frame["evaluation_llm"].astype(str)
+        work["evaluation_replicate"] = _replicate_column(frame, "evaluation")
+
+    draft_cols = ["combo_id", "draft_template", "draft_llm", "draft_replicate"]
+    draft_ids: dict[tuple[Any, ...], str] = {}
+    for key in work[draft_cols].drop_duplicates().itertuples(index=False, name=None):
+        draft_ids[key] = planner.draft(key[0], key[1], key[2], int(key[3]))
+    if not (has_essay or has_eval):
+        return
+    work["draft_gen_id"] = [draft_ids[k] for k in work[draft_cols].itertuples(index=False, name=None)]
+
+    parent_col = "draft_gen_id"
+    if has_essay:
+        essay_cols = ["draft_gen_id", "combo_id", "draft_llm", "essay_template", "essay_llm", "essay_replicate"]
+        essay_ids: dict[tuple[Any, ...], str] = {}
+        for key in work[essay_cols].drop_duplicates().itertuples(index=False, name=None):
+            draft_id, combo, draft_llm, template, llm, replicate = key
+            copy = planner.catalogs.template("essay", template).is_copy
+            # a copy-mode essay calls no model: it takes the draft's LLM, so it is one generation per draft
+            llm_id = draft_llm if copy else llm
+            if not llm_id:
+                raise SpecError(located(f"essay template {template!r} calls an LLM but the spec has no essay_llm axis",
+                                        file=spec_path, field="essay_llm"))
+            essay_ids[key] = planner.essay(draft_id, combo, template, llm_id, int(replicate))
+        work["essay_gen_id"] = [essay_ids[k] for k in work[essay_cols].itertuples(index=False, name=None)]
+        parent_col = "essay_gen_id"
+    if has_eval:
+        eval_cols = [parent_col, "combo_id", "evaluation_template", "evaluation_llm", "evaluation_replicate"]
+        for parent, combo, template, llm, replicate in work[eval_cols].drop_duplicates().itertuples(index=False, name=None):
+            planner.evaluation(parent, combo, template, llm, int(replicate))
+
+
+def _no_code_frame(catalogs: Catalogs, combos: list[Combo]) -> pd.DataFrame:
+    """Every combo × active template × generation model, evaluated by every evaluation model."""
+    axes = {
+        "combo_id": [c.combo_id for c in combos],
+        "draft_template": catalogs.active_template_ids("draft"),
+        "draft_llm": catalogs.generation_model_ids,
+        "essay_template": catalogs.active_template_ids("essay"),
+        "essay_llm": catalogs.generation_model_ids,
+        "evaluation_template": catalogs.active_template_ids("evaluation"),
+        "evaluation_llm": catalogs.evaluation_model_ids,
+    }
+    empty = [name for name, values in axes.items() if not values]
+    if empty:
+        raise CohortError(f"no-code cohort: nothing active for {', '.join(empty)} in {catalogs.layout.raw} "
+                          f"(check the 'active' / 'for_generation' / 'for_evaluation' columns)")
+    index = pd.MultiIndex.from_product(list(axes.values()), names=list(axes))
+    return index.to_frame(index=False)
+
+
+def _curated(planner: _Planner, layout: DataLayout, cohort_id: str, spec_dir: Path, catalogs: Catalogs,
+             spec_frame: pd.DataFrame | None) -> str:
+    essays_file, drafts_file = spec_dir / SELECTED_ESSAYS, spec_dir / SELECTED_DRAFTS
+    stage: Stage = "essay" if essays_file.exists() else "draft"
+    path = essays_file if stage == "essay" else drafts_file
+    ids = read_id_list(path)
+    if not ids:
+        raise CohortError(located("no gen ids listed", file=path))
+    eval_templates = catalogs.active_template_ids("evaluation")
+    eval_llms = catalogs.evaluation_model_ids
+    replicates = [1]
+    if spec_frame is not None:
+        if "evaluation_template" in spec_frame.columns:
+            eval_templates = list(dict.fromkeys(spec_frame["evaluation_template"].astype(str)))
+        if "evaluation_llm" in spec_frame.columns:
+            eval_llms = list(dict.fromkeys(spec_frame["evaluation_llm"].astype(str)))
+        if "evaluation_replicate" in spec_frame.columns:
+            replicates = sorted(set(_replicate_column(spec_frame, "evaluation")))
+    lines = {gen_id: i for i, gen_id in enumerate(
+        (raw.split("#", 1)[0].strip() for raw in path.read_text(encoding="utf-8").splitlines()), start=1)}
+    for gen_id in ids:
+        meta = planner.existing(stage, gen_id, file=path, line=lines.get(gen_id, 0))
+        combo = planner.rows[-1][4] if planner.rows else ""
+        if stage == "essay":
+            if not meta.parent_gen_id:
+                raise CohortError(located(f"essay {gen_id} has no parent draft in its metadata", file=path,
+                                          line=lines.get(gen_id), field="parent_gen_id"))
+            planner.existing("draft", meta.parent_gen_id, file=path, line=lines.get(gen_id, 0))
+        for template in eval_templates:
+            for llm in eval_llms:
+                for replicate in replicates:
+                    planner.evaluation(gen_id, combo, template, llm, int(replicate))
+    return f"curated:{path.name}"
+
+
+def plan_cohort(layout: DataLayout, cohort_id: str, *, k_max: int | None = None, level: str | None = None,
+                catalogs: Catalogs | None = None) -> CohortPlan:
+    catalogs = catalogs or Catalogs.load(layout)
+    combo_catalog = ComboCatalog(layout.combo_mappings)
+    spec_dir = layout.spec_dir(cohort_id)
+    spec_path = layout.spec_file(cohort_id)
+    curated = (spec_dir / SELECTED_ESSAYS).exists() or (spec_dir / SELECTED_DRAFTS).exists()
+    if not layout.cohort_dir(cohort_id).is_dir() and not curated:
+        # a new cohort id with no files is the no-code cohort: allowed, it is how the DSL-free workflow starts
+        pass
+    planner = _Planner(layout, cohort_id, catalogs)
+    generated: list[Combo] = []
+    if curated:
+        spec_frame = None
+        settings = CohortSettings()
+        if spec_path.exists():
+            spec_frame, settings, generated = compile_cohort_spec(layout, spec_path, catalogs, k_max=k_max, level=level,
+                                                                  combo_catalog=combo_catalog)
+        source = _curated(planner, layout, cohort_id, spec_dir, catalogs, spec_frame)
+    elif spec_path.exists():
+        frame, settings, generated = compile_cohort_spec(layout, spec_path, catalogs, k_max=k_max, level=level,
+                                                         combo_catalog=combo_catalog)
+        _expand_rows(planner, frame, spec_path)
+        source = "spec"
+    else:
+        settings = _settings_from(None, None, k_max=k_max, level=level)
+        generated = _combos_for(settings, catalogs, None)
+        _expand_rows(planner, _no_code_frame(catalogs, generated), layout.concepts_csv)
+        source = "no-code"
+    new_combos = combo_catalog.ensure(generated, write=False)
+    membership = planner.frame()
+    used_combos = [combo_catalog.combos[c] for c in dict.fromkeys(membership.loc[membership["stage"] == "draft", "combo_id"])
+                   if c in combo_catalog.combos]
+    _check_parents(layout, membership)
+    tiers = _tier_counts(membership, planner.metadata, catalogs)
+    manifest = _manifest(cohort_id, source, settings, membership, used_combos, tiers)
+    return CohortPlan(cohort_id=cohort_id, source=source, settings=settings, membership=membership,
+                      metadata=planner.metadata, combos=used_combos, new_combos=new_combos, manifest=manifest,
+                      tiers=tiers)
+
+
+def _check_parents(layout: DataLayout, membership: pd.DataFrame) -> None:
+    drafts = set(membership.loc[membership["stage"] == "draft", "gen_id"])
+    essays = membership[membership["stage"] == "essay"]
+    orphans = essays[~essays["parent_gen_id"].isin(drafts)]
+    if len(orphans):
+        raise CohortError(f"essay {orphans['gen_id'].iloc[0]}: parent draft {orphans['parent_gen_id'].iloc[0]} is "
+                          f"not a draft of the cohort")
+    members = set(membership["gen_id"])
+    store = GensStore(layout)
+    for row in membership[membership["stage"] == "evaluation"].drop_duplicates("parent_gen_id").itertuples():
+        parent = row.parent_gen_id
+        if parent in members:
+            continue
+        if not (store.exists("essay", parent, "metadata.json") or store.exists("draft", parent, "metadata.json")):
+            raise CohortError(f"evaluation {row.gen_id}: parent {parent} exists neither in the cohort nor in gens/")
+
+
+def _tier_counts(membership: pd.DataFrame, metadata: list[GenMetadata], catalogs: Catalogs) -> dict[str, dict[str, int]]:
+    counts: dict[str, dict[str, int]] = {stage: {} for stage in STAGES}
+    for meta in metadata:
+        tier = "local" if meta.mode == "copy" else tier_of(catalogs, meta.llm_model_id)
+        counts[meta.stage][tier] = counts[meta.stage].get(tier, 0) + 1
+    return counts
+
+
+def tier_of(catalogs: Catalogs, model_id: str | None) -> str:
+    model = catalogs.models.get(model_id or "")
+    return model.tier if model else "unknown"
+
+
+def _manifest(cohort_id: str, source: str, settings: CohortSettings, membership: pd.DataFrame,
+              combos: list[Combo], tiers: dict[str, dict[str, int]]) -> dict[str, Any]:
+    def unique(stage: str, column: str) -> list[str]:
+        values = membership.loc[membership["stage"] == stage, column]
+        return [v for v in dict.fromkeys(values) if v]
+
+    generation_llms = list(dict.fromkeys(unique("draft", "llm_model_id") + unique("essay", "llm_model_id")))
+    return {
+        "cohort_id": cohort_id,
+        "source": source,
+        "combos": [c.combo_id for c in combos],
+        "templates": {stage: unique(stage, "template_id") for stage in STAGES},
+        "llms": {"generation": generation_llms, "evaluation": unique("evaluation", "llm_model_id")},
+        "k_max": settings.k_max,
+        "description_level": settings.description_level,
+        "counts": {stage: int((membership["stage"] == stage).sum()) for stage in STAGES},
+        "tiers": tiers,
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# writing
+
+
+def _seed_all(store: GensStore, metadata: list[GenMetadata], workers: int = 8) -> int:
+    """Seed absent ``metadata.json`` files; threads overlap the filesystem calls (they release the GIL)."""
+    if not metadata:
+        return 0
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return sum(pool.map(store.seed_metadata, metadata, chunksize=512))
+
+
+def build_cohort(layout: DataLayout, cohort_id: str, *, dry_run: bool = False, k_max: int | None = None,
+                 level: str | None = None, catalogs: Catalogs | None = None,
+                 on_progress: Callable[[str], None] | None = None) -> CohortBuildResult:
+    plan = plan_cohort(layout, cohort_id, k_max=k_max, level=level, catalogs=catalogs)
+    seeded = 0
+    if not dry_run:
+        ComboCatalog(layout.combo_mappings).ensure(plan.new_combos)
+        seeded = _seed_all(GensStore(layout), plan.metadata)
+        plan.manifest["built_at"] = utc_now()
+        write_membership(layout.membership(cohort_id), plan.membership)
+        atomic.write_json(layout.manifest(cohort_id), plan.manifest)
+    return CohortBuildResult(
+        cohort_id=cohort_id, source=plan.source, dry_run=dry_run, stages=plan.counts(), tiers=plan.tiers,
+        combos=len(plan.combos), new_combos=len(plan.new_combos), seeded_metadata=seeded,
+        membership_path=str(layout.membership(cohort_id)), manifest_path=str(layout.manifest(cohort_id)))
+
+
+def spec_sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else ""
+
+
+def read_manifest(layout: DataLayout, cohort_id: str) -> dict[str, Any]:
+    path = layout.manifest(cohort_id)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except json.JSONDecodeError as exc:
+        raise CohortError(located(f"unreadable JSON: {exc}", file=path)) from None

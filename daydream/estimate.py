@@ -1,0 +1,131 @@
+"""What a cohort will cost before it runs: calls, tokens and dollars per stage and model.
+
+Prompt tokens come from the rendered prompts where the inputs exist (drafts always; essays and
+evaluations once their parent is done), otherwise from the template plus the expected parent length.
+Completion tokens are the store's observed mean for that stage and model when there is history, else a
+per-stage default. A model without catalog prices shows its cost as unknown, never as zero.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from typing import Any
+
+from pydantic import BaseModel
+
+from daydream.catalogs import Catalogs
+from daydream.combos import ComboCatalog
+from daydream.errors import DayDreamError
+from daydream.membership import read_membership
+from daydream.paths import STAGES, DataLayout
+from daydream.rendering import render_text
+from daydream.spend import estimate_cost
+from daydream.store import GensStore
+
+CHARS_PER_TOKEN = 4.0
+DEFAULT_COMPLETION_TOKENS = {"draft": 1200, "essay": 1500, "evaluation": 700}
+
+
+def count_tokens(text: str) -> int:
+    """A provider-neutral approximation (~4 characters per token for English prose)."""
+    return max(1, int(round(len(text) / CHARS_PER_TOKEN)))
+
+
+class EstimateRow(BaseModel):
+    stage: str
+    llm_model_id: str
+    tier: str
+    calls: int
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: float | None
+
+
+class CohortEstimate(BaseModel):
+    cohort_id: str
+    rows: list[EstimateRow]
+    skipped_done: int
+
+    @property
+    def total_cost(self) -> float | None:
+        costs = [r.cost_usd for r in self.rows if r.calls]
+        return None if any(c is None for c in costs) else sum(c for c in costs if c is not None)
+
+    def table(self) -> str:
+        head = f"{'stage':<11}{'model':<24}{'tier':<6}{'calls':>7}{'prompt tok':>12}{'compl tok':>11}{'cost USD':>12}"
+        lines = [f"estimate for cohort {self.cohort_id} ({self.skipped_done} generation(s) already done, not counted)",
+                 head]
+        for r in self.rows:
+            cost = "unknown" if r.cost_usd is None else f"{r.cost_usd:.4f}"
+            lines.append(f"{r.stage:<11}{r.llm_model_id:<24}{r.tier:<6}{r.calls:>7}{r.prompt_tokens:>12}"
+                         f"{r.completion_tokens:>11}{cost:>12}")
+        known = sum(r.cost_usd or 0.0 for r in self.rows)
+        unknown = [f"{r.stage}/{r.llm_model_id}" for r in self.rows if r.cost_usd is None and r.calls]
+        total = f"total: ${known:.4f}" + (f" + unknown for {', '.join(unknown)} (no catalog price)" if unknown else "")
+        lines.append(total)
+        return "\n".join(lines)
+
+
+def _observed_completion(store: GensStore) -> dict[tuple[str, str], float]:
+    sums: dict[tuple[str, str], list[int]] = defaultdict(list)
+    for stage, gen_id in store.iter_all():
+        path = store.path(stage, gen_id, "raw_metadata.json")
+        try:
+            meta = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        tokens = (meta.get("usage") or {}).get("completion_tokens")
+        if tokens:
+            sums[(stage, str(meta.get("llm_model_id")))].append(int(tokens))
+    return {key: sum(v) / len(v) for key, v in sums.items()}
+
+
+def estimate_cohort(layout: DataLayout, cohort_id: str, catalogs: Catalogs | None = None) -> CohortEstimate:
+    catalogs = catalogs or Catalogs.load(layout)
+    membership = read_membership(layout, cohort_id)
+    store = GensStore(layout)
+    combos = ComboCatalog(layout.combo_mappings)
+    observed = _observed_completion(store)
+    rendered_len: dict[str, int] = {}  # gen_id -> expected output tokens, for children's prompts
+    agg: dict[tuple[str, str], dict[str, Any]] = {}
+    skipped = 0
+    for row in membership.itertuples(index=False):
+        stage, gen_id = row.stage, row.gen_id
+        template = catalogs.templates[stage].get(row.template_id)
+        expected_out = observed.get((stage, row.llm_model_id), DEFAULT_COMPLETION_TOKENS[stage])
+        rendered_len[gen_id] = int(expected_out)
+        if template is None or template.is_copy:
+            continue
+        if store.is_done(stage, gen_id):
+            skipped += 1
+            continue
+        try:
+            text = catalogs.template_text(stage, template.template_id)
+            if stage == "draft":
+                combo = combos.get(row.combo_id)
+                concepts = [{"name": catalogs.concepts[c].name if c in catalogs.concepts else c,
+                             "content": catalogs.concept_text(c, combo.level)} for c in combo.concept_ids]
+                prompt_tokens = count_tokens(render_text(text, {"concepts": concepts},
+                                                         path=catalogs.template_path(stage, template.template_id)))
+            else:
+                parent_text = store.parsed_text("draft" if stage == "essay" else "essay", row.parent_gen_id) \
+                    or store.parsed_text("draft", row.parent_gen_id)
+                parent_tokens = count_tokens(parent_text) if parent_text else rendered_len.get(
+                    row.parent_gen_id, DEFAULT_COMPLETION_TOKENS["essay"])
+                factor = 2 if stage == "essay" else 1  # essay templates use the draft twice (draft + links)
+                prompt_tokens = count_tokens(text) + factor * parent_tokens
+        except DayDreamError:
+            prompt_tokens = count_tokens(text) if "text" in locals() else 0
+        key = (stage, row.llm_model_id)
+        bucket = agg.setdefault(key, {"calls": 0, "prompt_tokens": 0, "completion_tokens": 0})
+        bucket["calls"] += 1
+        bucket["prompt_tokens"] += prompt_tokens
+        bucket["completion_tokens"] += int(expected_out)
+    rows: list[EstimateRow] = []
+    for (stage, model_id), b in sorted(agg.items(), key=lambda kv: (STAGES.index(kv[0][0]), kv[0][1])):
+        model = catalogs.models.get(model_id)
+        cost = estimate_cost(model, b["prompt_tokens"], b["completion_tokens"]) if model else None
+        rows.append(EstimateRow(stage=stage, llm_model_id=model_id, tier=model.tier if model else "unknown",
+                                cost_usd=cost, **b))
+    return CohortEstimate(cohort_id=cohort_id, rows=rows, skipped_done=skipped)

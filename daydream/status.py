@@ -1,0 +1,82 @@
+"""Where a cohort stands: per stage pending / done / failed / stale, and what it has spent."""
+
+from __future__ import annotations
+
+from collections import Counter
+from functools import lru_cache
+from typing import Any
+
+import pandas as pd
+from pydantic import BaseModel
+
+from daydream.catalogs import Catalogs
+from daydream.errors import DayDreamError
+from daydream.membership import read_membership
+from daydream.paths import STAGES, DataLayout
+from daydream.rendering import template_sha256
+from daydream.spend import SpendLedger
+from daydream.store import GensStore, GenState
+
+
+class TemplateShas:
+    """Current template hashes, read once per command (staleness compares against them)."""
+
+    def __init__(self, catalogs: Catalogs):
+        self.catalogs = catalogs
+
+    @lru_cache(maxsize=None)
+    def get(self, stage: str, template_id: str) -> str | None:
+        template = self.catalogs.templates.get(stage, {}).get(template_id)
+        if template is None or template.is_copy:
+            return None
+        try:
+            return template_sha256(self.catalogs.template_text(stage, template_id))  # type: ignore[arg-type]
+        except DayDreamError:
+            return None
+
+
+def member_states(layout: DataLayout, membership: pd.DataFrame, catalogs: Catalogs) -> list[GenState]:
+    store = GensStore(layout)
+    shas = TemplateShas(catalogs)
+    return [store.state(stage, gen_id, shas.get(stage, template))
+            for stage, gen_id, template in zip(membership["stage"], membership["gen_id"], membership["template_id"])]
+
+
+class StageStatus(BaseModel):
+    total: int = 0
+    pending: int = 0
+    done: int = 0
+    failed: int = 0
+    stale: int = 0
+
+
+class CohortStatus(BaseModel):
+    cohort_id: str
+    stages: dict[str, StageStatus]
+    spend: dict[str, Any]
+
+    @property
+    def unfinished(self) -> bool:
+        return any(s.pending or s.failed for s in self.stages.values())
+
+    def table(self) -> str:
+        lines = [f"cohort {self.cohort_id}",
+                 f"  {'stage':<11}{'total':>8}{'pending':>9}{'done':>8}{'failed':>8}{'stale':>7}"]
+        for stage, s in self.stages.items():
+            lines.append(f"  {stage:<11}{s.total:>8}{s.pending:>9}{s.done:>8}{s.failed:>8}{s.stale:>7}")
+        sp = self.spend
+        unknown = f" ({sp['calls_with_unknown_cost']} call(s) with unknown cost)" if sp["calls_with_unknown_cost"] else ""
+        lines.append(f"  spent: {sp['calls']} LLM calls, {sp['prompt_tokens']} prompt + {sp['completion_tokens']} "
+                     f"completion tokens, ${sp['cost_usd']:.4f}{unknown}")
+        return "\n".join(lines)
+
+
+def cohort_status(layout: DataLayout, cohort_id: str, catalogs: Catalogs | None = None) -> CohortStatus:
+    catalogs = catalogs or Catalogs.load(layout)
+    membership = read_membership(layout, cohort_id)
+    states = member_states(layout, membership, catalogs)
+    counts: dict[str, Counter[str]] = {stage: Counter() for stage in STAGES}
+    for stage, state in zip(membership["stage"], states):
+        counts[stage][state.value] += 1
+    stages = {stage: StageStatus(total=sum(c.values()), **{k: v for k, v in c.items()}) for stage, c in counts.items()}
+    return CohortStatus(cohort_id=cohort_id, stages=stages, spend=SpendLedger(layout, cohort_id).totals())
