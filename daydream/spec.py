@@ -2,7 +2,7 @@
 
 A spec names axes (lists of levels), restricts them with rules applied in the order written, and
 asks for the Cartesian product of what remains. The product is built with numpy index arithmetic
-(repeat / tile of per-level codes), never a Python loop per row, because real cohorts reach
+(per-level codes broadcast to the product's shape), never a Python loop per row, because real cohorts reach
 millions of rows. Every problem is a ``SpecError`` with one line naming the spec file, the rule and
 the offending values, so a researcher can fix the YAML without reading code.
 """
@@ -69,13 +69,13 @@ class _SpecLoader(yaml.SafeLoader):
                 continue
             if duplicate:
                 raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {key!r} (write the section once, or use the list form of rules)",
+                    None, None, f"duplicate key {key!r} (write it once; rules may use the list form to repeat a section)",
                     key_node.start_mark)
         return super().construct_mapping(node, deep=deep)
 
 
 def _fail(path: Path, where: str, message: str) -> SpecError:
-    return SpecError(located(f"{where}: {message}" if where else message, file=path))
+    return SpecError(located(f"{where}: {message}", file=path))
 
 
 def _parse_yaml(path: Path) -> Any:
