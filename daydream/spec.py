@@ -25,7 +25,7 @@ from daydream.csvio import read_rows
 from daydream.errors import DayDreamError, SpecError, located
 from daydream.paths import STAGES
 
-TOP_LEVEL_KEYS = ("axes", "rules", "output", "combos")
+TOP_LEVEL_KEYS = ("axes", "rules", "output", "combos", "replicates")
 OUTPUT_KEYS = ("field_order",)
 RULE_SECTIONS = ("subsets", "ties", "pairs", "tuples")
 BALANCE_MODES = ("left", "right", "both")
@@ -119,8 +119,7 @@ def load_spec(path: Path) -> dict[str, Any]:
         raise SpecError(located("empty spec, expected a mapping with 'axes'", file=path))
     if not isinstance(data, dict):
         raise SpecError(located(f"expected a mapping at the top level, got {_kind(data)}", file=path))
-    hint = ("; replicates are axes now, e.g. 'draft_replicate: [1, 2]'" if "replicates" in data else "")
-    _check_keys(path, "top level", data, TOP_LEVEL_KEYS, hint)
+    _check_keys(path, "top level", data, TOP_LEVEL_KEYS)
     if "axes" not in data:
         raise SpecError(located("missing 'axes' (axis name -> list of levels)", file=path))
     axes = _expect_mapping(path, "axes", data["axes"], allow_none=False)
@@ -627,6 +626,24 @@ def _product(factors: Sequence[_Factor], columns: Sequence[str], path: Path) -> 
     return pd.DataFrame({column: data[column] for column in columns}, copy=False)
 
 
+def _replicate_axes(path: Path, raw: Any) -> dict[str, list[int]]:
+    """DayDreaming's ``replicates: {draft_template: 2}`` as the axis ``draft_template_replicate: [1, 2]``.
+
+    Kept so specs from an existing DayDreaming data directory compile unchanged; the alias is then
+    normalised to ``draft_replicate`` like any other replicate axis.
+    """
+    out: dict[str, list[int]] = {}
+    for axis, count in _expect_mapping(path, "replicates", raw).items():
+        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+            raise _fail(path, f"replicates '{axis}'", f"expected a positive integer count, got {count!r}")
+        name = str(axis) if str(axis).endswith("_replicate") else f"{axis}_replicate"
+        if not is_replicate(canonical_axis(name)):
+            raise _fail(path, f"replicates '{axis}'", "not a stage axis (use draft_template, essay_template, "
+                        "evaluation_template or draft, essay, evaluation)")
+        out[name] = list(range(1, count + 1))
+    return out
+
+
 # --------------------------------------------------------------------------------------------
 # Public API
 
@@ -642,7 +659,7 @@ def compile_spec(path: Path, *, known_ids: Mapping[str, Collection[str]] | None 
     path = Path(path)
     spec = load_spec(path)
     compiler = _Compiler(path, known_ids, injected_axes)
-    compiler.load_axes(spec["axes"])
+    compiler.load_axes({**spec["axes"], **_replicate_axes(path, spec.get("replicates"))})
     compiler.apply_rules(spec.get("rules"))
     compiler.finish()
     columns = compiler.columns(spec.get("output") or {})

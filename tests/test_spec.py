@@ -631,8 +631,9 @@ def test_load_spec_returns_the_mapping_and_ignores_combos(tmp_path: Path) -> Non
 
 SHAPE_ERRORS = [
     # top level
-    (TWO_AXES + "seed: 17\n", "top level: unknown key(s) 'seed' (known: axes, rules, output, combos)"),
-    (TWO_AXES + "replicates:\n  draft_template: 2\n", "replicates are axes now"),
+    (TWO_AXES + "seed: 17\n", "top level: unknown key(s) 'seed' (known: axes, rules, output, combos, replicates)"),
+    (TWO_AXES + "replicates:\n  draft_template: 0\n", "replicates 'draft_template': expected a positive integer"),
+    (TWO_AXES + "replicates:\n  draft_llm: 2\n", "replicates 'draft_llm': not a stage axis"),
     (TWO_AXES + "output:\n  shuffle: true\n", "output: unknown key(s) 'shuffle'"),
     ("rules: {}\n", "missing 'axes'"),
     ("axes: {}\n", "no axes given"),
@@ -713,3 +714,13 @@ def test_two_hundred_thousand_rows(tmp_path: Path) -> None:
         assert rows(frame.iloc[[index]]) == [(combos[combo], (CSV10, GWERN)[template], (GEMINI, DEEPSEEK)[llm],
                                               CSV10, VERIFY, (SONNET, GEMINI)[judge], 1)]
     assert frame["combo_id"].value_counts().eq(8).all()
+
+
+def test_daydreaming_replicates_key_becomes_replicate_axes(tmp_path: Path) -> None:
+    """Older DayDreaming specs say ``replicates: {draft_template: 2}``; they must compile unchanged."""
+    path = write_spec(tmp_path, TWO_AXES + "replicates:\n  draft_template: 2\n  evaluation: 3\n")
+    frame = compile_spec(path)
+    assert len(frame) == 4 * 2 * 3
+    assert sorted(frame["draft_replicate"].unique().tolist()) == [1, 2]
+    assert sorted(frame["evaluation_replicate"].unique().tolist()) == [1, 2, 3]
+    assert "draft_template_replicate" not in frame.columns
