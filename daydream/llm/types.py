@@ -28,6 +28,10 @@ class LLMResult(BaseModel):
     duration_s: float = 0.0
     model: str = ""
     attempts: int = 1
+    # Optional facts some providers report (OpenRouter does); absent from older results.
+    response_model: str | None = None  # the model string the provider says answered
+    response_id: str | None = None  # the provider's generation id (OpenRouter: look up cost later)
+    provider: str | None = None  # the upstream provider OpenRouter routed to
 
 
 @runtime_checkable
