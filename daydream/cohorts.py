@@ -99,12 +99,21 @@ def list_cohorts(layout: DataLayout) -> list[str]:
 
 def read_id_list(path: Path) -> list[str]:
     """One gen id per line, ``#`` comments and blank lines ignored, duplicates dropped."""
-    ids: list[str] = []
-    for raw in path.read_text(encoding="utf-8").splitlines():
-        text = raw.split("#", 1)[0].strip()
-        if text and text not in ids:
-            ids.append(text)
-    return ids
+    return list(_id_lines(path))
+
+
+def _id_lines(path: Path) -> dict[str, int]:
+    """Each listed gen id -> the line it is first listed on."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CohortError(located(f"cannot read: {exc}", file=path)) from None
+    lines: dict[str, int] = {}
+    for number, raw in enumerate(text.splitlines(), start=1):
+        gen_id = raw.split("#", 1)[0].strip()
+        if gen_id:
+            lines.setdefault(gen_id, number)
+    return lines
 
 
 def _load_spec_doc(path: Path) -> dict[str, Any]:
@@ -207,7 +216,7 @@ class _IdResolver:
             if not os.path.exists(meta_path):
                 return False
             meta = self.store.read_metadata(stage, candidate)
-            return meta is not None and meta.identity() != identity
+            return meta is not None and not meta.matches(identity)
 
         gen_id = resolve_gen_id(stage, sig, taken)
         self.assigned[gen_id] = identity
@@ -363,13 +372,17 @@ def _expand_rows(planner: _Planner, frame: pd.DataFrame, spec_path: Path) -> Non
 
 
 def _no_code_frame(catalogs: Catalogs, combos: list[Combo]) -> pd.DataFrame:
-    """Every combo × active template × generation model, evaluated by every evaluation model."""
+    """Every combo × active template × generation model, evaluated by every evaluation model.
+
+    The model that writes a draft also writes its essays: the essay id does not include the LLM, so
+    crossing essay models independently would give each (draft, essay template) one id per model, with
+    ``-N`` suffixes that run out after five models.
+    """
     axes = {
         "combo_id": [c.combo_id for c in combos],
         "draft_template": catalogs.active_template_ids("draft"),
         "draft_llm": catalogs.generation_model_ids,
         "essay_template": catalogs.active_template_ids("essay"),
-        "essay_llm": catalogs.generation_model_ids,
         "evaluation_template": catalogs.active_template_ids("evaluation"),
         "evaluation_llm": catalogs.evaluation_model_ids,
     }
@@ -378,7 +391,9 @@ def _no_code_frame(catalogs: Catalogs, combos: list[Combo]) -> pd.DataFrame:
         raise CohortError(f"no-code cohort: nothing active for {', '.join(empty)} in {catalogs.layout.raw} "
                           f"(check the 'active' / 'for_generation' / 'for_evaluation' columns)")
     index = pd.MultiIndex.from_product(list(axes.values()), names=list(axes))
-    return index.to_frame(index=False)
+    frame = index.to_frame(index=False)
+    frame["essay_llm"] = frame["draft_llm"]
+    return frame
 
 
 def _curated(planner: _Planner, layout: DataLayout, cohort_id: str, spec_dir: Path, catalogs: Catalogs,
@@ -386,7 +401,8 @@ def _curated(planner: _Planner, layout: DataLayout, cohort_id: str, spec_dir: Pa
     essays_file, drafts_file = spec_dir / SELECTED_ESSAYS, spec_dir / SELECTED_DRAFTS
     stage: Stage = "essay" if essays_file.exists() else "draft"
     path = essays_file if stage == "essay" else drafts_file
-    ids = read_id_list(path)
+    lines = _id_lines(path)
+    ids = list(lines)
     if not ids:
         raise CohortError(located("no gen ids listed", file=path))
     eval_templates = catalogs.active_template_ids("evaluation")
@@ -399,8 +415,6 @@ def _curated(planner: _Planner, layout: DataLayout, cohort_id: str, spec_dir: Pa
             eval_llms = list(dict.fromkeys(spec_frame["evaluation_llm"].astype(str)))
         if "evaluation_replicate" in spec_frame.columns:
             replicates = sorted(set(_replicate_column(spec_frame, "evaluation")))
-    lines = {gen_id: i for i, gen_id in enumerate(
-        (raw.split("#", 1)[0].strip() for raw in path.read_text(encoding="utf-8").splitlines()), start=1)}
     for gen_id in ids:
         meta = planner.existing(stage, gen_id, file=path, line=lines.get(gen_id, 0))
         combo = planner.rows[-1][4] if planner.rows else ""

@@ -109,13 +109,14 @@ class ComboCatalog:
     def _append(self, new: list[Combo]) -> None:
         """Rewrite atomically with the old bytes untouched as a prefix, so the file stays append-only."""
         now = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        old = self.path.read_text(encoding="utf-8") if self.path.exists() else ""
+        old = self.path.read_bytes().decode("utf-8") if self.path.exists() else ""
+        newline = "\r\n" if "\r\n" in old else "\n"
         buf = io.StringIO()
-        writer = csv.writer(buf, lineterminator="\n")
+        writer = csv.writer(buf, lineterminator=newline)
         if not old:
             writer.writerow(COMBO_COLUMNS)
         elif not old.endswith("\n"):
-            buf.write("\n")
+            buf.write(newline)
         for combo in new:
             for concept in combo.concept_ids:
                 writer.writerow((combo.combo_id, "v1", concept, combo.level, combo.k_max, now))

@@ -76,7 +76,8 @@ def read_rows(path: Path, required: Sequence[str], *,
                 if not any(c.strip() for c in cells):
                     continue
                 if len(cells) > len(header):
-                    raise error(located(f"{len(cells)} cells but the header has {len(header)} columns",
+                    raise error(located(f"{len(cells)} cells but the header has {len(header)} columns (extra "
+                                        f"cell from column {len(header) + 1}; quote a value that contains a comma)",
                                         file=path, row=row_number))
                 row = {name: (cells[i].strip() if i < len(cells) else "") for i, name in enumerate(header)}
                 yield row_number, row

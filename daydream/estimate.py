@@ -100,6 +100,7 @@ def estimate_cohort(layout: DataLayout, cohort_id: str, catalogs: Catalogs | Non
         if store.is_done(stage, gen_id):
             skipped += 1
             continue
+        text = ""
         try:
             text = catalogs.template_text(stage, template.template_id)
             if stage == "draft":
@@ -116,7 +117,7 @@ def estimate_cohort(layout: DataLayout, cohort_id: str, catalogs: Catalogs | Non
                 factor = 2 if stage == "essay" else 1  # essay templates use the draft twice (draft + links)
                 prompt_tokens = count_tokens(text) + factor * parent_tokens
         except DayDreamError:
-            prompt_tokens = count_tokens(text) if "text" in locals() else 0
+            prompt_tokens = count_tokens(text) if text else 0
         key = (stage, row.llm_model_id)
         bucket = agg.setdefault(key, {"calls": 0, "prompt_tokens": 0, "completion_tokens": 0})
         bucket["calls"] += 1

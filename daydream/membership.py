@@ -6,14 +6,15 @@ too, with the other columns filled from each generation's ``metadata.json``.
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import pandas as pd
 
 from daydream import atomic
-from daydream.errors import CohortError, located
+from daydream.errors import CohortError, DayDreamError, located
 from daydream.paths import STAGES, DataLayout
-from daydream.store import GensStore
+from daydream.store import GenMetadata, GensStore
 
 MEMBERSHIP_COLUMNS = ["stage", "gen_id", "cohort_id", "parent_gen_id", "combo_id", "template_id",
                       "llm_model_id", "replicate"]
@@ -54,17 +55,32 @@ def read_membership(layout: DataLayout, cohort_id: str) -> pd.DataFrame:
 
 
 def _fill_from_metadata(layout: DataLayout, frame: pd.DataFrame, missing: list[str], path: Path) -> pd.DataFrame:
+    """Columns from each generation's metadata; an essay's or evaluation's combo from its parent's."""
     store = GensStore(layout)
     filled: dict[str, list[str]] = {column: [] for column in missing}
+    metas: dict[str, GenMetadata] = {}
     for row_no, (stage, gen_id) in enumerate(zip(frame["stage"], frame["gen_id"]), start=2):
         meta = store.read_metadata(stage, gen_id)
         if meta is None:
             raise CohortError(located(f"{stage} {gen_id} has no gens/{stage}/{gen_id}/metadata.json to fill the "
                                       f"two-column membership from", file=path, row=row_no, field="gen_id"))
+        metas[gen_id] = meta
         for column in missing:
-            value = getattr(meta, column, None)
+            value = _combo_of(store, meta, metas) if column == "combo_id" else getattr(meta, column, None)
             filled[column].append("" if value is None else str(value))
     return frame.assign(**filled)
+
+
+def _combo_of(store: GensStore, meta: GenMetadata, seen: dict[str, GenMetadata], depth: int = 0) -> str | None:
+    """A draft's combo; an essay's or evaluation's is its parent's (from this membership, else gens/)."""
+    if meta.stage == "draft" or meta.combo_id or not meta.parent_gen_id or depth > 2:
+        return meta.combo_id
+    parent = seen.get(meta.parent_gen_id)
+    for stage in ("draft",) if meta.stage == "essay" else ("essay", "draft"):
+        if parent is None:
+            with contextlib.suppress(DayDreamError):
+                parent = store.read_metadata(stage, meta.parent_gen_id)  # type: ignore[arg-type]
+    return _combo_of(store, parent, seen, depth + 1) if parent is not None else None
 
 
 def stage_rows(frame: pd.DataFrame, stage: str) -> pd.DataFrame:

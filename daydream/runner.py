@@ -19,7 +19,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from daydream.catalogs import Catalogs, Template
-from daydream.errors import DayDreamError, LLMError, ParseError, StoreError, TemplateError, ValidationError
+from daydream.errors import DayDreamError, LLMError, ParseError, StoreError, ValidationError
 from daydream.llm.types import LLMClient, LLMResult
 from daydream.parsers import parse_draft, parse_evaluation
 from daydream.paths import DataLayout, Stage
@@ -33,7 +33,6 @@ OutcomeState = Literal["done", "skipped", "failed", "budget", "blocked", "busy"]
 DEFAULT_MAX_TOKENS: dict[str, int] = {"draft": 8192, "essay": 8192, "evaluation": 4096}
 # judges run cooler than writers: the same essay should get the same score
 DEFAULT_TEMPERATURE: dict[str, float] = {"draft": 0.8, "essay": 0.7, "evaluation": 0.2}
-RAW_OUTPUTS = ("raw.txt", "raw_metadata.json")
 PARSED_OUTPUTS = ("parsed.txt", "parsed_metadata.json")
 
 
@@ -103,7 +102,7 @@ class StageRunner:
                                          message="another worker is running this generation")
             try:
                 return self._run_locked(stage, gen_id, metadata)
-            except (TemplateError, ValidationError, ParseError, LLMError, StoreError) as exc:
+            except DayDreamError as exc:  # a template, catalog, combo, store or LLM problem of this generation
                 self.store.record_error(stage, gen_id, type(exc).__name__, str(exc))
                 return GenerationOutcome(stage=stage, gen_id=gen_id, state="failed", message=str(exc))
 
@@ -129,9 +128,7 @@ class StageRunner:
 
         template_text = self.catalogs.template_text(stage, template.template_id)
         prompt = self._render(stage, meta, template_text, parent_text)
-        if force:
-            self.store.remove_outputs(stage, gen_id, RAW_OUTPUTS + PARSED_OUTPUTS)
-        raw_text = self.store.read_text(stage, gen_id, "raw.txt")
+        raw_text = None if force else self.store.read_text(stage, gen_id, "raw.txt")
         if raw_text is not None:
             # paid for already: re-validate and re-parse the kept answer, no call
             raw_meta = self.store.read_json(stage, gen_id, "raw_metadata.json") or {}
@@ -158,6 +155,8 @@ class StageRunner:
         if cost is None:
             cost = estimate_cost(model, result.usage.prompt_tokens, result.usage.completion_tokens)
             estimated = cost is not None
+        if force:  # the old outputs stay until a new answer has arrived; its parse replaces them
+            self.store.remove_outputs(stage, gen_id, PARSED_OUTPUTS)
         self.store.write_text(stage, gen_id, "raw.txt", result.text)
         self.store.write_json(stage, gen_id, "raw_metadata.json", {
             "stage": stage, "gen_id": gen_id, "mode": "llm", "llm_model_id": model.id, "model": model.model,

@@ -46,9 +46,20 @@ class GenMetadata(BaseModel):
     replicate: int = 1
 
     def identity(self) -> tuple[Any, ...]:
-        """What must match for an existing directory to be this generation (the essay's LLM included)."""
-        return (self.stage, _norm(self.combo_id), _norm(self.parent_gen_id), _norm(self.template_id),
-                _norm(self.llm_model_id), int(self.replicate or 1))
+        """What must match for an existing directory to be this generation (the essay's LLM included).
+
+        The combo counts for drafts only: an essay's or evaluation's combo follows from its parent, and
+        the older pipeline records it on drafts only.
+        """
+        combo = _norm(self.combo_id) if self.stage == "draft" else ""
+        return (self.stage, combo, _norm(self.parent_gen_id), _norm(self.template_id), _norm(self.llm_model_id),
+                int(self.replicate or 1))
+
+    def matches(self, identity: tuple[Any, ...]) -> bool:
+        """Whether this recorded generation is ``identity``; a field the metadata does not record (an older
+        store's essay without ``llm_model_id``) matches anything, so an existing generation is reused,
+        never paid for again under a ``-N`` id."""
+        return all(mine == theirs or mine == "" for mine, theirs in zip(self.identity(), identity))
 
 
 def _norm(value: Any) -> str:
@@ -97,6 +108,14 @@ class GensStore:
             return None
         data.setdefault("stage", stage)
         data.setdefault("gen_id", gen_id)
+        # older DayDreaming metadata: other spellings, and null/blank where a default applies
+        if not data.get("template_id") and data.get(f"{stage}_template"):
+            data["template_id"] = data[f"{stage}_template"]
+        if not data.get("llm_model_id") and data.get("model_id"):
+            data["llm_model_id"] = data["model_id"]
+        for key in ("replicate", "mode"):
+            if data.get(key) in (None, ""):
+                data.pop(key, None)
         try:
             return GenMetadata.model_validate(data)
         except Exception as exc:  # pydantic's message is multi-line

@@ -97,7 +97,11 @@ def check_store(layout: DataLayout, catalogs: Catalogs | None = None) -> StoreRe
             if meta is None:
                 add("missing_metadata", stage, gen_id, "no metadata.json")
                 continue
-            state = store.state(stage, gen_id, shas.get(stage, meta.template_id or "") if shas else None)
+            try:
+                state = store.state(stage, gen_id, shas.get(stage, meta.template_id or "") if shas else None)
+            except StoreError as exc:  # an unreadable raw_metadata.json
+                add("unreadable_metadata", stage, gen_id, str(exc))
+                state = None
             has_raw = (gen_dir / "raw.txt").exists()
             if state == GenState.FAILED:
                 err = store.read_json(stage, gen_id, "error.json") if (gen_dir / "error.json").exists() else None
