@@ -83,7 +83,7 @@ def main() -> int:
         ok = built - start <= 15 and peak_rss_mib() <= 2048 and rows >= 1_000_000
         if args.seed:
             seed_start = time.perf_counter()
-            seeded = _seed_all(GensStore(layout), plan.metadata)
+            seeded = _seed_all(GensStore(layout), plan.rows)
             print(f"seeding {seeded:,} metadata.json files: {time.perf_counter() - seed_start:.1f} s")
         print("PASS" if ok else "MISS")
         return 0 if ok else 1

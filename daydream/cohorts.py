@@ -10,12 +10,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from pydantic import BaseModel
 
@@ -23,10 +24,10 @@ from daydream import atomic
 from daydream.catalogs import Catalogs
 from daydream.combos import DEFAULT_K_MAX, DEFAULT_LEVEL, Combo, ComboCatalog, k_subsets
 from daydream.errors import CohortError, DayDreamError, SpecError, located
-from daydream.ids import draft_signature, essay_signature, evaluation_signature, resolve_gen_id
+from daydream.ids import gen_id_from_signature, normalize_part, resolve_gen_id
 from daydream.membership import MEMBERSHIP_COLUMNS, write_membership
 from daydream.paths import DESCRIPTION_LEVELS, STAGES, DataLayout, Stage
-from daydream.store import GenMetadata, GensStore, utc_now
+from daydream.store import GenMetadata, GensStore, identity_key, utc_now
 
 SELECTED_ESSAYS = "selected_essays.txt"
 SELECTED_DRAFTS = "selected_drafts.txt"
@@ -50,7 +51,7 @@ class CohortPlan:
     source: str
     settings: CohortSettings
     membership: pd.DataFrame
-    metadata: list[GenMetadata]
+    rows: list[PlanRow]
     combos: list[Combo]
     new_combos: list[Combo]
     manifest: dict[str, Any]
@@ -196,7 +197,8 @@ def compile_cohort_spec(layout: DataLayout, spec_path: Path, catalogs: Catalogs 
 class _IdResolver:
     """Assigns gen ids with collision handling against the store and this build.
 
-    An id is taken when its directory's metadata records another identity. The cohort's previous
+    An id is taken when its directory's metadata records another identity. The store's directories
+    are listed once per stage (a set lookup per id instead of a ``stat``), and the cohort's previous
     membership (same id, same identity) spares re-reading metadata of a cohort that is rebuilt.
     """
 
@@ -204,16 +206,25 @@ class _IdResolver:
         self.store = store
         self.trusted = trusted
         self.assigned: dict[str, tuple[Any, ...]] = {}
+        self._present: dict[str, set[str]] = {}
+
+    def _in_store(self, stage: Stage, gen_id: str) -> bool:
+        present = self._present.get(stage)
+        if present is None:
+            present = self._present[stage] = set(self.store.iter_gen_ids(stage))
+        return gen_id in present
 
     def resolve(self, stage: Stage, sig: str, identity: tuple[Any, ...]) -> str:
+        plain = gen_id_from_signature(stage, sig)
+        if plain not in self.assigned and not self._in_store(stage, plain):  # the common case: a new id
+            self.assigned[plain] = identity
+            return plain
+
         def taken(candidate: str) -> bool:
             owner = self.assigned.get(candidate)
             if owner is not None:
                 return owner != identity
-            if self.trusted.get(candidate) == identity:
-                return False
-            meta_path = self.store.path(stage, candidate, "metadata.json")
-            if not os.path.exists(meta_path):
+            if not self._in_store(stage, candidate) or self.trusted.get(candidate) == identity:
                 return False
             meta = self.store.read_metadata(stage, candidate)
             return meta is not None and not meta.matches(identity)
@@ -233,18 +244,14 @@ def _previous_identities(layout: DataLayout, cohort_id: str) -> dict[str, tuple[
         return {}
     if not set(MEMBERSHIP_COLUMNS) <= set(frame.columns):
         return {}
-    trusted: dict[str, tuple[Any, ...]] = {}
-    for row in frame.itertuples(index=False):
-        combo = row.combo_id if row.stage == "draft" else ""
-        trusted[row.gen_id] = _identity(row.stage, combo, row.parent_gen_id, row.template_id, row.llm_model_id,
-                                        int(row.replicate or 1))
-    return trusted
+    columns = [frame[c].tolist() for c in ("stage", "gen_id", "combo_id", "parent_gen_id", "template_id",
+                                           "llm_model_id", "replicate")]
+    return {gen_id: identity_key(stage, combo, parent, template, llm, replicate or 1)
+            for stage, gen_id, combo, parent, template, llm, replicate in zip(*columns)}
 
 
-def _identity(stage: str, combo_id: str | None, parent: str | None, template: str, llm: str | None,
-              replicate: int) -> tuple[Any, ...]:
-    return GenMetadata(stage=stage, gen_id="-", combo_id=combo_id or None, parent_gen_id=parent or None,
-                       template_id=template, llm_model_id=llm or None, replicate=replicate).identity()
+# one membership row plus the generation's mode: (stage, gen_id, cohort_id, parent, combo, template, llm, replicate, mode)
+PlanRow = tuple[str, str, str, str, str, str, str, int, str]
 
 
 class _Planner:
@@ -254,44 +261,52 @@ class _Planner:
         self.catalogs = catalogs
         self.store = GensStore(layout)
         self.ids = _IdResolver(self.store, _previous_identities(layout, cohort_id))
-        self.rows: list[tuple[Any, ...]] = []
-        self.metadata: list[GenMetadata] = []
+        self.rows: list[PlanRow] = []
         self.seen: set[str] = set()
+        self._normalised: dict[str, str] = {}
+        self._copy_templates = {t.template_id for t in catalogs.templates["essay"].values() if t.is_copy}
 
-    def _add(self, stage: Stage, gen_id: str, *, parent: str | None, combo: str | None, template: str,
+    def _add(self, stage: Stage, gen_id: str, parent: str | None, combo: str | None, template: str,
              llm: str | None, replicate: int, mode: str) -> None:
         if gen_id in self.seen:
             return
         self.seen.add(gen_id)
-        self.rows.append((stage, gen_id, self.cohort_id, parent or "", combo or "", template, llm or "", replicate))
-        self.metadata.append(GenMetadata(
-            stage=stage, gen_id=gen_id, origin_cohort_id=self.cohort_id, mode=mode, template_id=template,
-            combo_id=combo if stage == "draft" else None, parent_gen_id=parent, llm_model_id=llm, replicate=replicate))
+        self.rows.append((stage, gen_id, self.cohort_id, parent or "", combo or "", template, llm or "", replicate,
+                          mode))
+
+    def _n(self, value: str | None) -> str:
+        """A catalog id normalised as signatures need it, once per distinct id."""
+        key = value or ""
+        cached = self._normalised.get(key)
+        if cached is None:
+            cached = self._normalised[key] = normalize_part(key)
+        return cached
+
+    # Signatures are built here rather than with ``ids.*_signature`` for speed (a million rows); the
+    # parts are the same normalised strings, and gen ids made by this planner are already normalised.
+    # tests/test_ids.py pins that both give the same ids.
 
     def draft(self, combo_id: str, template: str, llm: str, replicate: int) -> str:
-        sig = draft_signature(combo_id, template, llm, replicate)
-        gen_id = self.ids.resolve("draft", sig, _identity("draft", combo_id, None, template, llm, replicate))
-        self._add("draft", gen_id, parent=None, combo=combo_id, template=template, llm=llm, replicate=replicate,
-                  mode="llm")
+        c, t, m, r = self._n(combo_id), self._n(template), self._n(llm), int(replicate)
+        gen_id = self.ids.resolve("draft", f"{c}|{t}|{m}|{r}", ("draft", c, "", t, m, r))
+        self._add("draft", gen_id, None, combo_id, template, llm, r, "llm")
         return gen_id
 
     def essay(self, draft_id: str, combo_id: str, template: str, llm: str | None, replicate: int) -> str:
-        mode = "copy" if self.catalogs.template("essay", template).is_copy else "llm"
-        sig = essay_signature(draft_id, template, replicate)
-        gen_id = self.ids.resolve("essay", sig, _identity("essay", None, draft_id, template, llm, replicate))
-        self._add("essay", gen_id, parent=draft_id, combo=combo_id, template=template, llm=llm, replicate=replicate,
-                  mode=mode)
+        mode = "copy" if template in self._copy_templates else "llm"
+        t, m, r = self._n(template), self._n(llm), int(replicate)
+        gen_id = self.ids.resolve("essay", f"{draft_id}|{t}|{r}", ("essay", "", draft_id, t, m, r))
+        self._add("essay", gen_id, draft_id, combo_id, template, llm, r, mode)
         return gen_id
 
     def evaluation(self, parent_id: str, combo_id: str, template: str, llm: str, replicate: int) -> str:
-        sig = evaluation_signature(parent_id, template, llm, replicate)
-        gen_id = self.ids.resolve("evaluation", sig, _identity("evaluation", None, parent_id, template, llm, replicate))
-        self._add("evaluation", gen_id, parent=parent_id, combo=combo_id, template=template, llm=llm,
-                  replicate=replicate, mode="llm")
+        t, m, r = self._n(template), self._n(llm), int(replicate)
+        gen_id = self.ids.resolve("evaluation", f"{parent_id}|{t}|{m}|{r}", ("evaluation", "", parent_id, t, m, r))
+        self._add("evaluation", gen_id, parent_id, combo_id, template, llm, r, "llm")
         return gen_id
 
-    def existing(self, stage: Stage, gen_id: str, *, file: Path, line: int) -> GenMetadata:
-        """Add a generation that already exists in the store (curated cohorts)."""
+    def existing(self, stage: Stage, gen_id: str, *, file: Path, line: int) -> tuple[GenMetadata, str]:
+        """Add a generation that already exists in the store (curated cohorts); returns it and its combo."""
         meta = self.store.read_metadata(stage, gen_id)
         if meta is None:
             raise CohortError(located(f"{stage} {gen_id} not found in the gens store (gens/{stage}/{gen_id}/"
@@ -300,14 +315,22 @@ class _Planner:
         if stage != "draft" and meta.parent_gen_id:
             parent = self.store.read_metadata("draft", meta.parent_gen_id)
             combo = parent.combo_id if parent else None
-        self._add(stage, gen_id, parent=meta.parent_gen_id, combo=combo, template=meta.template_id or "",
-                  llm=meta.llm_model_id, replicate=meta.replicate, mode=meta.mode)
-        return meta
+        self._add(stage, gen_id, meta.parent_gen_id, combo, meta.template_id or "", meta.llm_model_id,
+                  meta.replicate, meta.mode)
+        return meta, combo or ""
 
     def frame(self) -> pd.DataFrame:
-        frame = pd.DataFrame.from_records(self.rows, columns=MEMBERSHIP_COLUMNS)
+        frame = pd.DataFrame.from_records([row[:8] for row in self.rows], columns=MEMBERSHIP_COLUMNS)
         order = {stage: i for i, stage in enumerate(STAGES)}
         return frame.sort_values("stage", key=lambda s: s.map(order), kind="stable").reset_index(drop=True)
+
+
+def iter_metadata(rows: Iterable[PlanRow]) -> Iterator[GenMetadata]:
+    """The ``metadata.json`` of each planned generation, built only when it is written."""
+    for stage, gen_id, cohort_id, parent, combo, template, llm, replicate, mode in rows:
+        yield GenMetadata(stage=stage, gen_id=gen_id, origin_cohort_id=cohort_id, mode=mode, template_id=template,
+                          combo_id=(combo or None) if stage == "draft" else None, parent_gen_id=parent or None,
+                          llm_model_id=llm or None, replicate=replicate)
 
 
 def _replicate_column(frame: pd.DataFrame, stage: str) -> pd.Series:
@@ -317,57 +340,67 @@ def _replicate_column(frame: pd.DataFrame, stage: str) -> pd.Series:
     return pd.Series(1, index=frame.index)
 
 
+def _column(frame: pd.DataFrame, name: str) -> np.ndarray:
+    """A spec column as plain Python strings (categoricals iterate slowly element by element)."""
+    return np.asarray(frame[name].astype(str), dtype=object)
+
+
+def _unique_keys(work: pd.DataFrame, columns: list[str]) -> tuple[np.ndarray, list[tuple[Any, ...]]]:
+    """Codes of each row's key (first-appearance order) and the unique keys in that order."""
+    codes, uniques = pd.MultiIndex.from_frame(work[columns]).factorize()
+    return codes, list(uniques)
+
+
 def _expand_rows(planner: _Planner, frame: pd.DataFrame, spec_path: Path) -> None:
     """Spec rows -> drafts, essays, evaluations (each unique generation once)."""
     if "combo_id" not in frame.columns or "draft_template" not in frame.columns or "draft_llm" not in frame.columns:
         needed = [c for c in ("combo_id", "draft_template", "draft_llm") if c not in frame.columns]
         raise SpecError(located(f"the spec must define axis/axes {', '.join(needed)} (or a 'combos' section for "
                                 f"combo_id)", file=spec_path, field="axes"))
-    work = pd.DataFrame({
-        "combo_id": frame["combo_id"].astype(str),
-        "draft_template": frame["draft_template"].astype(str),
-        "draft_llm": frame["draft_llm"].astype(str),
-        "draft_replicate": _replicate_column(frame, "draft"),
-    })
     has_essay = "essay_template" in frame.columns
     has_eval = "evaluation_template" in frame.columns
+    if has_eval and "evaluation_llm" not in frame.columns:
+        raise SpecError(located("evaluation_template needs an evaluation_llm axis", file=spec_path, field="axes"))
+    work = pd.DataFrame({
+        "combo_id": _column(frame, "combo_id"),
+        "draft_template": _column(frame, "draft_template"),
+        "draft_llm": _column(frame, "draft_llm"),
+        "draft_replicate": _replicate_column(frame, "draft").to_numpy(),
+    })
     if has_essay:
-        work["essay_template"] = frame["essay_template"].astype(str)
-        work["essay_llm"] = frame["essay_llm"].astype(str) if "essay_llm" in frame.columns else ""
-        work["essay_replicate"] = _replicate_column(frame, "essay")
+        work["essay_template"] = _column(frame, "essay_template")
+        work["essay_llm"] = _column(frame, "essay_llm") if "essay_llm" in frame.columns else ""
+        work["essay_replicate"] = _replicate_column(frame, "essay").to_numpy()
     if has_eval:
-        if "evaluation_llm" not in frame.columns:
-            raise SpecError(located("evaluation_template needs an evaluation_llm axis", file=spec_path, field="axes"))
-        work["evaluation_template"] = frame["evaluation_template"].astype(str)
-        work["evaluation_llm"] = frame["evaluation_llm"].astype(str)
-        work["evaluation_replicate"] = _replicate_column(frame, "evaluation")
+        work["evaluation_template"] = _column(frame, "evaluation_template")
+        work["evaluation_llm"] = _column(frame, "evaluation_llm")
+        work["evaluation_replicate"] = _replicate_column(frame, "evaluation").to_numpy()
 
-    draft_cols = ["combo_id", "draft_template", "draft_llm", "draft_replicate"]
-    draft_ids: dict[tuple[Any, ...], str] = {}
-    for key in work[draft_cols].drop_duplicates().itertuples(index=False, name=None):
-        draft_ids[key] = planner.draft(key[0], key[1], key[2], int(key[3]))
+    codes, keys = _unique_keys(work, ["combo_id", "draft_template", "draft_llm", "draft_replicate"])
+    draft_ids = [planner.draft(combo, template, llm, int(rep)) for combo, template, llm, rep in keys]
     if not (has_essay or has_eval):
         return
-    work["draft_gen_id"] = [draft_ids[k] for k in work[draft_cols].itertuples(index=False, name=None)]
+    work["draft_gen_id"] = np.asarray(draft_ids, dtype=object)[codes]
 
     parent_col = "draft_gen_id"
     if has_essay:
-        essay_cols = ["draft_gen_id", "combo_id", "draft_llm", "essay_template", "essay_llm", "essay_replicate"]
-        essay_ids: dict[tuple[Any, ...], str] = {}
-        for key in work[essay_cols].drop_duplicates().itertuples(index=False, name=None):
-            draft_id, combo, draft_llm, template, llm, replicate = key
-            copy = planner.catalogs.template("essay", template).is_copy
+        copy_templates = {t for t in set(work["essay_template"]) if planner.catalogs.template("essay", t).is_copy}
+        codes, keys = _unique_keys(work, ["draft_gen_id", "combo_id", "draft_llm", "essay_template", "essay_llm",
+                                          "essay_replicate"])
+        essay_ids = []
+        for draft_id, combo, draft_llm, template, llm, replicate in keys:
             # a copy-mode essay calls no model: it takes the draft's LLM, so it is one generation per draft
-            llm_id = draft_llm if copy else llm
+            llm_id = draft_llm if template in copy_templates else llm
             if not llm_id:
                 raise SpecError(located(f"essay template {template!r} calls an LLM but the spec has no essay_llm axis",
                                         file=spec_path, field="essay_llm"))
-            essay_ids[key] = planner.essay(draft_id, combo, template, llm_id, int(replicate))
-        work["essay_gen_id"] = [essay_ids[k] for k in work[essay_cols].itertuples(index=False, name=None)]
+            essay_ids.append(planner.essay(draft_id, combo, template, llm_id, int(replicate)))
+        work["essay_gen_id"] = np.asarray(essay_ids, dtype=object)[codes]
         parent_col = "essay_gen_id"
     if has_eval:
-        eval_cols = [parent_col, "combo_id", "evaluation_template", "evaluation_llm", "evaluation_replicate"]
-        for parent, combo, template, llm, replicate in work[eval_cols].drop_duplicates().itertuples(index=False, name=None):
+        _, keys = _unique_keys(work, [parent_col, "combo_id", "evaluation_template", "evaluation_llm",
+                                      "evaluation_replicate"])
+        for parent, combo, template, llm, replicate in keys:
             planner.evaluation(parent, combo, template, llm, int(replicate))
 
 
@@ -416,8 +449,8 @@ def _curated(planner: _Planner, layout: DataLayout, cohort_id: str, spec_dir: Pa
         if "evaluation_replicate" in spec_frame.columns:
             replicates = sorted(set(_replicate_column(spec_frame, "evaluation")))
     for gen_id in ids:
-        meta = planner.existing(stage, gen_id, file=path, line=lines.get(gen_id, 0))
-        combo = planner.rows[-1][4] if planner.rows else ""
+        meta, combo = planner.existing(stage, gen_id, file=path, line=lines.get(gen_id, 0))
+        gen_id = normalize_part(gen_id)
         if stage == "essay":
             if not meta.parent_gen_id:
                 raise CohortError(located(f"essay {gen_id} has no parent draft in its metadata", file=path,
@@ -430,16 +463,30 @@ def _curated(planner: _Planner, layout: DataLayout, cohort_id: str, spec_dir: Pa
     return f"curated:{path.name}"
 
 
+def _check_cohort_id(layout: DataLayout, cohort_id: str, *, no_code: bool) -> None:
+    """A cohort must exist as a directory: a typo in an id must not plan (and pay for) the whole no-code cohort."""
+    if not cohort_id or cohort_id in (".", "..") or "/" in cohort_id or "\\" in cohort_id:
+        raise CohortError(f"invalid cohort id {cohort_id!r}: a directory name under {layout.cohorts}")
+    if layout.cohort_dir(cohort_id).is_dir() or no_code:
+        return
+    known = list_cohorts(layout)
+    raise CohortError(located(
+        f"cohort {cohort_id!r} not found (existing: {', '.join(known) or 'none'}); create "
+        f"cohorts/{cohort_id}/spec/config.yaml, or pass --no-code for every k-subset of the active concepts",
+        file=layout.cohort_dir(cohort_id)))
+
+
 def plan_cohort(layout: DataLayout, cohort_id: str, *, k_max: int | None = None, level: str | None = None,
-                catalogs: Catalogs | None = None) -> CohortPlan:
+                catalogs: Catalogs | None = None, no_code: bool = False) -> CohortPlan:
     catalogs = catalogs or Catalogs.load(layout)
+    _check_cohort_id(layout, cohort_id, no_code=no_code)
     combo_catalog = ComboCatalog(layout.combo_mappings)
     spec_dir = layout.spec_dir(cohort_id)
     spec_path = layout.spec_file(cohort_id)
     curated = (spec_dir / SELECTED_ESSAYS).exists() or (spec_dir / SELECTED_DRAFTS).exists()
-    if not layout.cohort_dir(cohort_id).is_dir() and not curated:
-        # a new cohort id with no files is the no-code cohort: allowed, it is how the DSL-free workflow starts
-        pass
+    if (k_max is not None or level is not None) and spec_path.exists() and "combos" not in _load_spec_doc(spec_path):
+        raise SpecError(located("--k-max/--level only apply to a spec with a 'combos' section or to the no-code "
+                                "cohort; this spec lists its combo_id axis itself", file=spec_path, field="combos"))
     planner = _Planner(layout, cohort_id, catalogs)
     generated: list[Combo] = []
     if curated:
@@ -464,10 +511,10 @@ def plan_cohort(layout: DataLayout, cohort_id: str, *, k_max: int | None = None,
     used_combos = [combo_catalog.combos[c] for c in dict.fromkeys(membership.loc[membership["stage"] == "draft", "combo_id"])
                    if c in combo_catalog.combos]
     _check_parents(layout, membership)
-    tiers = _tier_counts(membership, planner.metadata, catalogs)
+    tiers = _tier_counts(planner.rows, catalogs)
     manifest = _manifest(cohort_id, source, settings, membership, used_combos, tiers)
     return CohortPlan(cohort_id=cohort_id, source=source, settings=settings, membership=membership,
-                      metadata=planner.metadata, combos=used_combos, new_combos=new_combos, manifest=manifest,
+                      rows=planner.rows, combos=used_combos, new_combos=new_combos, manifest=manifest,
                       tiers=tiers)
 
 
@@ -488,11 +535,12 @@ def _check_parents(layout: DataLayout, membership: pd.DataFrame) -> None:
             raise CohortError(f"evaluation {row.gen_id}: parent {parent} exists neither in the cohort nor in gens/")
 
 
-def _tier_counts(membership: pd.DataFrame, metadata: list[GenMetadata], catalogs: Catalogs) -> dict[str, dict[str, int]]:
+def _tier_counts(rows: list[PlanRow], catalogs: Catalogs) -> dict[str, dict[str, int]]:
     counts: dict[str, dict[str, int]] = {stage: {} for stage in STAGES}
-    for meta in metadata:
-        tier = "local" if meta.mode == "copy" else tier_of(catalogs, meta.llm_model_id)
-        counts[meta.stage][tier] = counts[meta.stage].get(tier, 0) + 1
+    tiers = {model_id: model.tier for model_id, model in catalogs.models.items()}
+    for stage, _, _, _, _, _, llm, _, mode in rows:
+        tier = "local" if mode == "copy" else tiers.get(llm, "unknown")
+        counts[stage][tier] = counts[stage].get(tier, 0) + 1
     return counts
 
 
@@ -525,22 +573,61 @@ def _manifest(cohort_id: str, source: str, settings: CohortSettings, membership:
 # writing
 
 
-def _seed_all(store: GensStore, metadata: list[GenMetadata], workers: int = 8) -> int:
-    """Seed absent ``metadata.json`` files; threads overlap the filesystem calls (they release the GIL)."""
-    if not metadata:
+def _metadata_bytes(row: PlanRow) -> bytes:
+    """``metadata.json`` of a planned row; compact JSON through the C encoder (a million of these)."""
+    stage, gen_id, cohort_id, parent, combo, template, llm, replicate, mode = row
+    return (json.dumps({"stage": stage, "gen_id": gen_id, "origin_cohort_id": cohort_id, "mode": mode,
+                        "template_id": template, "combo_id": (combo or None) if stage == "draft" else None,
+                        "parent_gen_id": parent or None, "llm_model_id": llm or None, "replicate": replicate},
+                       ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def _seed_all(store: GensStore, rows: list[PlanRow], workers: int = 4) -> int:
+    """Write ``metadata.json`` where it is absent; an existing one is never replaced.
+
+    A generation directory this call creates is new, so its file can be written under a fixed temporary
+    name and renamed into place (atomic, fewer syscalls than ``mkstemp``); a directory that already
+    exists goes through ``create_exclusive``. Threads overlap the filesystem calls.
+    """
+    if not rows:
         return 0
+    gens = str(store.layout.gens)
+    for stage in {row[0] for row in rows}:
+        os.makedirs(f"{gens}/{stage}", exist_ok=True)
+
+    def seed(row: PlanRow) -> int:
+        gen_dir = f"{gens}/{row[0]}/{row[1]}"
+        try:
+            os.mkdir(gen_dir)
+        except FileExistsError:
+            return int(atomic.create_exclusive(f"{gen_dir}/metadata.json", _metadata_bytes(row)))
+        tmp = f"{gen_dir}/.metadata.json.seed.tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            os.write(fd, _metadata_bytes(row))
+        finally:
+            os.close(fd)
+        os.rename(tmp, f"{gen_dir}/metadata.json")
+        return 1
+
+    def seed_chunk(chunk: list[PlanRow]) -> int:
+        return sum(map(seed, chunk))
+
+    chunks = [rows[i:i + 4096] for i in range(0, len(rows), 4096)]
+    if workers <= 1 or len(chunks) == 1:
+        return sum(map(seed_chunk, chunks))
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        return sum(pool.map(store.seed_metadata, metadata, chunksize=512))
+        return sum(pool.map(seed_chunk, chunks))
 
 
 def build_cohort(layout: DataLayout, cohort_id: str, *, dry_run: bool = False, k_max: int | None = None,
                  level: str | None = None, catalogs: Catalogs | None = None,
-                 on_progress: Callable[[str], None] | None = None) -> CohortBuildResult:
-    plan = plan_cohort(layout, cohort_id, k_max=k_max, level=level, catalogs=catalogs)
+                 no_code: bool = False) -> CohortBuildResult:
+    plan = plan_cohort(layout, cohort_id, k_max=k_max, level=level, catalogs=catalogs, no_code=no_code)
     seeded = 0
     if not dry_run:
         ComboCatalog(layout.combo_mappings).ensure(plan.new_combos)
-        seeded = _seed_all(GensStore(layout), plan.metadata)
+        seeded = _seed_all(GensStore(layout), plan.rows)
         plan.manifest["built_at"] = utc_now()
         write_membership(layout.membership(cohort_id), plan.membership)
         atomic.write_json(layout.manifest(cohort_id), plan.manifest)

@@ -15,14 +15,17 @@ MAX_COLLISION_INDEX = 4
 _ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
 
 
+_PAIRS = [a + b for a in _ALPHABET for b in _ALPHABET]  # base 1296 = two base-36 digits per step
+
+
 def base36(number: int) -> str:
-    if number == 0:
-        return "0"
-    digits: list[str] = []
+    if number < 36:
+        return _ALPHABET[number]
+    chunks: list[str] = []
     while number:
-        number, rem = divmod(number, 36)
-        digits.append(_ALPHABET[rem])
-    return "".join(reversed(digits))
+        number, rem = divmod(number, 1296)
+        chunks.append(_PAIRS[rem])
+    return "".join(reversed(chunks)).lstrip("0")
 
 
 def normalize_part(part: Any) -> str:

@@ -138,7 +138,7 @@ retired,vendor/old,true,true,false
 
 @pytest.mark.parametrize(("k_max", "combos"), [(None, 6), (3, 4)])
 def test_no_code_cohort_crosses_active_everything(small: DataLayout, k_max: int | None, combos: int) -> None:
-    result = build_cohort(small, "fresh", k_max=k_max)
+    result = build_cohort(small, "fresh", k_max=k_max, no_code=True)
     drafts = combos * 2 * 2
     assert result.source == "no-code"
     assert result.stages == {"draft": drafts, "essay": drafts * 2, "evaluation": drafts * 2 * 2}
@@ -157,9 +157,29 @@ def test_no_code_cohort_crosses_active_everything(small: DataLayout, k_max: int 
 def test_no_code_k_max_too_large(small: DataLayout) -> None:
     before = tree(small.root)
     with pytest.raises(SpecError, match="k_max 5 is larger than the 4 active concepts") as info:
-        build_cohort(small, "fresh", k_max=5)
+        build_cohort(small, "fresh", k_max=5, no_code=True)
     assert str(small.concepts_csv) in str(info.value)
     assert tree(small.root) == before
+
+
+def test_unknown_cohort_id_is_refused_not_built_as_no_code(small: DataLayout) -> None:
+    """A typo must not plan the whole no-code cohort (and pay for it)."""
+    before = tree(small.root)
+    with pytest.raises(CohortError, match="cohort 'demoo' not found .*--no-code"):
+        build_cohort(small, "demoo")
+    assert tree(small.root) == before
+    (small.cohorts / "nocode").mkdir(parents=True)
+    assert build_cohort(small, "nocode", dry_run=True).source == "no-code"
+
+
+def test_k_max_flag_is_refused_for_a_spec_that_lists_its_combos(data_root: Path) -> None:
+    layout = DataLayout(data_root)
+    spec = layout.spec_file("listed")
+    spec.parent.mkdir(parents=True)
+    spec.write_text("axes:\n  combo_id: [combo_v1_x]\n  draft_template: [links-brainstorm-v2]\n"
+                    "  draft_llm: [gemini_25_pro]\n")
+    with pytest.raises(SpecError, match="--k-max/--level only apply"):
+        build_cohort(layout, "listed", k_max=3)
 
 
 # --- curated cohorts -------------------------------------------------------------------------------

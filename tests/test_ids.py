@@ -138,3 +138,22 @@ def test_essays_differing_only_in_llm_get_two_ids(data_root: Path) -> None:
     for gen_id, llm in zip(essays["gen_id"], essays["llm_model_id"]):
         meta = json.loads((data_root / "gens" / "essay" / gen_id / "metadata.json").read_text())
         assert meta["llm_model_id"] == llm
+
+
+def test_cohort_planner_ids_equal_the_reference_functions(data_root) -> None:
+    """The planner builds signatures inline for speed; every id must equal the contract's functions."""
+    from daydream.cohorts import plan_cohort
+    from daydream.ids import draft_id, essay_id, evaluation_id
+    from daydream.paths import DataLayout
+
+    plan = plan_cohort(DataLayout(data_root), "demo")
+    rows = plan.membership.to_dict("records")
+    assert len(rows) == 66
+    for row in rows:
+        if row["stage"] == "draft":
+            expected = draft_id(row["combo_id"], row["template_id"], row["llm_model_id"], row["replicate"])
+        elif row["stage"] == "essay":
+            expected = essay_id(row["parent_gen_id"], row["template_id"], row["replicate"])
+        else:
+            expected = evaluation_id(row["parent_gen_id"], row["template_id"], row["llm_model_id"], row["replicate"])
+        assert row["gen_id"] == expected, row
