@@ -20,6 +20,7 @@ from pydantic import BaseModel, Field
 
 from daydream.catalogs import Catalogs, Template
 from daydream.errors import DayDreamError, LLMError, ParseError, StoreError, ValidationError
+from daydream.llm.settings import DEFAULT_STAGE_REQUESTS
 from daydream.llm.types import LLMClient, LLMResult
 from daydream.parsers import parse_draft, parse_evaluation
 from daydream.paths import DataLayout, Stage
@@ -30,17 +31,15 @@ from daydream.validation import DEFAULT_MIN_DRAFT_LINES, is_truncated, validate_
 
 OutcomeState = Literal["done", "skipped", "failed", "budget", "blocked", "busy"]
 
-DEFAULT_MAX_TOKENS: dict[str, int] = {"draft": 8192, "essay": 8192, "evaluation": 4096}
-# judges run cooler than writers: the same essay should get the same score
-DEFAULT_TEMPERATURE: dict[str, float] = {"draft": 0.8, "essay": 0.7, "evaluation": 0.2}
 PARSED_OUTPUTS = ("parsed.txt", "parsed_metadata.json")
 
 
 class RunOptions(BaseModel):
     force: bool = False
     max_cost_usd: float | None = None
-    max_tokens: dict[str, int] = Field(default_factory=lambda: dict(DEFAULT_MAX_TOKENS))
-    temperature: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_TEMPERATURE))
+    # per-stage overrides; otherwise the LLM connection's stage settings (llm/settings.py) decide
+    max_tokens: dict[str, int] = Field(default_factory=dict)
+    temperature: dict[str, float] = Field(default_factory=dict)
     min_draft_lines: int = DEFAULT_MIN_DRAFT_LINES
 
 
@@ -143,10 +142,9 @@ class StageRunner:
             raise LLMError("no LLM client configured for this run")
         model = self.catalogs.model(meta.llm_model_id or "")
         self.store.write_text(stage, gen_id, "prompt.txt", prompt)
-        max_tokens = self.options.max_tokens.get(stage, DEFAULT_MAX_TOKENS[stage])
+        max_tokens, temperature = self._stage_request(stage)
         started = time.monotonic()
-        result = self.llm.complete(model=model.model, prompt=prompt, max_tokens=max_tokens,
-                                   temperature=self.options.temperature.get(stage, DEFAULT_TEMPERATURE[stage]))
+        result = self.llm.complete(model=model.model, prompt=prompt, max_tokens=max_tokens, temperature=temperature)
         if not result.duration_s:
             result.duration_s = round(time.monotonic() - started, 3)
         result.truncated = result.truncated or is_truncated(result.finish_reason, result.usage.completion_tokens,
@@ -170,6 +168,12 @@ class StageRunner:
             self.ledger.record(stage=stage, gen_id=gen_id, llm_model_id=model.id, cost_usd=cost,
                                estimated=estimated, usage=result.usage.model_dump())
         return self._finish(stage, gen_id, template, result, called=True, cost=cost)
+
+    def _stage_request(self, stage: Stage) -> tuple[int, float]:
+        """``(max_tokens, temperature)``: run overrides, else the LLM connection's, else the defaults."""
+        ask = getattr(self.llm, "stage_request", None)
+        max_tokens, temperature = ask(stage) if callable(ask) else DEFAULT_STAGE_REQUESTS[stage].as_tuple()
+        return (self.options.max_tokens.get(stage, max_tokens), self.options.temperature.get(stage, temperature))
 
     def _parent_text(self, stage: Stage, meta: GenMetadata) -> str | None:
         if stage == "draft":
@@ -227,8 +231,8 @@ class StageRunner:
         parser = template.parser or ("identity" if stage != "evaluation" else "")
         base = {"stage": stage, "gen_id": gen_id, "parser": parser, "created_at": utc_now()}
         try:
-            validate_output(stage, result, max_tokens=self.options.max_tokens.get(stage, DEFAULT_MAX_TOKENS[stage])
-                            if called else None, min_draft_lines=self.options.min_draft_lines)
+            validate_output(stage, result, max_tokens=self._stage_request(stage)[0] if called else None,
+                            min_draft_lines=self.options.min_draft_lines)
             if stage == "evaluation":
                 score = parse_evaluation(parser, result.text)
                 parsed = f"{score.score}\n"

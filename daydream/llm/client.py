@@ -63,6 +63,10 @@ class OpenAICompatibleClient:
         self._lock = threading.Lock()
         self._client: openai.OpenAI | None = None
 
+    def stage_request(self, stage: str) -> tuple[int, float]:
+        """The stage's ``(max_tokens, temperature)`` from this client's settings (the runner asks)."""
+        return self.settings.stage_request(stage)
+
     def __repr__(self) -> str:
         return (f"OpenAICompatibleClient(base_url={self.settings.base_url!r}, "
                 f"api_key_set={self.settings.has_api_key}, timeout_s={self.settings.timeout_s}, "

@@ -31,6 +31,9 @@ class StageRequestDefaults(BaseModel):
     max_tokens: int = Field(gt=0)
     temperature: float = Field(ge=0.0, le=2.0)
 
+    def as_tuple(self) -> tuple[int, float]:
+        return (self.max_tokens, self.temperature)
+
 
 DEFAULT_STAGE_REQUESTS: dict[str, StageRequestDefaults] = {
     "draft": StageRequestDefaults(max_tokens=8192, temperature=0.8),
