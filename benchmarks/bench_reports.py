@@ -1,0 +1,204 @@
+"""Benchmark: ``build_cohort_reports`` over a cohort of 100,000 evaluations.
+
+Setup (not timed) writes a synthetic data root once: catalogs, templates, combos, drafts, essays and
+evaluations with every file of the current layout (metadata.json, prompt.txt, raw.txt,
+raw_metadata.json, parsed.txt, parsed_metadata.json), about 2% parse failures, 1% pending
+evaluations and one draft template edited since its drafts ran (stale lineages), plus the cohort's
+membership.csv. The store is kept and reused by later runs (``--store``).
+
+The timed part runs in a fresh Python process, so the figure includes imports and the peak RSS is
+the report's own: ``build_cohort_reports(layout, "bench")`` end to end (reading the store, every
+table, the charts and index.html). Run::
+
+    .venv/bin/python benchmarks/bench_reports.py [--evaluations 100000] [--store DIR] [--repeat 1]
+
+Target: <= 30 s on 2 cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+EVAL_TEMPLATES = {"judge-a": "in_last_line", "judge-b": "complex"}
+EVAL_MODELS = ["judge1", "judge2", "judge3"]
+GEN_MODELS = ["gen1", "gen2", "gen3"]
+DRAFT_TEMPLATES = ["creative-v1", "creative-v2", "plain-v1"]
+ESSAY_TEMPLATES = ["essay-v1", "essay-v2"]
+TARGET_SECONDS = 30.0
+
+
+def _write(path: str, text: str) -> None:
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write(text)
+
+
+def build_store(root: Path, evaluations: int, seed: int = 1) -> dict:
+    """Write the synthetic data root; returns counts."""
+    import random
+
+    from daydream import ids
+    from daydream.combos import combo_id
+    from daydream.rendering import template_sha256
+
+    rng = random.Random(seed)
+    raw = root / "1_raw"
+    per_combo = len(DRAFT_TEMPLATES) * len(GEN_MODELS) * len(ESSAY_TEMPLATES) * len(EVAL_TEMPLATES) * len(EVAL_MODELS)
+    n_combos = -(-evaluations // per_combo)
+    concepts = [f"concept{i:03d}" for i in range(64)]
+    (raw / "templates" / "draft").mkdir(parents=True, exist_ok=True)
+    (raw / "templates" / "essay").mkdir(parents=True, exist_ok=True)
+    (raw / "templates" / "evaluation").mkdir(parents=True, exist_ok=True)
+    _write(str(raw / "concepts_metadata.csv"), "concept_id,name\n" + "".join(f"{c},{c.title()}\n" for c in concepts))
+    _write(str(raw / "draft_templates.csv"), "template_id,parser\n" + "".join(f"{t},identity\n" for t in DRAFT_TEMPLATES))
+    _write(str(raw / "essay_templates.csv"), "template_id,generator\n" + "".join(f"{t},llm\n" for t in ESSAY_TEMPLATES))
+    _write(str(raw / "evaluation_templates.csv"),
+           "template_id,parser\n" + "".join(f"{t},{p}\n" for t, p in EVAL_TEMPLATES.items()))
+    _write(str(raw / "llm_models.csv"), "id,model,price_prompt_per_mtok,price_completion_per_mtok\n"
+           + "".join(f"{m},prov/{m},1.0,3.0\n" for m in GEN_MODELS + EVAL_MODELS))
+    shas = {}
+    for stage, templates in (("draft", DRAFT_TEMPLATES), ("essay", ESSAY_TEMPLATES), ("evaluation", EVAL_TEMPLATES)):
+        for template in templates:
+            text = f"Template {template} {{{{ x }}}}"
+            _write(str(raw / "templates" / stage / f"{template}.txt"), text + "\n")
+            shas[(stage, template)] = template_sha256(text)
+    shas[("draft", "plain-v1")] = "0" * 64  # edited since its drafts ran: those lineages are stale
+
+    def gen(stage: str, gen_id: str, meta: dict, text: str, llm: str, *, parsed: str | None,
+            parsed_meta: dict, state: str = "done") -> None:
+        gdir = root / "gens" / stage / gen_id
+        os.makedirs(gdir, exist_ok=True)
+        base = {"stage": stage, "gen_id": gen_id, "origin_cohort_id": "bench", "mode": "llm", **meta}
+        _write(str(gdir / "metadata.json"), json.dumps(base))
+        if state == "pending":
+            return
+        _write(str(gdir / "prompt.txt"), f"prompt of {gen_id}")
+        _write(str(gdir / "raw.txt"), text)
+        p, c = rng.randint(200, 2000), rng.randint(50, 800)
+        _write(str(gdir / "raw_metadata.json"), json.dumps({
+            "stage": stage, "gen_id": gen_id, "mode": "llm", "llm_model_id": llm, "model": f"prov/{llm}",
+            "finish_reason": "stop", "truncated": False,
+            "usage": {"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c},
+            "cost_usd": None if rng.random() < 0.3 else round((p + 3 * c) / 1e6, 8), "duration_s": 1.2,
+            "prompt_sha256": "x", "template_sha256": shas[(stage, meta["template_id"])],
+            "created_at": "2025-01-01T00:00:00+00:00"}))
+        if parsed is not None:
+            _write(str(gdir / "parsed.txt"), parsed)
+        _write(str(gdir / "parsed_metadata.json"), json.dumps({"stage": stage, "gen_id": gen_id, **parsed_meta}))
+        if parsed is None:
+            _write(str(gdir / "error.json"), json.dumps({"stage": stage, "gen_id": gen_id, "kind": "parse",
+                                                         "error": "no score"}))
+
+    members = ["stage,gen_id,cohort_id,parent_gen_id,combo_id,template_id,llm_model_id,replicate\n"]
+    combo_rows = ["combo_id,version,concept_id,description_level,k_max,created_at\n"]
+    n_eval = 0
+    seen: set[str] = set()
+    while len(seen) < n_combos:
+        chosen = rng.sample(concepts, 3)
+        cid = combo_id(chosen, "paragraph", 3)
+        if cid in seen:
+            continue
+        seen.add(cid)
+        combo_rows += [f"{cid},v1,{c},paragraph,3,2025-01-01\n" for c in chosen]
+        for dt in DRAFT_TEMPLATES:
+            for gm in GEN_MODELS:
+                did = ids.draft_id(cid, dt, gm)
+                gen("draft", did, {"template_id": dt, "combo_id": cid, "llm_model_id": gm, "parent_gen_id": None,
+                                   "replicate": 1}, "line\n" * 5, gm, parsed="line\n" * 5,
+                    parsed_meta={"parser": "identity", "success": True})
+                members.append(f"draft,{did},bench,,{cid},{dt},{gm},1\n")
+                quality = rng.random()
+                for et in ESSAY_TEMPLATES:
+                    eid = ids.essay_id(did, et)
+                    gen("essay", eid, {"template_id": et, "combo_id": None, "llm_model_id": gm, "parent_gen_id": did,
+                                       "replicate": 1}, "An essay. " * 50, gm, parsed="An essay. " * 50,
+                        parsed_meta={"parser": "identity", "success": True})
+                    members.append(f"essay,{eid},bench,{did},{cid},{et},{gm},1\n")
+                    for vt, parser in EVAL_TEMPLATES.items():
+                        scale = 9.0 if parser == "in_last_line" else 10.0
+                        for vm in EVAL_MODELS:
+                            if n_eval >= evaluations:
+                                break
+                            vid = ids.evaluation_id(eid, vt, vm)
+                            n_eval += 1
+                            roll = rng.random()
+                            score = float(max(0, min(scale, round(quality * scale + rng.gauss(0, 1.5)))))
+                            meta = {"template_id": vt, "combo_id": None, "llm_model_id": vm, "parent_gen_id": eid,
+                                    "replicate": 1}
+                            members.append(f"evaluation,{vid},bench,{eid},{cid},{vt},{vm},1\n")
+                            if roll < 0.01:
+                                gen("evaluation", vid, meta, "", vm, parsed=None, parsed_meta={}, state="pending")
+                            elif roll < 0.03:
+                                gen("evaluation", vid, meta, "I cannot decide.", vm, parsed=None,
+                                    parsed_meta={"parser": parser, "success": False, "error_kind": "parse",
+                                                 "error": f"{parser}: no score"})
+                            else:
+                                gen("evaluation", vid, meta, f"Reasoning...\nSCORE: {score:g}", vm,
+                                    parsed=f"{score}\n",
+                                    parsed_meta={"parser": parser, "success": True, "score": score,
+                                                 "scale": None, "implied_scale": scale,
+                                                 "score_normalized": score / scale})
+    _write(str(root / "combo_mappings.csv"), "".join(combo_rows))
+    (root / "cohorts" / "bench").mkdir(parents=True, exist_ok=True)
+    _write(str(root / "cohorts" / "bench" / "membership.csv"), "".join(members))
+    counts = {"combos": n_combos, "evaluations": n_eval, "generations": len(members) - 1}
+    _write(str(root / ".bench-store.json"), json.dumps(counts))
+    return counts
+
+
+def child(root: str) -> None:
+    """The timed run, in a fresh interpreter."""
+    started = time.perf_counter()
+    from daydream.paths import DataLayout
+    from daydream.reports import build_cohort_reports
+
+    result = build_cohort_reports(DataLayout(Path(root)), "bench")
+    elapsed = time.perf_counter() - started
+    print(json.dumps({"seconds": elapsed, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                      "evaluations": result.headline.evaluations, "used": result.headline.evaluations_used}))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--evaluations", type=int, default=100_000)
+    parser.add_argument("--store", default=None, help="data root to build or reuse (default: a dir under $TMPDIR)")
+    parser.add_argument("--repeat", type=int, default=1, help="timed runs (the best and every figure are printed)")
+    parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args.child)
+        return 0
+    root = Path(args.store or Path(tempfile.gettempdir()) / f"daydream-bench-reports-{args.evaluations}")
+    marker = root / ".bench-store.json"
+    if marker.is_file() and json.loads(marker.read_text())["evaluations"] == args.evaluations:
+        counts = json.loads(marker.read_text())
+        print(f"reusing store {root}: {counts}")
+    else:
+        if root.exists() and any(root.iterdir()):
+            print(f"refusing to write into non-empty {root} without a benchmark marker", file=sys.stderr)
+            return 2
+        started = time.perf_counter()
+        counts = build_store(root, args.evaluations)
+        print(f"built store {root} in {time.perf_counter() - started:.0f}s (setup, not timed): {counts}")
+    runs = []
+    for _ in range(args.repeat):
+        out = subprocess.run([sys.executable, __file__, "--child", str(root)], check=True, capture_output=True,
+                             text=True)
+        runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
+        print(f"build_cohort_reports: {runs[-1]['seconds']:.2f} s, peak RSS {runs[-1]['peak_rss_mb']:.0f} MB "
+              f"({runs[-1]['evaluations']:,} evaluations, {runs[-1]['used']:,} used in means)")
+    best = min(r["seconds"] for r in runs)
+    verdict = "OK" if best <= TARGET_SECONDS else "SLOWER THAN TARGET"
+    print(f"best {best:.2f} s on {os.cpu_count()} cores (target <= {TARGET_SECONDS:.0f} s): {verdict}")
+    return 0 if best <= TARGET_SECONDS else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
