@@ -17,6 +17,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from daydream import atomic
 from daydream.errors import DayDreamError
 
 DEFAULT_PORT = 8765
@@ -74,7 +75,7 @@ def _serve(args: argparse.Namespace) -> int:
         server.start()
         print(f"offline LLM listening on {server.base_url}", flush=True)
         if args.ready_file is not None:
-            args.ready_file.write_text(server.base_url + "\n", encoding="utf-8")
+            atomic.write_text(args.ready_file, server.base_url + "\n")  # a reader never sees it empty
         while not stop.wait(0.5):
             pass
     finally:
