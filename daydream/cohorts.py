@@ -26,6 +26,7 @@ from daydream.combos import DEFAULT_K_MAX, DEFAULT_LEVEL, Combo, ComboCatalog, k
 from daydream.errors import CohortError, DayDreamError, SpecError, located
 from daydream.ids import gen_id_from_signature, normalize_part, resolve_gen_id
 from daydream.membership import MEMBERSHIP_COLUMNS, write_membership
+from daydream.rendering import check_template
 from daydream.paths import DESCRIPTION_LEVELS, STAGES, DataLayout, Stage
 from daydream.store import GenMetadata, GensStore, identity_key, utc_now
 
@@ -511,6 +512,7 @@ def plan_cohort(layout: DataLayout, cohort_id: str, *, k_max: int | None = None,
     used_combos = [combo_catalog.combos[c] for c in dict.fromkeys(membership.loc[membership["stage"] == "draft", "combo_id"])
                    if c in combo_catalog.combos]
     _check_parents(layout, membership)
+    _check_templates(catalogs, membership)
     tiers = _tier_counts(planner.rows, catalogs)
     manifest = _manifest(cohort_id, source, settings, membership, used_combos, tiers)
     return CohortPlan(cohort_id=cohort_id, source=source, settings=settings, membership=membership,
@@ -533,6 +535,16 @@ def _check_parents(layout: DataLayout, membership: pd.DataFrame) -> None:
             continue
         if not (store.exists("essay", parent, "metadata.json") or store.exists("draft", parent, "metadata.json")):
             raise CohortError(f"evaluation {row.gen_id}: parent {parent} exists neither in the cohort nor in gens/")
+
+
+def _check_templates(catalogs: Catalogs, membership: pd.DataFrame) -> None:
+    """Every LLM template the cohort uses must render; a broken one stops the build before any write."""
+    for stage in STAGES:
+        for template_id in membership.loc[membership["stage"] == stage, "template_id"].unique():
+            template = catalogs.templates[stage].get(template_id)
+            if template is None or template.is_copy:
+                continue
+            check_template(stage, catalogs.template_path(stage, template_id))
 
 
 def _tier_counts(rows: list[PlanRow], catalogs: Catalogs) -> dict[str, dict[str, int]]:

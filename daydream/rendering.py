@@ -67,3 +67,18 @@ def render_text(text: str, variables: Mapping[str, Any], *, path: Path) -> str:
 
 def render_file(path: Path, variables: Mapping[str, Any]) -> str:
     return render_text(read_template_text(path), variables, path=path)
+
+
+# Stand-ins for each stage's variables: a trial render at cohort build time catches a missing file, a
+# syntax error or a misspelt variable before any generation is paid for.
+_SAMPLE = "Sample text standing in for the real input."
+SAMPLE_VARIABLES: dict[str, dict[str, Any]] = {
+    "draft": {"concepts": [{"name": "Concept A", "content": _SAMPLE}, {"name": "Concept B", "content": _SAMPLE}]},
+    "essay": {"draft_block": _SAMPLE, "links_block": _SAMPLE},
+    "evaluation": {"response": _SAMPLE},
+}
+
+
+def check_template(stage: str, path: Path) -> None:
+    """Raise ``TemplateError`` (file and line) if the template cannot render with its stage's variables."""
+    render_file(path, SAMPLE_VARIABLES[stage])

@@ -10,7 +10,7 @@ import pytest
 from conftest import FakeLLM, member_ids, run_members, snapshot, tree, write_csv
 
 from daydream.cohorts import _check_parents, build_cohort, list_cohorts, plan_cohort, read_manifest
-from daydream.errors import CohortError, SpecError
+from daydream.errors import CohortError, DayDreamError, SpecError
 from daydream.membership import MEMBERSHIP_COLUMNS, read_membership
 from daydream.paths import DataLayout
 from daydream.status import cohort_status
@@ -270,3 +270,24 @@ def test_parent_integrity_checks(layout: DataLayout) -> None:
         _check_parents(layout, frame(("draft", "d_1", ""), ("essay", "e_2", "d_9")))
     with pytest.raises(CohortError, match="evaluation v_2: parent e_9 exists neither in the cohort nor in gens/"):
         _check_parents(layout, frame(("draft", "d_1", ""), ("evaluation", "v_2", "e_9")))
+
+
+@pytest.mark.parametrize(("text", "needle"), [
+    ("DRAFT TASK {% for c in concepts %}{{ c.name }}", "line 1: template syntax error"),
+    ("DRAFT TASK\n\n{{ concept_list }}", "line 3: undefined variable: 'concept_list' is undefined"),
+    ("DRAFT TASK {{ ''.__class__.__mro__ }}", "unsafe template operation"),
+    (None, "template file not found"),
+])
+def test_broken_template_stops_the_build_and_writes_nothing(data_root: Path, text: str | None, needle: str) -> None:
+    layout = DataLayout(data_root)
+    path = layout.template_file("draft", "links-brainstorm-v2")
+    if text is None:
+        path.unlink()
+    else:
+        path.write_text(text)
+    before = tree(data_root)
+    with pytest.raises(DayDreamError) as info:
+        build_cohort(layout, "demo")
+    message = str(info.value)
+    assert needle in message and str(path) in message and "\n" not in message
+    assert tree(data_root) == before
