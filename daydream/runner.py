@@ -95,6 +95,10 @@ class StageRunner:
 
     # -- public -------------------------------------------------------------------------------
     def run(self, stage: Stage, gen_id: str, *, metadata: GenMetadata | None = None) -> GenerationOutcome:
+        if metadata is None and not self.store.exists(stage, gen_id, "metadata.json"):
+            # nothing to run, and nothing written: a typo'd id must not leave a directory behind
+            return GenerationOutcome(stage=stage, gen_id=gen_id, state="failed",
+                                     message=f"gens/{stage}/{gen_id}/metadata.json not found; build the cohort first")
         with _generation_lock(self.store.path(stage, gen_id, LOCK_FILE)) as acquired:
             if not acquired:
                 return GenerationOutcome(stage=stage, gen_id=gen_id, state="busy",

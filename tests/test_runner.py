@@ -259,3 +259,13 @@ def test_stage_work_follows_parents_and_pools(built_demo: DataLayout) -> None:
     run_members(layout, "demo", FakeLLM(), stages=["draft"])
     essays = orchestration.stage_work(layout, "demo", "essay")
     assert {tier: len(ids) for tier, ids in essays.items()} == {"free": 0, "paid": 12, "local": 6}
+
+
+def test_unknown_gen_id_fails_without_creating_anything(data_root) -> None:
+    from daydream.paths import DataLayout
+    from daydream.runner import run_generation
+
+    layout = DataLayout(data_root)
+    outcome = run_generation(layout, "draft", "d_doesnotexist", llm=None, cohort_id="demo")
+    assert outcome.state == "failed" and "build the cohort first" in outcome.message
+    assert not layout.gen_dir("draft", "d_doesnotexist").exists()
