@@ -1,0 +1,118 @@
+# shellcheck shell=bash
+# Project-local Airflow environment for DayDream. Source it, do not run it:
+#
+#     source include/scripts/airflow_env.sh
+#
+# Afterwards `airflow ...` and `daydream ...` use <repo>/.airflow (SQLite, LocalExecutor), the DAGs
+# in <repo>/dags and the data in <repo>/data, and never touch ~/airflow. Every variable below
+# keeps a value you exported before sourcing, so you can override any of them.
+#
+#   DAYDREAM_AIRFLOW_HOME   Airflow home (default <repo>/.airflow)
+#   DAYDREAM_DATA_ROOT      data root (default <repo>/data)
+#   DAYDREAM_AIRFLOW_PORT   api-server / web UI port (default 8080)
+#   DAYDREAM_LLM            "offline" (the bundled offline LLM) or "external" (your connection);
+#                           default external when AIRFLOW_CONN_LLM_DEFAULT or OPENROUTER_API_KEY is
+#                           set, else offline
+#   DAYDREAM_LLM_PORT       port of the offline LLM (default 8199)
+#   DAYDREAM_FREE_PORTS=1   use the default port when it is free, else any free port (the start
+#                           scripts set it, so a busy 8080 does not stop the demo)
+#   DAYDREAM_LLM_LATENCY    simulated latency of the offline LLM in seconds (default 0.2)
+
+_dd_here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+DAYDREAM_REPO="$(cd "$_dd_here/../.." && pwd)"
+export DAYDREAM_REPO
+
+# The project's virtualenv first: `airflow standalone`, the scheduler's workers and the scripts
+# expect `airflow` and `daydream` on PATH.
+if [[ -x "$DAYDREAM_REPO/.venv/bin/python" && ":$PATH:" != *":$DAYDREAM_REPO/.venv/bin:"* ]]; then
+    export PATH="$DAYDREAM_REPO/.venv/bin:$PATH"
+fi
+DAYDREAM_PYTHON="${DAYDREAM_PYTHON:-$(command -v python)}"
+export DAYDREAM_PYTHON
+
+# $1 when that TCP port is free on 127.0.0.1, else any free port.
+_dd_free_port() {
+    "$DAYDREAM_PYTHON" - "$1" <<'PY'
+import socket, sys
+def free(port):
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return None
+        return s.getsockname()[1]
+print(free(int(sys.argv[1])) or free(0))
+PY
+}
+
+export DAYDREAM_AIRFLOW_HOME="${DAYDREAM_AIRFLOW_HOME:-$DAYDREAM_REPO/.airflow}"
+export AIRFLOW_HOME="$DAYDREAM_AIRFLOW_HOME"
+export DAYDREAM_DATA_ROOT="${DAYDREAM_DATA_ROOT:-$DAYDREAM_REPO/data}"
+if [[ "${DAYDREAM_FREE_PORTS:-0}" == 1 ]]; then
+    export DAYDREAM_AIRFLOW_PORT="${DAYDREAM_AIRFLOW_PORT:-$(_dd_free_port 8080)}"
+    export DAYDREAM_LLM_PORT="${DAYDREAM_LLM_PORT:-$(_dd_free_port 8199)}"
+else
+    export DAYDREAM_AIRFLOW_PORT="${DAYDREAM_AIRFLOW_PORT:-8080}"
+    export DAYDREAM_LLM_PORT="${DAYDREAM_LLM_PORT:-8199}"
+fi
+export DAYDREAM_LLM_LATENCY="${DAYDREAM_LLM_LATENCY:-0.2}"
+mkdir -p "$AIRFLOW_HOME"
+
+# Core settings. Values are env vars, so they win over any airflow.cfg.
+export AIRFLOW__CORE__DAGS_FOLDER="$DAYDREAM_REPO/dags"
+export AIRFLOW__CORE__PLUGINS_FOLDER="$DAYDREAM_REPO/plugins"
+export AIRFLOW__CORE__LOAD_EXAMPLES=False
+export AIRFLOW__CORE__EXECUTOR=LocalExecutor
+export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN="${AIRFLOW__DATABASE__SQL_ALCHEMY_CONN:-sqlite:///$AIRFLOW_HOME/airflow.db}"
+# Cohorts fan out to thousands of generations: one mapped task instance each.
+export AIRFLOW__CORE__MAX_MAP_LENGTH="${AIRFLOW__CORE__MAX_MAP_LENGTH:-100000}"
+# Pools bound the LLM concurrency (free 1, paid 5); these only need to leave room for them plus
+# the waiting (deferred) triggers. LocalExecutor runs `parallelism` worker processes.
+export AIRFLOW__CORE__PARALLELISM="${AIRFLOW__CORE__PARALLELISM:-8}"
+export AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG="${AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG:-8}"
+export AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION="${AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION:-True}"
+# Let a small local setup react quickly: a pool slot freed by a finished generation is handed to
+# the next one within ~0.2 s instead of up to 1 s (12 waves of a 5-slot pool add up).
+export AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC="${AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC:-2}"
+export AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME="${AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME:-0.2}"
+# LocalExecutor workers start from a forkserver that has imported the heavy third-party modules
+# every generation task needs (pandas, openai, jinja2: ~0.7 s per task otherwise). The daydream
+# package itself is not preloaded, so edits to daydream/ apply to the next task without a restart.
+export AIRFLOW__SCHEDULER__MP_START_METHOD="${AIRFLOW__SCHEDULER__MP_START_METHOD:-forkserver}"
+export AIRFLOW__SCHEDULER__MP_FORKSERVER_PRELOAD="${AIRFLOW__SCHEDULER__MP_FORKSERVER_PRELOAD:-airflow.sdk,airflow.executors.local_executor,airflow.providers.standard.operators.trigger_dagrun,pandas,openai,jinja2,jinja2.sandbox,yaml,httpx,pydantic}"
+export AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL="${AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL:-30}"
+export AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL="${AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL:-30}"
+# The api-server on loopback and a port of our own; workers reach it through the execution API.
+export AIRFLOW__API__HOST="${AIRFLOW__API__HOST:-127.0.0.1}"
+export AIRFLOW__API__PORT="$DAYDREAM_AIRFLOW_PORT"
+export AIRFLOW__API__WORKERS="${AIRFLOW__API__WORKERS:-2}"
+export AIRFLOW__API__BASE_URL="http://127.0.0.1:$DAYDREAM_AIRFLOW_PORT"
+export AIRFLOW__CORE__EXECUTION_API_SERVER_URL="http://127.0.0.1:$DAYDREAM_AIRFLOW_PORT/execution/"
+# SimpleAuthManager: user admin; the api-server generates the password on its first start into
+# $AIRFLOW_HOME/simple_auth_manager_passwords.json.generated (printed by the start scripts).
+export AIRFLOW__CORE__AUTH_MANAGER="airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
+export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS="${AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS:-admin:admin}"
+# Stable secrets across restarts of the local services (generated once, kept in AIRFLOW_HOME).
+if [[ ! -s "$AIRFLOW_HOME/.secret" ]]; then
+    (umask 077 && "$DAYDREAM_PYTHON" -c 'import secrets; print(secrets.token_urlsafe(32))' >"$AIRFLOW_HOME/.secret")
+fi
+AIRFLOW__API_AUTH__JWT_SECRET="${AIRFLOW__API_AUTH__JWT_SECRET:-$(cat "$AIRFLOW_HOME/.secret")}"
+AIRFLOW__API__SECRET_KEY="${AIRFLOW__API__SECRET_KEY:-$AIRFLOW__API_AUTH__JWT_SECRET}"
+export AIRFLOW__API_AUTH__JWT_SECRET AIRFLOW__API__SECRET_KEY
+
+# The LLM connection. Offline: the bundled OpenAI-compatible server on loopback. External: your
+# AIRFLOW_CONN_LLM_DEFAULT, a `llm_default` connection in the metadata DB, or OPENROUTER_API_KEY.
+if [[ -z "${DAYDREAM_LLM:-}" ]]; then
+    if [[ -n "${AIRFLOW_CONN_LLM_DEFAULT:-}" || -n "${OPENROUTER_API_KEY:-}" ]]; then
+        DAYDREAM_LLM=external
+    else
+        DAYDREAM_LLM=offline
+    fi
+fi
+export DAYDREAM_LLM
+export DAYDREAM_LLM_URL="http://127.0.0.1:$DAYDREAM_LLM_PORT/v1"
+if [[ "$DAYDREAM_LLM" == offline ]]; then
+    export AIRFLOW_CONN_LLM_DEFAULT="{\"conn_type\": \"daydream_llm\", \"host\": \"$DAYDREAM_LLM_URL\", \"password\": \"offline\"}"
+fi
+
+unset _dd_here

@@ -1,0 +1,142 @@
+"""Shared helpers for the tests that need Airflow: a project-local Airflow in a temporary home.
+
+Importing this module points ``AIRFLOW_HOME`` at a temporary directory when it is not set, so
+that no test ever writes ``~/airflow``. Everything that runs Airflow proper (``dag.test()``, the
+scheduler) runs in child processes with the environment of ``include/scripts/airflow_env.sh``
+(the settings the project ships) and its own home, data root and offline LLM, so the tests
+cannot leak configuration into each other.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("AIRFLOW_HOME", str(Path(tempfile.gettempdir()) / f"daydream-tests-airflow-{os.getuid()}"))
+
+from daydream.airflow.local import LocalAirflow, airflow_env, free_port  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+RAW = REPO / "data" / "1_raw"
+
+TINY_SPEC = """\
+# 1 combo x 1 draft template x 2 draft llms (free + paid) = 2 drafts;
+# x 2 essay templates (one LLM, one copy) = 4 essays; x 1 evaluation = 4 evaluations.
+combos:
+  k_max: 2
+  description_level: paragraph
+  concepts: [{concepts}]
+axes:
+  draft_template: [creative-synthesis-v10]
+  draft_llm: [deepseek_r1_f, gemini_25_pro]
+  essay_template: [essay-expand-v3, draft-as-essay]
+  essay_llm: [gemini_25_pro]
+  evaluation_template: [novelty-rubric-v2]
+  evaluation_llm: [sonnet-4]
+"""
+TWO_CONCEPTS = "default-mode-network, generator-verifier-gap"
+THREE_CONCEPTS = "default-mode-network, generator-verifier-gap, combinatorial-creativity"
+
+
+def make_data_root(root: Path, cohorts: Mapping[str, str]) -> Path:
+    """A data root with the bundled catalogs and one spec per cohort (``{cohort_id: yaml}``)."""
+    shutil.copytree(RAW, root / "1_raw")
+    for cohort_id, spec in cohorts.items():
+        spec_dir = root / "cohorts" / cohort_id / "spec"
+        spec_dir.mkdir(parents=True)
+        (spec_dir / "config.yaml").write_text(spec, encoding="utf-8")
+    return root
+
+
+def offline_llm(data_root: Path, **config: Any):
+    """The offline LLM in this process (tiers and prices from the catalog), started."""
+    from daydream.llm.offline import OfflineServer, catalog_pricing
+
+    return OfflineServer({**catalog_pricing(data_root / "1_raw" / "llm_models.csv"), **config}).start()
+
+
+def env_for(home: Path, data_root: Path, llm_base_url: str, **extra: str) -> dict[str, str]:
+    """The shipped local settings for ``home`` and ``data_root``, LLM connection to ``llm_base_url``."""
+    base = {k: v for k, v in os.environ.items()
+            if not k.startswith(("AIRFLOW", "DAYDREAM_")) and k != "OPENROUTER_API_KEY"}
+    env = airflow_env({"DAYDREAM_AIRFLOW_HOME": str(home), "DAYDREAM_DATA_ROOT": str(data_root),
+                       "DAYDREAM_LLM": "offline", "DAYDREAM_AIRFLOW_PORT": str(free_port()),
+                       **extra}, base=base)
+    env["AIRFLOW_CONN_LLM_DEFAULT"] = json.dumps({"conn_type": "daydream_llm", "host": llm_base_url,
+                                                  "password": "offline"})
+    return env
+
+
+def airflow(env: Mapping[str, str], *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    """``airflow ARGS`` of the venv with ``env``; output captured."""
+    return subprocess.run([str(Path(sys.executable).with_name("airflow")), *args], env=dict(env),
+                          capture_output=True, text=True, timeout=timeout, cwd=REPO)
+
+
+def migrate(env: Mapping[str, str]) -> None:
+    result = airflow(env, "db", "migrate")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+
+
+_DAG_TEST = """
+import json, sys
+from airflow.dag_processing.dagbag import DagBag
+bag = DagBag(dag_folder=sys.argv[1])
+assert not bag.import_errors, bag.import_errors
+for dag_id, conf in json.loads(sys.argv[2]):
+    run = bag.dags[dag_id].test(run_conf=conf)
+    print("DAG_TEST_RESULT " + json.dumps([dag_id, str(getattr(run.state, "value", run.state))]), flush=True)
+"""
+
+
+def dag_test(env: Mapping[str, str], *runs: tuple[str, Mapping[str, Any]], timeout: float = 300) -> tuple[list[str], str]:
+    """``dag.test(run_conf=conf)`` of each ``(dag_id, conf)`` in turn, in one child process.
+
+    Returns the final state of each run and the combined output."""
+    result = subprocess.run([sys.executable, "-c", _DAG_TEST, str(REPO / "dags"), json.dumps(runs)],
+                            env=dict(env), capture_output=True, text=True, timeout=timeout, cwd=REPO)
+    output = result.stdout + result.stderr
+    states = [json.loads(line.removeprefix("DAG_TEST_RESULT "))[1] for line in result.stdout.splitlines()
+              if line.startswith("DAG_TEST_RESULT ")]
+    if len(states) != len(runs):
+        raise AssertionError(f"dag.test() did not finish (exit {result.returncode}):\n{output[-5000:]}")
+    return states, output
+
+
+@contextmanager
+def running_airflow(env: Mapping[str, str]) -> Iterator[LocalAirflow]:
+    """Scheduler, dag-processor, triggerer and api-server for ``env``; every process stopped after."""
+    local = LocalAirflow(env, out=lambda _line: None)
+    try:
+        local.start(llm=False)
+        yield local
+    finally:
+        left = local.stop()
+        assert not left, f"processes left running after stop: {left}"
+
+
+def gen_files(data_root: Path) -> dict[str, list[Path]]:
+    """Every file of the gens store, and the temporary ones (there must be none at rest)."""
+    files = [p for p in (data_root / "gens").rglob("*") if p.is_file()]
+    return {"all": files, "tmp": [p for p in files if ".tmp" in p.name]}
+
+
+def assert_store_intact(data_root: Path) -> None:
+    """No temporary file left and every JSON file parses (atomic writes)."""
+    files = gen_files(data_root)
+    assert not files["tmp"], f"temporary files left: {files['tmp']}"
+    for path in files["all"]:
+        if path.suffix == ".json":
+            json.loads(path.read_text(encoding="utf-8"))
+
+
+def done_ids(data_root: Path, stage: str) -> set[str]:
+    return {p.parent.name for p in (data_root / "gens" / stage).glob("*/parsed.txt")}
