@@ -131,6 +131,7 @@ def test_essays_differing_only_in_llm_get_two_ids(data_root: Path) -> None:
 """)
     write_csv(data_root / "1_raw" / "essay_templates.csv",
               (data_root / "1_raw" / "essay_templates.csv").read_text() + f"{TEMPLATE},,,,llm,true")
+    (data_root / "1_raw" / "templates" / "essay" / f"{TEMPLATE}.txt").write_text("ESSAY TASK\n{{ draft_block }}\n")
     build_cohort(layout, "c1")
     essays = read_membership(layout, "c1").query("stage == 'essay'")
     assert list(essays["llm_model_id"]) == ["gemini_25_pro", "gpt_4o_mini"]

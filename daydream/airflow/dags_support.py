@@ -91,8 +91,10 @@ def run_params(*, stages: bool = False, budget: bool = True) -> dict[str, Param]
         params["force"] = Param(False, type="boolean", title="Force",
                                 description="Run generations again even when they are done (pays again).")
         params["max_cost_usd"] = Param(None, type=["null", "number"], minimum=0, title="Budget (USD)",
-                                       description="Stop calling paid models once this run has spent "
-                                                   "this much; empty means no limit.")
+                                       description="Start no further LLM call once the cohort's recorded "
+                                                   "spend (all runs, cohorts/<id>/runs/spend.jsonl) has "
+                                                   "reached this; those generations end in state 'budget'. "
+                                                   "Empty means no limit.")
     if stages:
         params["stages"] = Param(list(STAGES), type="array", title="Stages",
                                  items={"type": "string", "enum": list(STAGES)}, examples=list(STAGES),
