@@ -24,7 +24,7 @@ from daydream import atomic
 from daydream.catalogs import Catalogs
 from daydream.combos import DEFAULT_K_MAX, DEFAULT_LEVEL, Combo, ComboCatalog, k_subsets
 from daydream.errors import CohortError, DayDreamError, SpecError, located
-from daydream.ids import gen_id_from_signature, normalize_part, resolve_gen_id
+from daydream.ids import gen_id_from_signature, normalize_part, plain_gen_ids, resolve_gen_id
 from daydream.membership import MEMBERSHIP_COLUMNS, write_membership
 from daydream.rendering import check_template
 from daydream.paths import DESCRIPTION_LEVELS, STAGES, DataLayout, Stage
@@ -287,24 +287,57 @@ class _Planner:
     # parts are the same normalised strings, and gen ids made by this planner are already normalised.
     # tests/test_ids.py pins that both give the same ids.
 
-    def draft(self, combo_id: str, template: str, llm: str, replicate: int) -> str:
-        c, t, m, r = self._n(combo_id), self._n(template), self._n(llm), int(replicate)
-        gen_id = self.ids.resolve("draft", f"{c}|{t}|{m}|{r}", ("draft", c, "", t, m, r))
-        self._add("draft", gen_id, None, combo_id, template, llm, r, "llm")
-        return gen_id
+    def _assign(self, stage: Stage, signatures: list[str], identities: list[tuple[Any, ...]]) -> list[str]:
+        """Ids for many generations of one stage: the plain ids at once, the collision path when taken."""
+        assigned, resolve, in_store = self.ids.assigned, self.ids.resolve, self.ids._in_store
+        out = []
+        for plain, sig, identity in zip(plain_gen_ids(stage, signatures), signatures, identities):
+            if plain not in assigned and not in_store(stage, plain):
+                assigned[plain] = identity
+                out.append(plain)
+            else:
+                out.append(resolve(stage, sig, identity))
+        return out
 
-    def essay(self, draft_id: str, combo_id: str, template: str, llm: str | None, replicate: int) -> str:
-        mode = "copy" if template in self._copy_templates else "llm"
-        t, m, r = self._n(template), self._n(llm), int(replicate)
-        gen_id = self.ids.resolve("essay", f"{draft_id}|{t}|{r}", ("essay", "", draft_id, t, m, r))
-        self._add("essay", gen_id, draft_id, combo_id, template, llm, r, mode)
-        return gen_id
+    def drafts(self, keys: list[tuple[Any, ...]]) -> list[str]:
+        """Keys ``(combo_id, template, llm, replicate)``."""
+        n, sigs, identities = self._n, [], []
+        for combo_id, template, llm, replicate in keys:
+            c, t, m, r = n(combo_id), n(template), n(llm), int(replicate)
+            sigs.append(f"{c}|{t}|{m}|{r}")
+            identities.append(("draft", c, "", t, m, r))
+        ids = self._assign("draft", sigs, identities)
+        for gen_id, (combo_id, template, llm, replicate) in zip(ids, keys):
+            self._add("draft", gen_id, None, combo_id, template, llm, int(replicate), "llm")
+        return ids
+
+    def essays(self, keys: list[tuple[Any, ...]]) -> list[str]:
+        """Keys ``(draft_gen_id, combo_id, template, llm, replicate)``."""
+        n, sigs, identities = self._n, [], []
+        for draft_id, _, template, llm, replicate in keys:
+            t, m, r = n(template), n(llm), int(replicate)
+            sigs.append(f"{draft_id}|{t}|{r}")
+            identities.append(("essay", "", draft_id, t, m, r))
+        ids = self._assign("essay", sigs, identities)
+        for gen_id, (draft_id, combo_id, template, llm, replicate) in zip(ids, keys):
+            mode = "copy" if template in self._copy_templates else "llm"
+            self._add("essay", gen_id, draft_id, combo_id, template, llm, int(replicate), mode)
+        return ids
+
+    def evaluations(self, keys: list[tuple[Any, ...]]) -> list[str]:
+        """Keys ``(parent_gen_id, combo_id, template, llm, replicate)``."""
+        n, sigs, identities = self._n, [], []
+        for parent_id, _, template, llm, replicate in keys:
+            t, m, r = n(template), n(llm), int(replicate)
+            sigs.append(f"{parent_id}|{t}|{m}|{r}")
+            identities.append(("evaluation", "", parent_id, t, m, r))
+        ids = self._assign("evaluation", sigs, identities)
+        for gen_id, (parent_id, combo_id, template, llm, replicate) in zip(ids, keys):
+            self._add("evaluation", gen_id, parent_id, combo_id, template, llm, int(replicate), "llm")
+        return ids
 
     def evaluation(self, parent_id: str, combo_id: str, template: str, llm: str, replicate: int) -> str:
-        t, m, r = self._n(template), self._n(llm), int(replicate)
-        gen_id = self.ids.resolve("evaluation", f"{parent_id}|{t}|{m}|{r}", ("evaluation", "", parent_id, t, m, r))
-        self._add("evaluation", gen_id, parent_id, combo_id, template, llm, r, "llm")
-        return gen_id
+        return self.evaluations([(parent_id, combo_id, template, llm, replicate)])[0]
 
     def existing(self, stage: Stage, gen_id: str, *, file: Path, line: int) -> tuple[GenMetadata, str]:
         """Add a generation that already exists in the store (curated cohorts); returns it and its combo."""
@@ -342,14 +375,26 @@ def _replicate_column(frame: pd.DataFrame, stage: str) -> pd.Series:
 
 
 def _column(frame: pd.DataFrame, name: str) -> np.ndarray:
-    """A spec column as plain Python strings (categoricals iterate slowly element by element)."""
-    return np.asarray(frame[name].astype(str), dtype=object)
+    """A spec column as an object array of Python strings, without iterating element by element."""
+    column = frame[name]
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        categories = np.array([str(c) for c in column.cat.categories], dtype=object)
+        return categories[column.cat.codes.to_numpy()]
+    return np.array([str(v) for v in column.to_numpy(dtype=object)], dtype=object)
 
 
 def _unique_keys(work: pd.DataFrame, columns: list[str]) -> tuple[np.ndarray, list[tuple[Any, ...]]]:
-    """Codes of each row's key (first-appearance order) and the unique keys in that order."""
-    codes, uniques = pd.MultiIndex.from_frame(work[columns]).factorize()
-    return codes, list(uniques)
+    """Codes of each row's key (first-appearance order) and the unique keys in that order.
+
+    Column-by-column factorisation keeps the combined key below the row count, so it never overflows.
+    """
+    key = np.zeros(len(work), dtype=np.int64)
+    for column in columns:
+        codes, uniques = pd.factorize(work[column].to_numpy(), sort=False)
+        key, _ = pd.factorize(key * len(uniques) + codes, sort=False)
+    _, first = np.unique(key, return_index=True)
+    values = [work[column].to_numpy()[first] for column in columns]
+    return key, list(zip(*values))
 
 
 def _expand_rows(planner: _Planner, frame: pd.DataFrame, spec_path: Path) -> None:
@@ -378,7 +423,7 @@ def _expand_rows(planner: _Planner, frame: pd.DataFrame, spec_path: Path) -> Non
         work["evaluation_replicate"] = _replicate_column(frame, "evaluation").to_numpy()
 
     codes, keys = _unique_keys(work, ["combo_id", "draft_template", "draft_llm", "draft_replicate"])
-    draft_ids = [planner.draft(combo, template, llm, int(rep)) for combo, template, llm, rep in keys]
+    draft_ids = planner.drafts(keys)
     if not (has_essay or has_eval):
         return
     work["draft_gen_id"] = np.asarray(draft_ids, dtype=object)[codes]
@@ -388,21 +433,20 @@ def _expand_rows(planner: _Planner, frame: pd.DataFrame, spec_path: Path) -> Non
         copy_templates = {t for t in set(work["essay_template"]) if planner.catalogs.template("essay", t).is_copy}
         codes, keys = _unique_keys(work, ["draft_gen_id", "combo_id", "draft_llm", "essay_template", "essay_llm",
                                           "essay_replicate"])
-        essay_ids = []
+        essay_keys = []
         for draft_id, combo, draft_llm, template, llm, replicate in keys:
             # a copy-mode essay calls no model: it takes the draft's LLM, so it is one generation per draft
             llm_id = draft_llm if template in copy_templates else llm
             if not llm_id:
                 raise SpecError(located(f"essay template {template!r} calls an LLM but the spec has no essay_llm axis",
                                         file=spec_path, field="essay_llm"))
-            essay_ids.append(planner.essay(draft_id, combo, template, llm_id, int(replicate)))
-        work["essay_gen_id"] = np.asarray(essay_ids, dtype=object)[codes]
+            essay_keys.append((draft_id, combo, template, llm_id, replicate))
+        work["essay_gen_id"] = np.asarray(planner.essays(essay_keys), dtype=object)[codes]
         parent_col = "essay_gen_id"
     if has_eval:
         _, keys = _unique_keys(work, [parent_col, "combo_id", "evaluation_template", "evaluation_llm",
                                       "evaluation_replicate"])
-        for parent, combo, template, llm, replicate in keys:
-            planner.evaluation(parent, combo, template, llm, int(replicate))
+        planner.evaluations(keys)
 
 
 def _no_code_frame(catalogs: Catalogs, combos: list[Combo]) -> pd.DataFrame:
@@ -527,14 +571,12 @@ def _check_parents(layout: DataLayout, membership: pd.DataFrame) -> None:
     if len(orphans):
         raise CohortError(f"essay {orphans['gen_id'].iloc[0]}: parent draft {orphans['parent_gen_id'].iloc[0]} is "
                           f"not a draft of the cohort")
-    members = set(membership["gen_id"])
+    evaluations = membership[membership["stage"] == "evaluation"]
+    outside = evaluations[~evaluations["parent_gen_id"].isin(membership["gen_id"])].drop_duplicates("parent_gen_id")
     store = GensStore(layout)
-    for row in membership[membership["stage"] == "evaluation"].drop_duplicates("parent_gen_id").itertuples():
-        parent = row.parent_gen_id
-        if parent in members:
-            continue
+    for gen_id, parent in zip(outside["gen_id"], outside["parent_gen_id"]):
         if not (store.exists("essay", parent, "metadata.json") or store.exists("draft", parent, "metadata.json")):
-            raise CohortError(f"evaluation {row.gen_id}: parent {parent} exists neither in the cohort nor in gens/")
+            raise CohortError(f"evaluation {gen_id}: parent {parent} exists neither in the cohort nor in gens/")
 
 
 def _check_templates(catalogs: Catalogs, membership: pd.DataFrame) -> None:

@@ -84,3 +84,39 @@ def resolve_gen_id(stage: Stage, sig: str, is_taken: Callable[[str], bool]) -> s
         tried.append(candidate)
     raise StoreError(f"gen id collision for {stage} signature {sig!r}: all of {', '.join(tried)} are taken "
                      f"by other generations (gens/{stage}/<id>/metadata.json)")
+
+
+_LIMB = 1 << 40  # the 80-bit digest as two 40-bit limbs, so long division by 36 stays inside uint64
+_DIGITS = 16  # 36**16 > 2**80: at most 16 base-36 digits
+
+
+def plain_gen_ids(stage: Stage, signatures: list[str]) -> list[str]:
+    """``gen_id_from_signature(stage, sig)`` for many signatures at once (collision index 0).
+
+    Hashing stays in Python; the base-36 conversion, the slow part, runs as numpy long division over
+    all digests together. tests/test_ids.py pins equality with the one-at-a-time function.
+    """
+    import numpy as np
+
+    if not signatures:
+        return []
+    blake2b = hashlib.blake2b
+    digests = b"".join([blake2b(sig.encode(), digest_size=10).digest() for sig in signatures])
+    raw = np.frombuffer(digests, dtype=np.uint8).reshape(-1, 10).astype(np.uint64)
+    limbs = [np.zeros(len(signatures), dtype=np.uint64) for _ in range(2)]
+    for i in range(5):
+        limbs[0] = (limbs[0] << np.uint64(8)) | raw[:, i]
+        limbs[1] = (limbs[1] << np.uint64(8)) | raw[:, 5 + i]
+    digits = np.empty((len(signatures), _DIGITS), dtype=np.uint8)
+    base, limb = np.uint64(36), np.uint64(_LIMB)
+    for position in range(_DIGITS - 1, -1, -1):
+        remainder = np.zeros(len(signatures), dtype=np.uint64)
+        for k in range(2):
+            current = remainder * limb + limbs[k]
+            limbs[k] = current // base
+            remainder = current % base
+        digits[:, position] = remainder
+    alphabet = np.frombuffer(_ALPHABET.encode(), dtype=np.uint8)
+    text = alphabet[digits].tobytes().decode("ascii")
+    prefix = PREFIX[stage]
+    return [prefix + (text[i:i + _DIGITS].lstrip("0") or "0") for i in range(0, len(text), _DIGITS)]

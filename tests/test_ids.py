@@ -158,3 +158,14 @@ def test_cohort_planner_ids_equal_the_reference_functions(data_root) -> None:
         else:
             expected = evaluation_id(row["parent_gen_id"], row["template_id"], row["llm_model_id"], row["replicate"])
         assert row["gen_id"] == expected, row
+
+
+def test_vectorised_plain_ids_equal_the_one_at_a_time_function() -> None:
+    import random
+
+    rng = random.Random(11)
+    signatures = ["", "x", "combo_v1_85128e4e5ef3|creative-synthesis-v10|gemini_25_pro|1"]
+    signatures += [f"d_{rng.getrandbits(64):x}|tmpl-{i % 7}|model|{i % 3 + 1}" for i in range(5000)]
+    for stage in ("draft", "essay", "evaluation"):
+        assert ids.plain_gen_ids(stage, signatures) == [ids.gen_id_from_signature(stage, s) for s in signatures]
+    assert ids.plain_gen_ids("draft", [signatures[2]]) == ["d_5ezrffv9uf3lr37d"]
