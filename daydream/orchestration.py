@@ -1,4 +1,9 @@
-"""The calls the Airflow DAGs make, with no Airflow import: each task is one line into here."""
+"""The calls the Airflow DAGs make, with no Airflow import: each task is one line into here.
+
+Modules that pull in pandas (cohorts, membership, status) are imported inside the functions that need
+them: a mapped generation task only runs ``run_generation``, and every task instance is a new process,
+so its imports are paid once per generation.
+"""
 
 from __future__ import annotations
 
@@ -6,26 +11,25 @@ from typing import Any
 
 from daydream import atomic
 from daydream.catalogs import Catalogs
-from daydream.cohorts import build_cohort as _build_cohort
-from daydream.cohorts import list_cohorts as _list_cohorts
-from daydream.cohorts import tier_of
 from daydream.errors import DayDreamError
 from daydream.llm.types import LLMClient
-from daydream.membership import read_membership
 from daydream.paths import STAGES, DataLayout, Stage
 from daydream.runner import GenerationOutcome, RunOptions
 from daydream.runner import run_generation as _run_generation
-from daydream.status import cohort_status, member_states
 from daydream.store import GensStore, GenState, utc_now
 
 TIERS = ("free", "paid", "local")
 
 
 def list_cohorts(layout: DataLayout) -> list[str]:
+    from daydream.cohorts import list_cohorts as _list_cohorts
+
     return _list_cohorts(layout)
 
 
 def build_cohort(layout: DataLayout, cohort_id: str, *, dry_run: bool = False) -> dict[str, Any]:
+    from daydream.cohorts import build_cohort as _build_cohort
+
     result = _build_cohort(layout, cohort_id, dry_run=dry_run)
     return {**result.model_dump(mode="json"), "text": result.describe()}
 
@@ -42,6 +46,10 @@ def stage_work(layout: DataLayout, cohort_id: str, stage: str, *, force: bool = 
     Done ones are left out (they would be skipped anyway) so a rerun maps no task at all; with ``force``
     they are listed again.
     """
+    from daydream.cohorts import tier_of
+    from daydream.membership import read_membership
+    from daydream.status import member_states
+
     stage = _check_stage(stage)
     catalogs = Catalogs.load(layout)
     membership = read_membership(layout, cohort_id)
@@ -78,6 +86,8 @@ def run_generation(layout: DataLayout, stage: str, gen_id: str, *, cohort_id: st
 def write_stage_summary(layout: DataLayout, cohort_id: str, stage: str,
                         outcomes: list[dict[str, Any] | None]) -> dict[str, Any]:
     """This run's outcomes next to the store's view of the stage, written to ``runs/<stage>_summary.json``."""
+    from daydream.status import cohort_status
+
     stage = _check_stage(stage)
     ran = [o for o in outcomes if o]
     this_run: dict[str, int] = {}
@@ -99,6 +109,9 @@ def write_stage_summary(layout: DataLayout, cohort_id: str, stage: str,
 
 
 def cohort_failures(layout: DataLayout, cohort_id: str) -> list[str]:
+    from daydream.membership import read_membership
+    from daydream.status import member_states
+
     catalogs = Catalogs.load(layout)
     membership = read_membership(layout, cohort_id)
     states = member_states(layout, membership, catalogs)
@@ -106,6 +119,9 @@ def cohort_failures(layout: DataLayout, cohort_id: str) -> list[str]:
 
 
 def unfinished_cohorts(layout: DataLayout) -> list[str]:
+    from daydream.cohorts import list_cohorts as _list_cohorts
+    from daydream.status import cohort_status
+
     out = []
     for cohort_id in _list_cohorts(layout):
         if not layout.membership(cohort_id).exists():
