@@ -69,6 +69,7 @@ def env_for(home: Path, data_root: Path, llm_base_url: str, **extra: str) -> dic
             if not k.startswith(("AIRFLOW", "DAYDREAM_")) and k != "OPENROUTER_API_KEY"}
     env = airflow_env({"DAYDREAM_AIRFLOW_HOME": str(home), "DAYDREAM_DATA_ROOT": str(data_root),
                        "DAYDREAM_LLM": "offline", "DAYDREAM_AIRFLOW_PORT": str(free_port()),
+                       "DAYDREAM_LLM_PORT": str(free_port()),
                        **extra}, base=base)
     env["AIRFLOW_CONN_LLM_DEFAULT"] = json.dumps({"conn_type": "daydream_llm", "host": llm_base_url,
                                                   "password": "offline"})
