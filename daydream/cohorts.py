@@ -311,30 +311,25 @@ class _Planner:
             self._add("draft", gen_id, None, combo_id, template, llm, int(replicate), "llm")
         return ids
 
-    def essays(self, keys: list[tuple[Any, ...]]) -> list[str]:
-        """Keys ``(draft_gen_id, combo_id, template, llm, replicate)``."""
-        n, sigs, identities = self._n, [], []
-        for draft_id, _, template, llm, replicate in keys:
-            t, m, r = n(template), n(llm), int(replicate)
-            sigs.append(f"{draft_id}|{t}|{r}")
-            identities.append(("essay", "", draft_id, t, m, r))
-        ids = self._assign("essay", sigs, identities)
-        for gen_id, (draft_id, combo_id, template, llm, replicate) in zip(ids, keys):
-            mode = "copy" if template in self._copy_templates else "llm"
-            self._add("essay", gen_id, draft_id, combo_id, template, llm, int(replicate), mode)
-        return ids
-
-    def evaluations(self, keys: list[tuple[Any, ...]]) -> list[str]:
-        """Keys ``(parent_gen_id, combo_id, template, llm, replicate)``."""
+    def _children(self, stage: Stage, keys: list[tuple[Any, ...]]) -> list[str]:
+        """Keys ``(parent_gen_id, combo_id, template, llm, replicate)``; an essay's signature leaves its LLM
+        out (data-contract section 4) while its identity keeps it."""
         n, sigs, identities = self._n, [], []
         for parent_id, _, template, llm, replicate in keys:
             t, m, r = n(template), n(llm), int(replicate)
-            sigs.append(f"{parent_id}|{t}|{m}|{r}")
-            identities.append(("evaluation", "", parent_id, t, m, r))
-        ids = self._assign("evaluation", sigs, identities)
+            sigs.append(f"{parent_id}|{t}|{r}" if stage == "essay" else f"{parent_id}|{t}|{m}|{r}")
+            identities.append((stage, "", parent_id, t, m, r))
+        ids = self._assign(stage, sigs, identities)
         for gen_id, (parent_id, combo_id, template, llm, replicate) in zip(ids, keys):
-            self._add("evaluation", gen_id, parent_id, combo_id, template, llm, int(replicate), "llm")
+            mode = "copy" if stage == "essay" and template in self._copy_templates else "llm"
+            self._add(stage, gen_id, parent_id, combo_id, template, llm, int(replicate), mode)
         return ids
+
+    def essays(self, keys: list[tuple[Any, ...]]) -> list[str]:
+        return self._children("essay", keys)
+
+    def evaluations(self, keys: list[tuple[Any, ...]]) -> list[str]:
+        return self._children("evaluation", keys)
 
     def evaluation(self, parent_id: str, combo_id: str, template: str, llm: str, replicate: int) -> str:
         return self.evaluations([(parent_id, combo_id, template, llm, replicate)])[0]
