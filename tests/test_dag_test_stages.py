@@ -85,3 +85,20 @@ def test_a_failed_generation_does_not_fail_the_stage_run(setup) -> None:
     summary = json.loads((layout.runs_dir(COHORT) / "draft_summary.json").read_text())
     assert sorted(f["gen_id"] for f in summary["failed"]) == drafts
     assert "2 failed" in summary["text"]
+
+
+def test_resume_triggers_the_unfinished_cohort_with_its_last_budget(setup) -> None:
+    """A built cohort with pending generations is resumed, with the budget its last run was given."""
+    env, data, server = setup
+    layout = DataLayout(data)
+    spec = layout.spec_file("pending")
+    spec.parent.mkdir(parents=True)
+    spec.write_text(TINY_SPEC.format(concepts="data-flywheel, economic-moat"))
+    build_cohort(layout, "pending")
+    layout.runs_dir("pending").mkdir(parents=True, exist_ok=True)
+    (layout.runs_dir("pending") / "run_settings.json").write_text(json.dumps({"max_cost_usd": 2.5}))
+    states, output = dag_test(env, ("daydream_resume", {}))
+    assert states == ["success"], output[-4000:]
+    assert "unfinished cohorts: pending" in output
+    assert "Dag Run triggered successfully" in output
+    assert "'max_cost_usd': 2.5" in output

@@ -84,7 +84,7 @@ def run_params(*, stages: bool = False, budget: bool = True) -> dict[str, Param]
             default, type="string", minLength=1, title="Cohort",
             description="A directory under cohorts/ of the data root (the list shows the cohorts found "
                         "when the DAG was parsed; any other cohort id may be typed).",
-            examples=choices or None,
+            **({"examples": choices} if choices else {}),
         ),
     }
     if budget:
@@ -290,9 +290,13 @@ class TriggerStepOperator(TriggerDagRunOperator):
 
     def __init__(self, *, step: str, **kwargs: Any):
         dag_id = STAGE_DAG_IDS.get(step, REPORT_DAG_ID)
+        # One retry: Airflow 3.3 can fail a deferred task whose trigger fires before the scheduler
+        # has seen the worker exit from the deferral (a triggered run that ends within seconds);
+        # the retry triggers a new run, which finds the finished work and ends at once.
         super().__init__(task_id=f"run_{step}", trigger_dag_id=dag_id, deferrable=True,
                          wait_for_completion=True, poke_interval=TRIGGER_POLL_SECONDS,
-                         allowed_states=["success"], failed_states=["failed"], **kwargs)
+                         allowed_states=["success"], failed_states=["failed"], retries=1,
+                         retry_delay=timedelta(seconds=5), **kwargs)
         self.step = step
 
     def execute(self, context: Any) -> Any:
@@ -310,6 +314,25 @@ class TriggerStepOperator(TriggerDagRunOperator):
             return build_reports(run)
         log.info("triggering %s with conf %s and waiting for it (deferred)", self.trigger_dag_id, self.conf)
         return super().execute(context)
+
+
+RUN_SETTINGS = "run_settings.json"
+"""``cohorts/<id>/runs/run_settings.json``: the budget of the cohort's last run, which the scheduled
+resume reuses (a resumed cohort never spends past the budget its last run was given)."""
+
+
+def save_run_settings(run: RunConf) -> None:
+    from daydream import atomic
+
+    atomic.write_json(layout().runs_dir(run.cohort_id) / RUN_SETTINGS, {"max_cost_usd": run.max_cost_usd})
+
+
+def resumed_settings(cohort_id: str) -> dict[str, Any]:
+    try:
+        budget = json.loads((layout().runs_dir(cohort_id) / RUN_SETTINGS).read_text()).get("max_cost_usd")
+    except (OSError, ValueError, AttributeError):
+        return {}
+    return {} if budget is None else {"max_cost_usd": float(budget)}
 
 
 def read_stage_summaries(cohort_id: str, stages: Iterable[str]) -> dict[str, dict[str, Any]]:
@@ -367,6 +390,7 @@ def cohort_dag() -> DAG:
         run = RunConf.current()
         result = build(layout(), run.cohort_id)
         log.info("%s", result.get("text") or json.dumps(result, default=str))
+        save_run_settings(run)
         return result
 
     @task(task_id="outcome", trigger_rule="all_done")
@@ -436,7 +460,7 @@ def resume_dag() -> DAG:
             return []
         cohorts = unfinished_cohorts(layout())
         log.info("unfinished cohorts: %s", ", ".join(cohorts) or "none")
-        return [{"cohort_id": c} for c in cohorts]
+        return [{"cohort_id": c, **resumed_settings(c)} for c in cohorts]
 
     @dag(dag_id=RESUME_DAG_ID, schedule=resume_schedule(),
          start_date=datetime(2025, 1, 1, tzinfo=timezone.utc), catchup=False, max_active_runs=1,

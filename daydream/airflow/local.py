@@ -167,7 +167,8 @@ class Services:
     def stop(self, grace: float = 15.0) -> list[int]:
         """SIGTERM each session's group, then SIGKILL whatever is left in the sessions. Returns
         the pids still alive afterwards (empty when everything stopped)."""
-        sids = set(self.recorded().values()) | {p.pid for p in self.procs.values()}
+        ours = self.live_driver() is None  # the recorded services are ours, or their starter is gone
+        sids = {p.pid for p in self.procs.values()} | (set(self.recorded().values()) if ours else set())
         if not sids:
             return []
         for sid in sids:
@@ -189,7 +190,8 @@ class Services:
         self._reap()
         left = session_members(sids)
         if not left:
-            self.state_file.unlink(missing_ok=True)
+            if ours:
+                self.state_file.unlink(missing_ok=True)
             self.procs.clear()
         return left
 
@@ -383,9 +385,9 @@ class LocalAirflow:
                 self.out(f"stopping {len(members)} process(es) left by a previous run under {self.home}")
             self.services.stop(grace=5)
 
-    def check_ports(self) -> None:
+    def check_ports(self, llm: bool) -> None:
         ports = {"api-server": self.port}
-        if self.offline_llm:
+        if llm:
             ports["offline LLM"] = int(self.env["DAYDREAM_LLM_PORT"])
         for what, port in ports.items():
             if port_in_use(port):
@@ -449,10 +451,11 @@ class LocalAirflow:
 
     def start(self, *, llm: bool | None = None, latency: float | None = None, llm_config: str | None = None) -> None:
         """Everything, in order: leftovers stopped, ports checked, DB and pools, LLM, Airflow."""
+        llm = self.offline_llm if llm is None else llm
         self.cleanup_previous()
-        self.check_ports()
+        self.check_ports(llm)
         self.prepare()
-        if self.offline_llm if llm is None else llm:
+        if llm:
             self.start_llm(latency, llm_config)
         self.start_airflow()
 
@@ -524,11 +527,13 @@ def _ignore_signals() -> None:
 
 def _stop_and_check(local: LocalAirflow) -> int:
     _ignore_signals()
+    started = bool(local.services.procs)
     left = local.stop()
     if left:
         print(f"WARNING: {len(left)} process(es) still running after stop: {left}", file=sys.stderr)
         return 1
-    print("stopped every process this run started")
+    if started:
+        print("stopped every process this run started")
     return 0
 
 
@@ -539,6 +544,7 @@ def cmd_up(args: argparse.Namespace, env: dict[str, str]) -> int:
               + (" and the offline LLM" if local.offline_llm else "") + " ...", flush=True)
         local.start()
         local.wait_dags(RUN_DAGS)
+        local.unpause()  # daydream_resume stays as it is: unpause it to resume cohorts on its schedule
         print(_banner(local))
         print("Ctrl-C stops everything.", flush=True)
         while True:

@@ -27,7 +27,7 @@ export DAYDREAM_REPO
 if [[ -x "$DAYDREAM_REPO/.venv/bin/python" && ":$PATH:" != *":$DAYDREAM_REPO/.venv/bin:"* ]]; then
     export PATH="$DAYDREAM_REPO/.venv/bin:$PATH"
 fi
-DAYDREAM_PYTHON="${DAYDREAM_PYTHON:-$(command -v python)}"
+DAYDREAM_PYTHON="${DAYDREAM_PYTHON:-$(command -v python || command -v python3)}"
 export DAYDREAM_PYTHON
 
 # $1 when that TCP port is free on 127.0.0.1, else any free port.
@@ -66,10 +66,15 @@ export AIRFLOW__CORE__EXECUTOR=LocalExecutor
 export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN="${AIRFLOW__DATABASE__SQL_ALCHEMY_CONN:-sqlite:///$AIRFLOW_HOME/airflow.db}"
 # Cohorts fan out to thousands of generations: one mapped task instance each.
 export AIRFLOW__CORE__MAX_MAP_LENGTH="${AIRFLOW__CORE__MAX_MAP_LENGTH:-100000}"
-# Pools bound the LLM concurrency (free 1, paid 5); these only need to leave room for them plus
-# the waiting (deferred) triggers. LocalExecutor runs `parallelism` worker processes.
-export AIRFLOW__CORE__PARALLELISM="${AIRFLOW__CORE__PARALLELISM:-8}"
-export AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG="${AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG:-8}"
+# Pools bound the LLM concurrency (free 1, paid 5); these only need to leave room for them. The
+# LocalExecutor runs `parallelism` worker processes, and a worker can stay busy for a few seconds
+# after its task ended (the supervisor's wait), so keep well above the 6 pool slots.
+export AIRFLOW__CORE__PARALLELISM="${AIRFLOW__CORE__PARALLELISM:-16}"
+export AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG="${AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG:-16}"
+# That wait lasts up to [workers] min_heartbeat_interval (default 5 s). A deferred trigger task whose
+# triggered run ends within it can be failed by the scheduler (stale executor event, Airflow issues
+# 66374 / 72716); 2 s narrows that window (the trigger tasks also retry once).
+export AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL="${AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL:-2}"
 export AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION="${AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION:-True}"
 # Let a small local setup react quickly: a pool slot freed by a finished generation is handed to
 # the next one within ~0.2 s instead of up to 1 s (12 waves of a 5-slot pool add up).
@@ -79,7 +84,7 @@ export AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME="${AIRFLOW__SCHEDULER__SCHE
 # every generation task needs (pandas, openai, jinja2: ~0.7 s per task otherwise). The daydream
 # package itself is not preloaded, so edits to daydream/ apply to the next task without a restart.
 export AIRFLOW__SCHEDULER__MP_START_METHOD="${AIRFLOW__SCHEDULER__MP_START_METHOD:-forkserver}"
-export AIRFLOW__SCHEDULER__MP_FORKSERVER_PRELOAD="${AIRFLOW__SCHEDULER__MP_FORKSERVER_PRELOAD:-airflow.sdk,airflow.executors.local_executor,airflow.providers.standard.operators.trigger_dagrun,pandas,openai,jinja2,jinja2.sandbox,yaml,httpx,pydantic}"
+export AIRFLOW__SCHEDULER__MP_FORKSERVER_PRELOAD="${AIRFLOW__SCHEDULER__MP_FORKSERVER_PRELOAD:-airflow.sdk,airflow.executors.local_executor,airflow.providers.standard.operators.trigger_dagrun,pandas,openai,openai.resources.chat,jinja2,jinja2.sandbox,yaml,httpx,pydantic}"
 export AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL="${AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL:-30}"
 export AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL="${AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL:-30}"
 # The api-server on loopback and a port of our own; workers reach it through the execution API.
