@@ -6,14 +6,20 @@ specs in a temporary directory.
 
 from __future__ import annotations
 
+import os
 import shutil
+import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-import pytest
+# Before anything imports Airflow: tests never touch the developer's ~/airflow or the repo's .airflow.
+os.environ["AIRFLOW_HOME"] = tempfile.mkdtemp(prefix="daydream-tests-airflow-")
+os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 
-from daydream.cohorts import build_cohort
+import pytest  # noqa: E402
+
+from daydream.cohorts import build_cohort  # noqa: E402
 from daydream.llm.types import LLMClient, LLMResult, Usage
 from daydream.membership import read_membership
 from daydream.paths import STAGES, DataLayout
