@@ -83,9 +83,16 @@ def _observed_completion(store: GensStore) -> dict[tuple[str, str], float]:
 
 def estimate_cohort(layout: DataLayout, cohort_id: str, catalogs: Catalogs | None = None) -> CohortEstimate:
     catalogs = catalogs or Catalogs.load(layout)
-    membership = read_membership(layout, cohort_id)
-    store = GensStore(layout)
     combos = ComboCatalog(layout.combo_mappings)
+    if layout.membership(cohort_id).exists():
+        membership = read_membership(layout, cohort_id)
+    else:  # not built yet: price the plan, writing nothing, so the cost is known before the build
+        from daydream.cohorts import plan_cohort
+
+        plan = plan_cohort(layout, cohort_id, catalogs=catalogs)
+        membership = plan.membership
+        combos.ensure(plan.new_combos, write=False)
+    store = GensStore(layout)
     observed = _observed_completion(store)
     rendered_len: dict[str, int] = {}  # gen_id -> expected output tokens, for children's prompts
     agg: dict[tuple[str, str], dict[str, Any]] = {}

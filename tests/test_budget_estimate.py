@@ -101,3 +101,19 @@ axes:
     llama_line = next(line for line in table.splitlines() if "llama_33_70b" in line)
     assert llama_line.rstrip().endswith("unknown")
     assert "unknown for draft/llama_33_70b" in table
+
+
+def test_estimate_before_the_build_prices_the_plan_and_writes_nothing(data_root) -> None:
+    from conftest import tree
+
+    from daydream.estimate import estimate_cohort
+    from daydream.paths import DataLayout
+
+    layout = DataLayout(data_root)
+    before = tree(data_root)
+    estimate = estimate_cohort(layout, "demo")
+    assert tree(data_root) == before
+    calls = {(r.stage, r.llm_model_id): r.calls for r in estimate.rows}
+    assert sum(calls.values()) == 60  # 66 generations, 6 copy-mode essays make no call
+    drafts = [r for r in estimate.rows if r.stage == "draft"]
+    assert all(r.prompt_tokens > 100 * r.calls for r in drafts), "draft prompts are rendered, concepts included"
