@@ -34,6 +34,7 @@ from daydream.llm.retry import (
     redact,
 )
 from daydream.llm.settings import API_KEY_ENV, LLMSettings
+from daydream.values import optional_float
 from daydream.llm.types import LLMResult, Usage
 
 OFFLINE_PLACEHOLDER_KEY = "offline-no-key"
@@ -253,10 +254,4 @@ def _cost(usage: Any) -> float | None:
     """``usage.cost`` as OpenRouter reports it with usage accounting on; None when absent."""
     if usage is None:
         return None
-    value = (getattr(usage, "model_extra", None) or {}).get("cost")
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return None
+    return optional_float((getattr(usage, "model_extra", None) or {}).get("cost"))

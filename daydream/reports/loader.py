@@ -18,6 +18,7 @@ from typing import Any
 import pandas as pd
 
 from daydream.paths import DataLayout, Stage
+from daydream.values import optional_float
 
 META_FIELDS = ("template_id", "llm_model_id", "parent_gen_id", "combo_id", "replicate", "mode", "origin_cohort_id")
 """``metadata.json`` fields a report uses; read into ``m_<field>`` columns."""
@@ -43,15 +44,6 @@ def _json(path: str) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def _number(value: Any) -> float | None:
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return None
-
-
 def _text(value: Any) -> str | None:
     return None if value is None else str(value)
 
@@ -68,14 +60,14 @@ _ERROR_FIELDS = (("error_kind", "kind", _text), ("error_message", "error", _text
 _RAW_FIELDS = (
     ("rm_llm_model_id", "llm_model_id", _text), ("rm_model", "model", _text), ("rm_mode", "mode", _text),
     ("rm_template_sha", "template_sha256", _text), ("rm_finish_reason", "finish_reason", _text),
-    ("rm_truncated", "truncated", _flag), ("cost_usd", "cost_usd", _number),
-    ("cost_estimated_usd", "cost_estimated_usd", _number),
+    ("rm_truncated", "truncated", _flag), ("cost_usd", "cost_usd", optional_float),
+    ("cost_estimated_usd", "cost_estimated_usd", optional_float),
 )
-_USAGE_FIELDS = tuple((name, name, _number) for name in ("prompt_tokens", "completion_tokens", "total_tokens"))
+_USAGE_FIELDS = tuple((name, name, optional_float) for name in ("prompt_tokens", "completion_tokens", "total_tokens"))
 _PARSED_FIELDS = (
     ("pm_success", "success", _flag), ("pm_error_kind", "error_kind", _text), ("pm_error", "error", _text),
-    ("pm_parser", "parser", _text), ("pm_score", "score", _number), ("pm_scale", "scale", _number),
-    ("pm_implied_scale", "implied_scale", _number), ("pm_score_normalized", "score_normalized", _number),
+    ("pm_parser", "parser", _text), ("pm_score", "score", optional_float), ("pm_scale", "scale", optional_float),
+    ("pm_implied_scale", "implied_scale", optional_float), ("pm_score_normalized", "score_normalized", optional_float),
 )
 _META_FIELDS = tuple((f"m_{name}", name, _text) for name in META_FIELDS)
 
