@@ -106,7 +106,7 @@ USER_ERRORS = {
     "missing spec file": (["spec", "compile", "{root}/nope.yaml"], lambda root: f"{root}/nope.yaml"),
     "k_max too large": (["cohort", "build", "demo", "--k-max", "9"], lambda root: "k_max 9 is larger"),
     "unbuilt cohort status": (["cohort", "status", "demo"], lambda root: "daydream cohort build demo"),
-    "unbuilt cohort estimate": (["cohort", "estimate", "demo"], lambda root: f"{root}/cohorts/demo/membership.csv"),
+    "unknown cohort estimate": (["cohort", "estimate", "demoo"], lambda root: f"{root}/cohorts/demoo: cohort 'demoo' not found"),
     "curated unknown id": (["cohort", "build", "picked"], lambda root: str(write_csv(
         root / "cohorts" / "picked" / "spec" / "selected_drafts.txt", "# x\nd_nope")) + ", line 2"),
     "missing data root": (["cohort", "build", "demo"], lambda root: str(
