@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: venv test demo airflow bench clean browser-deps
+.PHONY: venv test test-fast lint format demo airflow bench clean browser-deps
 
 venv: $(STAMP)
 
@@ -21,6 +21,21 @@ browser-deps:
 
 test: $(STAMP) browser-deps
 	$(BIN)/python -m pytest -q
+
+# The inner loop: everything but the real scheduler and the browser (about two minutes).
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not scheduler and not browser"
+
+# The gate .ci/run applies before the tests: formatting, lint rules and types (pyproject.toml).
+LINTED := daydream dags plugins tests benchmarks include
+lint: $(STAMP)
+	$(BIN)/ruff format --check $(LINTED)
+	$(BIN)/ruff check $(LINTED)
+	$(BIN)/mypy
+
+format: $(STAMP)
+	$(BIN)/ruff format $(LINTED)
+	$(BIN)/ruff check --fix $(LINTED)
 
 demo: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" bash include/scripts/demo.sh

@@ -39,10 +39,13 @@ def make_data_root(root: Path) -> None:
     (raw / "essay_templates.csv").write_text("template_id,generator\nbench-copy,copy\n")
     (raw / "evaluation_templates.csv").write_text("template_id,parser\nbench-eval,in_last_line\n")
     for t in ("bench-draft-a", "bench-draft-b"):
-        (raw / "templates" / "draft" / f"{t}.txt").write_text("DRAFT TASK {% for c in concepts %}{{ c.name }}{% endfor %}\n")
+        (raw / "templates" / "draft" / f"{t}.txt").write_text(
+            "DRAFT TASK {% for c in concepts %}{{ c.name }}{% endfor %}\n"
+        )
     (raw / "templates" / "evaluation" / "bench-eval.txt").write_text("EVALUATION TASK {{ response }} SCORE: <n>\n")
     (raw / "llm_models.csv").write_text(
-        "id,model,tier\nwriter,vendor/writer,paid\n" + "".join(f"judge{i},vendor/judge{i},paid\n" for i in range(4)))
+        "id,model,tier\nwriter,vendor/writer,paid\n" + "".join(f"judge{i},vendor/judge{i},paid\n" for i in range(4))
+    )
     spec = root / "cohorts" / "bench" / "spec"
     spec.mkdir(parents=True)
     (spec / "config.yaml").write_text(
@@ -52,7 +55,8 @@ def make_data_root(root: Path) -> None:
         "  draft_llm: [writer]\n"
         "  essay_template: [bench-copy]\n"
         "  evaluation_template: [bench-eval]\n"
-        "  evaluation_llm: [judge0, judge1, judge2, judge3]\n")
+        "  evaluation_llm: [judge0, judge1, judge2, judge3]\n"
+    )
 
 
 def peak_rss_mib() -> float:
@@ -77,8 +81,7 @@ def main() -> int:
         rows = len(plan.membership)
         print(f"rows: {rows:,} ({plan.counts()})")
         print(f"plan (compile + ids + collision checks): {planned - start:.2f} s")
-        print(f"build total (plan + combo catalog + membership.csv): {built - start:.2f} s  "
-              f"[target <= 15 s]")
+        print(f"build total (plan + combo catalog + membership.csv): {built - start:.2f} s  [target <= 15 s]")
         print(f"peak RSS: {peak_rss_mib():.0f} MiB  [target <= 2048 MiB]")
         ok = built - start <= 15 and peak_rss_mib() <= 2048 and rows >= 1_000_000
         if args.seed:

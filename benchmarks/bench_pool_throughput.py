@@ -128,9 +128,14 @@ async def asyncio_loop(base_url: str, n: int, concurrency: int) -> float:
 
     async def one(client: httpx.AsyncClient, i: int) -> None:
         async with semaphore:
-            response = await client.post(f"{base_url}/chat/completions", json={
-                "model": "google/gemini-2.5-pro", "max_tokens": 512,
-                "messages": [{"role": "user", "content": f"asyncio baseline request {i}"}]})
+            response = await client.post(
+                f"{base_url}/chat/completions",
+                json={
+                    "model": "google/gemini-2.5-pro",
+                    "max_tokens": 512,
+                    "messages": [{"role": "user", "content": f"asyncio baseline request {i}"}],
+                },
+            )
             response.raise_for_status()
 
     started = time.perf_counter()
@@ -155,8 +160,11 @@ def main() -> int:
         layout = DataLayout(data)
         build_cohort(layout, COHORT)
         build_cohort(layout, WARMUP)
-        drafts = [line.split(",")[1] for line in layout.membership(COHORT).read_text().splitlines()[1:]
-                  if line.startswith("draft,")]
+        drafts = [
+            line.split(",")[1]
+            for line in layout.membership(COHORT).read_text().splitlines()[1:]
+            if line.startswith("draft,")
+        ]
         n = len(drafts)
         timeout = 20 * args.latency * n / SLOTS
         server = offline_llm(data, latency_s=args.latency)
@@ -180,21 +188,28 @@ def main() -> int:
     ideal = args.latency * n / SLOTS
     ratio = dag_wall / baseline
     result = {
-        "generations": n, "latency_s": args.latency, "paid_pool_slots": SLOTS, "ideal_s": round(ideal, 1),
-        "asyncio_s": round(baseline, 1), "dag_wall_s": round(dag_wall, 1),
+        "generations": n,
+        "latency_s": args.latency,
+        "paid_pool_slots": SLOTS,
+        "ideal_s": round(ideal, 1),
+        "asyncio_s": round(baseline, 1),
+        "dag_wall_s": round(dag_wall, 1),
         "dag_run_start_to_end_s": round(seconds_between(run["start_date"], run["end_date"]), 1),
         "airflow_floor_s": None if floor is None else round(floor, 1),
-        "ratio": round(ratio, 3), "target_ratio": TARGET_RATIO, "done": done,
+        "ratio": round(ratio, 3),
+        "target_ratio": TARGET_RATIO,
+        "done": done,
         "paid_peak_in_flight": stats["tiers"].get("paid", {}).get("peak_in_flight"),
         "llm_requests": stats["total_requests"],
     }
-    print(f"pool throughput: {n} paid generations at {args.latency:g} s latency, pool of {SLOTS} "
-          f"(ideal {ideal:.0f} s)")
+    print(f"pool throughput: {n} paid generations at {args.latency:g} s latency, pool of {SLOTS} (ideal {ideal:.0f} s)")
     print(f"  plain asyncio loop, {SLOTS} concurrent:      {baseline:6.1f} s")
     if floor is not None:
         print(f"  Airflow floor (mapped tasks that sleep): {floor:6.1f} s  ({floor / baseline:.3f} x asyncio)")
-    print(f"  daydream_draft under the scheduler:      {dag_wall:6.1f} s  (run start to end "
-          f"{result['dag_run_start_to_end_s']:.1f} s; peak {result['paid_peak_in_flight']} paid in flight)")
+    print(
+        f"  daydream_draft under the scheduler:      {dag_wall:6.1f} s  (run start to end "
+        f"{result['dag_run_start_to_end_s']:.1f} s; peak {result['paid_peak_in_flight']} paid in flight)"
+    )
     ok = done == n and ratio <= TARGET_RATIO
     print(f"  ratio {ratio:.3f} (target <= {TARGET_RATIO}): {'OK' if ok else 'MISSED'}")
     print(json.dumps(result))

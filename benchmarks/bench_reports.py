@@ -57,12 +57,19 @@ def build_store(root: Path, evaluations: int, seed: int = 1) -> dict:
     (raw / "templates" / "essay").mkdir(parents=True, exist_ok=True)
     (raw / "templates" / "evaluation").mkdir(parents=True, exist_ok=True)
     _write(str(raw / "concepts_metadata.csv"), "concept_id,name\n" + "".join(f"{c},{c.title()}\n" for c in concepts))
-    _write(str(raw / "draft_templates.csv"), "template_id,parser\n" + "".join(f"{t},identity\n" for t in DRAFT_TEMPLATES))
+    _write(
+        str(raw / "draft_templates.csv"), "template_id,parser\n" + "".join(f"{t},identity\n" for t in DRAFT_TEMPLATES)
+    )
     _write(str(raw / "essay_templates.csv"), "template_id,generator\n" + "".join(f"{t},llm\n" for t in ESSAY_TEMPLATES))
-    _write(str(raw / "evaluation_templates.csv"),
-           "template_id,parser\n" + "".join(f"{t},{p}\n" for t, p in EVAL_TEMPLATES.items()))
-    _write(str(raw / "llm_models.csv"), "id,model,price_prompt_per_mtok,price_completion_per_mtok\n"
-           + "".join(f"{m},prov/{m},1.0,3.0\n" for m in GEN_MODELS + EVAL_MODELS))
+    _write(
+        str(raw / "evaluation_templates.csv"),
+        "template_id,parser\n" + "".join(f"{t},{p}\n" for t, p in EVAL_TEMPLATES.items()),
+    )
+    _write(
+        str(raw / "llm_models.csv"),
+        "id,model,price_prompt_per_mtok,price_completion_per_mtok\n"
+        + "".join(f"{m},prov/{m},1.0,3.0\n" for m in GEN_MODELS + EVAL_MODELS),
+    )
     shas = {}
     for stage, templates in (("draft", DRAFT_TEMPLATES), ("essay", ESSAY_TEMPLATES), ("evaluation", EVAL_TEMPLATES)):
         for template in templates:
@@ -71,8 +78,17 @@ def build_store(root: Path, evaluations: int, seed: int = 1) -> dict:
             shas[(stage, template)] = template_sha256(text)
     shas[("draft", "plain-v1")] = "0" * 64  # edited since its drafts ran: those lineages are stale
 
-    def gen(stage: str, gen_id: str, meta: dict, text: str, llm: str, *, parsed: str | None,
-            parsed_meta: dict, state: str = "done") -> None:
+    def gen(
+        stage: str,
+        gen_id: str,
+        meta: dict,
+        text: str,
+        llm: str,
+        *,
+        parsed: str | None,
+        parsed_meta: dict,
+        state: str = "done",
+    ) -> None:
         gdir = root / "gens" / stage / gen_id
         os.makedirs(gdir, exist_ok=True)
         base = {"stage": stage, "gen_id": gen_id, "origin_cohort_id": "bench", "mode": "llm", **meta}
@@ -82,19 +98,34 @@ def build_store(root: Path, evaluations: int, seed: int = 1) -> dict:
         _write(str(gdir / "prompt.txt"), f"prompt of {gen_id}")
         _write(str(gdir / "raw.txt"), text)
         p, c = rng.randint(200, 2000), rng.randint(50, 800)
-        _write(str(gdir / "raw_metadata.json"), json.dumps({
-            "stage": stage, "gen_id": gen_id, "mode": "llm", "llm_model_id": llm, "model": f"prov/{llm}",
-            "finish_reason": "stop", "truncated": False,
-            "usage": {"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c},
-            "cost_usd": None if rng.random() < 0.3 else round((p + 3 * c) / 1e6, 8), "duration_s": 1.2,
-            "prompt_sha256": "x", "template_sha256": shas[(stage, meta["template_id"])],
-            "created_at": "2025-01-01T00:00:00+00:00"}))
+        _write(
+            str(gdir / "raw_metadata.json"),
+            json.dumps(
+                {
+                    "stage": stage,
+                    "gen_id": gen_id,
+                    "mode": "llm",
+                    "llm_model_id": llm,
+                    "model": f"prov/{llm}",
+                    "finish_reason": "stop",
+                    "truncated": False,
+                    "usage": {"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c},
+                    "cost_usd": None if rng.random() < 0.3 else round((p + 3 * c) / 1e6, 8),
+                    "duration_s": 1.2,
+                    "prompt_sha256": "x",
+                    "template_sha256": shas[(stage, meta["template_id"])],
+                    "created_at": "2025-01-01T00:00:00+00:00",
+                }
+            ),
+        )
         if parsed is not None:
             _write(str(gdir / "parsed.txt"), parsed)
         _write(str(gdir / "parsed_metadata.json"), json.dumps({"stage": stage, "gen_id": gen_id, **parsed_meta}))
         if parsed is None:
-            _write(str(gdir / "error.json"), json.dumps({"stage": stage, "gen_id": gen_id, "kind": "parse",
-                                                         "error": "no score"}))
+            _write(
+                str(gdir / "error.json"),
+                json.dumps({"stage": stage, "gen_id": gen_id, "kind": "parse", "error": "no score"}),
+            )
 
     members = ["stage,gen_id,cohort_id,parent_gen_id,combo_id,template_id,llm_model_id,replicate\n"]
     combo_rows = ["combo_id,version,concept_id,description_level,k_max,created_at\n"]
@@ -110,16 +141,28 @@ def build_store(root: Path, evaluations: int, seed: int = 1) -> dict:
         for dt in DRAFT_TEMPLATES:
             for gm in GEN_MODELS:
                 did = ids.draft_id(cid, dt, gm)
-                gen("draft", did, {"template_id": dt, "combo_id": cid, "llm_model_id": gm, "parent_gen_id": None,
-                                   "replicate": 1}, "line\n" * 5, gm, parsed="line\n" * 5,
-                    parsed_meta={"parser": "identity", "success": True})
+                gen(
+                    "draft",
+                    did,
+                    {"template_id": dt, "combo_id": cid, "llm_model_id": gm, "parent_gen_id": None, "replicate": 1},
+                    "line\n" * 5,
+                    gm,
+                    parsed="line\n" * 5,
+                    parsed_meta={"parser": "identity", "success": True},
+                )
                 members.append(f"draft,{did},bench,,{cid},{dt},{gm},1\n")
                 quality = rng.random()
                 for et in ESSAY_TEMPLATES:
                     eid = ids.essay_id(did, et)
-                    gen("essay", eid, {"template_id": et, "combo_id": None, "llm_model_id": gm, "parent_gen_id": did,
-                                       "replicate": 1}, "An essay. " * 50, gm, parsed="An essay. " * 50,
-                        parsed_meta={"parser": "identity", "success": True})
+                    gen(
+                        "essay",
+                        eid,
+                        {"template_id": et, "combo_id": None, "llm_model_id": gm, "parent_gen_id": did, "replicate": 1},
+                        "An essay. " * 50,
+                        gm,
+                        parsed="An essay. " * 50,
+                        parsed_meta={"parser": "identity", "success": True},
+                    )
                     members.append(f"essay,{eid},bench,{did},{cid},{et},{gm},1\n")
                     for vt, parser in EVAL_TEMPLATES.items():
                         scale = 9.0 if parser == "in_last_line" else 10.0
@@ -130,21 +173,48 @@ def build_store(root: Path, evaluations: int, seed: int = 1) -> dict:
                             n_eval += 1
                             roll = rng.random()
                             score = float(max(0, min(scale, round(quality * scale + rng.gauss(0, 1.5)))))
-                            meta = {"template_id": vt, "combo_id": None, "llm_model_id": vm, "parent_gen_id": eid,
-                                    "replicate": 1}
+                            meta = {
+                                "template_id": vt,
+                                "combo_id": None,
+                                "llm_model_id": vm,
+                                "parent_gen_id": eid,
+                                "replicate": 1,
+                            }
                             members.append(f"evaluation,{vid},bench,{eid},{cid},{vt},{vm},1\n")
                             if roll < 0.01:
                                 gen("evaluation", vid, meta, "", vm, parsed=None, parsed_meta={}, state="pending")
                             elif roll < 0.03:
-                                gen("evaluation", vid, meta, "I cannot decide.", vm, parsed=None,
-                                    parsed_meta={"parser": parser, "success": False, "error_kind": "parse",
-                                                 "error": f"{parser}: no score"})
+                                gen(
+                                    "evaluation",
+                                    vid,
+                                    meta,
+                                    "I cannot decide.",
+                                    vm,
+                                    parsed=None,
+                                    parsed_meta={
+                                        "parser": parser,
+                                        "success": False,
+                                        "error_kind": "parse",
+                                        "error": f"{parser}: no score",
+                                    },
+                                )
                             else:
-                                gen("evaluation", vid, meta, f"Reasoning...\nSCORE: {score:g}", vm,
+                                gen(
+                                    "evaluation",
+                                    vid,
+                                    meta,
+                                    f"Reasoning...\nSCORE: {score:g}",
+                                    vm,
                                     parsed=f"{score}\n",
-                                    parsed_meta={"parser": parser, "success": True, "score": score,
-                                                 "scale": None, "implied_scale": scale,
-                                                 "score_normalized": score / scale})
+                                    parsed_meta={
+                                        "parser": parser,
+                                        "success": True,
+                                        "score": score,
+                                        "scale": None,
+                                        "implied_scale": scale,
+                                        "score_normalized": score / scale,
+                                    },
+                                )
     _write(str(root / "combo_mappings.csv"), "".join(combo_rows))
     (root / "cohorts" / "bench").mkdir(parents=True, exist_ok=True)
     _write(str(root / "cohorts" / "bench" / "membership.csv"), "".join(members))
@@ -161,8 +231,16 @@ def child(root: str) -> None:
 
     result = build_cohort_reports(DataLayout(Path(root)), "bench")
     elapsed = time.perf_counter() - started
-    print(json.dumps({"seconds": elapsed, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                      "evaluations": result.headline.evaluations, "used": result.headline.evaluations_used}))
+    print(
+        json.dumps(
+            {
+                "seconds": elapsed,
+                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                "evaluations": result.headline.evaluations,
+                "used": result.headline.evaluations_used,
+            }
+        )
+    )
 
 
 def main() -> int:
@@ -189,11 +267,14 @@ def main() -> int:
         print(f"built store {root} in {time.perf_counter() - started:.0f}s (setup, not timed): {counts}")
     runs = []
     for _ in range(args.repeat):
-        out = subprocess.run([sys.executable, __file__, "--child", str(root)], check=True, capture_output=True,
-                             text=True)
+        out = subprocess.run(
+            [sys.executable, __file__, "--child", str(root)], check=True, capture_output=True, text=True
+        )
         runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
-        print(f"build_cohort_reports: {runs[-1]['seconds']:.2f} s, peak RSS {runs[-1]['peak_rss_mb']:.0f} MB "
-              f"({runs[-1]['evaluations']:,} evaluations, {runs[-1]['used']:,} used in means)")
+        print(
+            f"build_cohort_reports: {runs[-1]['seconds']:.2f} s, peak RSS {runs[-1]['peak_rss_mb']:.0f} MB "
+            f"({runs[-1]['evaluations']:,} evaluations, {runs[-1]['used']:,} used in means)"
+        )
     best = min(r["seconds"] for r in runs)
     verdict = "OK" if best <= TARGET_SECONDS else "SLOWER THAN TARGET"
     print(f"best {best:.2f} s on {os.cpu_count()} cores (target <= {TARGET_SECONDS:.0f} s): {verdict}")

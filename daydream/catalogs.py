@@ -1,161 +1,202 @@
-"""Raw catalogs (data-contract section 1): concepts, templates, models, descriptions.
+"""Raw catalogs (docs/data-contract.md, "Catalogs"): concepts, templates, models, descriptions.
 
-Loaded once per command into typed records; every problem is a ``CatalogError`` naming the file,
-the row and the column, so a researcher can fix the CSV without reading code.
+Each CSV row is validated by a pydantic row model, so the rules of a column live in one annotated
+type (an id, a flag, a price) instead of field-by-field code; the first problem of a row becomes a
+``CatalogError`` naming the file, the row and the column, so a researcher can fix the CSV without
+reading code.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, ValidationError
 
-from daydream.csvio import parse_bool, parse_optional_float, read_rows
-from daydream.errors import CatalogError, TemplateError, located
+from daydream.csvio import FALSE_WORDS, TRUE_WORDS, read_rows
+from daydream.errors import CatalogError, TemplateError, located, shown
 from daydream.parsers import DRAFT_PARSER_NAMES, EVALUATION_PARSER_NAMES
-from daydream.paths import DESCRIPTION_LEVELS, STAGES, DataLayout, Stage
+from daydream.paths import DESCRIPTION_LEVELS, STAGES, DataLayout, Stage, id_problem
 
 Tier = Literal["free", "paid"]
+MODEL_TIERS: tuple[Tier, ...] = ("free", "paid")
+FREE_SUFFIX = ":free"
+"""OpenRouter's free variants end in ``:free``: the tier when the catalog's ``tier`` cell is blank."""
 Generator = Literal["llm", "copy"]
 
 
-class Concept(BaseModel):
-    concept_id: str
-    name: str
-    active: bool = True
+def default_tier(model: str) -> Tier:
+    return "free" if model.strip().endswith(FREE_SUFFIX) else "paid"
 
 
-class Template(BaseModel):
+# -- column types ------------------------------------------------------------------------------
+
+
+def _an_id(value: str) -> str:
+    problem = id_problem(value)
+    if problem is not None:
+        raise ValueError(f"invalid id {shown(value)}: {problem}")
+    return value
+
+
+def _flag(value: Any) -> Any:
+    """true/false/1/0/yes/no in any case; blank means the field's default."""
+    if not isinstance(value, str):
+        return value
+    text = value.strip().lower()
+    if text in TRUE_WORDS:
+        return True
+    if text in FALSE_WORDS:
+        return False
+    raise ValueError(f"expected a boolean (true/false/1/0/yes/no), got {shown(value)}")
+
+
+def _price(value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    try:
+        number = float(value)
+    except ValueError:
+        raise ValueError(f"expected a number, got {shown(value)}") from None
+    if not number >= 0:  # also refuses nan
+        raise ValueError(f"must be a non-negative number, got {shown(value)}")
+    return number
+
+
+def _non_empty(value: str) -> str:
+    if not value:
+        raise ValueError("is empty")
+    return value
+
+
+CatalogId = Annotated[str, AfterValidator(_an_id)]
+Flag = Annotated[bool, BeforeValidator(_flag)]
+Price = Annotated[float | None, BeforeValidator(_price)]
+Text = Annotated[str, AfterValidator(_non_empty)]
+
+
+class _Row(BaseModel):
+    """A catalog row: unknown columns are allowed (researchers keep notes in extra columns)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class Concept(_Row):
+    concept_id: CatalogId
+    name: Text
+    active: Flag = True
+
+
+class Template(_Row):
     stage: Stage
-    template_id: str
+    template_id: CatalogId
     template_name: str = ""
     description: str = ""
     parser: str = ""
     generator: Generator = "llm"
-    active: bool = True
+    active: Flag = True
 
     @property
     def is_copy(self) -> bool:
         return self.generator == "copy"
 
 
-class LlmModel(BaseModel):
-    id: str
-    model: str
+class LlmModel(_Row):
+    id: CatalogId
+    model: Text
     provider: str = ""
     display_name: str = ""
     specialization: str = ""
     tier: Tier = "paid"
-    for_generation: bool = True
-    for_evaluation: bool = True
-    active: bool = True
-    price_prompt_per_mtok: float | None = None
-    price_completion_per_mtok: float | None = None
+    for_generation: Flag = True
+    for_evaluation: Flag = True
+    active: Flag = True
+    price_prompt_per_mtok: Price = None
+    price_completion_per_mtok: Price = None
 
 
-def default_tier(model: str) -> Tier:
-    return "free" if model.strip().endswith(":free") else "paid"
+# -- loading -------------------------------------------------------------------------------------
+
+RowT = TypeVar("RowT", bound=_Row)
 
 
-def _check_id(value: str, *, file: Path, row: int, field: str, seen: set[str]) -> str:
-    if not value:
-        raise CatalogError(located("is empty", file=file, row=row, field=field))
-    if value in seen:
-        raise CatalogError(located(f"duplicate id {value!r}", file=file, row=row, field=field))
-    if "/" in value or "\\" in value or value in (".", ".."):
-        raise CatalogError(located(f"id {value!r} must not contain a path separator", file=file, row=row, field=field))
-    seen.add(value)
-    return value
+class _CellError(ValueError):
+    """A rule across columns, raised by a loader's ``prepare`` for one column of the row."""
+
+    def __init__(self, column: str, message: str):
+        super().__init__(message)
+        self.column = column
+
+
+def _load(
+    path: Path,
+    model: type[RowT],
+    required: list[str],
+    key: str,
+    prepare: Callable[[dict[str, Any]], dict[str, Any]] = dict,
+) -> dict[str, RowT]:
+    """Every row of ``path`` as ``model``, keyed by ``key``; blank cells take the model's default."""
+    out: dict[str, RowT] = {}
+    for row_no, cells in read_rows(path, required):
+        try:
+            record = model.model_validate(prepare({k: v for k, v in cells.items() if v != "" or k in required}))
+        except _CellError as exc:
+            raise CatalogError(located(str(exc), file=path, row=row_no, field=exc.column)) from None
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            message = str(first["msg"]).removeprefix("Value error, ")
+            if first["type"] == "literal_error":
+                message = f"{message}, got {shown(first.get('input'))}"
+            column = str(first["loc"][0]) if first["loc"] else None
+            raise CatalogError(located(message, file=path, row=row_no, field=column)) from None
+        ident = getattr(record, key)
+        if ident in out:
+            raise CatalogError(located(f"duplicate id {shown(ident)}", file=path, row=row_no, field=key))
+        out[ident] = record
+    return out
 
 
 def load_concepts(path: Path) -> dict[str, Concept]:
-    concepts: dict[str, Concept] = {}
-    seen: set[str] = set()
-    for row_no, row in read_rows(path, ["concept_id", "name"]):
-        concept_id = _check_id(row["concept_id"], file=path, row=row_no, field="concept_id", seen=seen)
-        if not row["name"]:
-            raise CatalogError(located("is empty", file=path, row=row_no, field="name"))
-        active = parse_bool(row.get("active"), default=True, file=path, row=row_no, field="active")
-        concepts[concept_id] = Concept(concept_id=concept_id, name=row["name"], active=active)
-    return concepts
+    return _load(path, Concept, ["concept_id", "name"], "concept_id")
 
 
 def load_templates(path: Path, stage: Stage) -> dict[str, Template]:
-    templates: dict[str, Template] = {}
-    seen: set[str] = set()
-    known_parsers = EVALUATION_PARSER_NAMES if stage == "evaluation" else DRAFT_PARSER_NAMES
-    for row_no, row in read_rows(path, ["template_id"]):
-        template_id = _check_id(row["template_id"], file=path, row=row_no, field="template_id", seen=seen)
-        generator = (row.get("generator") or "").strip().lower() or "llm"
-        if generator not in ("llm", "copy"):
-            raise CatalogError(located(f"expected 'llm' or 'copy', got {row.get('generator')!r}",
-                                       file=path, row=row_no, field="generator"))
+    known = EVALUATION_PARSER_NAMES if stage == "evaluation" else DRAFT_PARSER_NAMES
+
+    def prepare(cells: dict[str, Any]) -> dict[str, Any]:
+        generator = cells.get("generator", "llm").lower()
         if generator == "copy" and stage != "essay":
-            raise CatalogError(located(f"generator 'copy' is only for essay templates, not {stage}",
-                                       file=path, row=row_no, field="generator"))
-        parser = (row.get("parser") or "").strip()
+            raise _CellError("generator", f"generator 'copy' is only for essay templates, not {stage}")
+        parser = cells.get("parser", "")
         if stage == "evaluation" and not parser:
-            raise CatalogError(located(f"is required for evaluation templates (one of: {', '.join(known_parsers)})",
-                                       file=path, row=row_no, field="parser"))
-        if parser and parser not in known_parsers:
-            raise CatalogError(located(f"unknown parser {parser!r} (known: {', '.join(known_parsers)})",
-                                       file=path, row=row_no, field="parser"))
-        active = parse_bool(row.get("active"), default=True, file=path, row=row_no, field="active")
-        templates[template_id] = Template(
-            stage=stage,
-            template_id=template_id,
-            template_name=row.get("template_name", ""),
-            description=row.get("description", ""),
-            parser=parser or ("identity" if stage != "evaluation" else parser),
-            generator=generator,  # type: ignore[arg-type]
-            active=active,
-        )
-    return templates
+            raise _CellError("parser", f"is required for evaluation templates (one of: {', '.join(known)})")
+        if parser and parser not in known:
+            raise _CellError("parser", f"unknown parser {shown(parser)} (known: {', '.join(known)})")
+        return {**cells, "stage": stage, "generator": generator, "parser": parser or "identity"}
+
+    return _load(path, Template, ["template_id"], "template_id", prepare)
 
 
 def load_models(path: Path) -> dict[str, LlmModel]:
-    models: dict[str, LlmModel] = {}
-    seen: set[str] = set()
-    for row_no, row in read_rows(path, ["id", "model"]):
-        model_id = _check_id(row["id"], file=path, row=row_no, field="id", seen=seen)
-        if not row["model"]:
-            raise CatalogError(located("is empty", file=path, row=row_no, field="model"))
-        tier = (row.get("tier") or "").strip().lower() or default_tier(row["model"])
-        if tier not in ("free", "paid"):
-            raise CatalogError(located(f"expected 'free' or 'paid', got {row.get('tier')!r}",
-                                       file=path, row=row_no, field="tier"))
+    def prepare(cells: dict[str, Any]) -> dict[str, Any]:
+        return {**cells, "tier": cells.get("tier", "").lower() or default_tier(cells.get("model", ""))}
 
-        def flag(name: str) -> bool:
-            return parse_bool(row.get(name), default=True, file=path, row=row_no, field=name)
-
-        def price(name: str) -> float | None:
-            return parse_optional_float(row.get(name), file=path, row=row_no, field=name)
-
-        models[model_id] = LlmModel(
-            id=model_id,
-            model=row["model"],
-            provider=row.get("provider", ""),
-            display_name=row.get("display_name", ""),
-            specialization=row.get("specialization", ""),
-            tier=tier,  # type: ignore[arg-type]
-            for_generation=flag("for_generation"),
-            for_evaluation=flag("for_evaluation"),
-            active=flag("active"),
-            price_prompt_per_mtok=price("price_prompt_per_mtok"),
-            price_completion_per_mtok=price("price_completion_per_mtok"),
-        )
-    return models
+    return _load(path, LlmModel, ["id", "model"], "id", prepare)
 
 
 def read_template_text(path: Path) -> str:
-    """The template file with one trailing newline dropped (data-contract section 2)."""
+    """The template file with one trailing newline dropped (docs/data-contract.md, "Templates")."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise TemplateError(located("template file not found", file=path)) from None
+    except IsADirectoryError:
+        raise TemplateError(located("is a directory, expected a template file", file=path)) from None
+    except PermissionError:
+        raise TemplateError(located("permission denied", file=path)) from None
     except UnicodeDecodeError as exc:
         raise TemplateError(located(f"not UTF-8 text: {exc.reason}", file=path)) from None
     if text.endswith("\r\n"):
@@ -176,7 +217,7 @@ class Catalogs:
     _description_cache: dict[tuple[str, str], str] = field(default_factory=dict, repr=False)
 
     @classmethod
-    def load(cls, layout: DataLayout) -> "Catalogs":
+    def load(cls, layout: DataLayout) -> Catalogs:
         return cls(
             layout=layout,
             concepts=load_concepts(layout.concepts_csv),
@@ -205,17 +246,24 @@ class Catalogs:
         try:
             return self.templates[stage][template_id]
         except KeyError:
-            raise CatalogError(located(f"unknown {stage} template {template_id!r}",
-                                       file=self.layout.templates_csv(stage), field="template_id")) from None
+            raise CatalogError(
+                located(
+                    f"unknown {stage} template {shown(template_id)}",
+                    file=self.layout.templates_csv(stage),
+                    field="template_id",
+                )
+            ) from None
 
     def model(self, model_id: str) -> LlmModel:
         try:
             return self.models[model_id]
         except KeyError:
-            raise CatalogError(located(f"unknown model id {model_id!r}", file=self.layout.models_csv, field="id")) from None
+            raise CatalogError(
+                located(f"unknown model id {shown(model_id)}", file=self.layout.models_csv, field="id")
+            ) from None
 
     def template_path(self, stage: Stage, template_id: str) -> Path:
-        return self.layout.template_file(stage, template_id)
+        return self.layout.inside(self.layout.template_file(stage, template_id))
 
     def template_text(self, stage: Stage, template_id: str) -> str:
         return read_template_text(self.template_path(stage, template_id))
@@ -223,25 +271,28 @@ class Catalogs:
     def concept_text(self, concept_id: str, level: str) -> str:
         """Text at ``level``, else paragraph, else sentence, else the concept's name."""
         if level not in DESCRIPTION_LEVELS:
-            raise CatalogError(f"unknown description level {level!r} (known: {', '.join(DESCRIPTION_LEVELS)})")
+            raise CatalogError(f"unknown description level {shown(level)} (known: {', '.join(DESCRIPTION_LEVELS)})")
         key = (concept_id, level)
         if key not in self._description_cache:
             self._description_cache[key] = self._resolve_description(concept_id, level)
         return self._description_cache[key]
 
     def _resolve_description(self, concept_id: str, level: str) -> str:
+        concept = self.concepts.get(concept_id)
+        if concept is None:
+            raise CatalogError(
+                located(f"unknown concept id {shown(concept_id)}", file=self.layout.concepts_csv, field="concept_id")
+            )
         for candidate in dict.fromkeys((level, "paragraph", "sentence")):
             path = self.layout.description_file(candidate, concept_id)
             try:
-                text = path.read_text(encoding="utf-8")
+                text = self.layout.inside(path).read_text(encoding="utf-8")
             except FileNotFoundError:
                 continue
+            except (IsADirectoryError, PermissionError) as exc:
+                raise CatalogError(located(f"cannot read: {exc.strerror}", file=path)) from None
             except UnicodeDecodeError as exc:
                 raise CatalogError(located(f"not UTF-8 text: {exc.reason}", file=path)) from None
             if text.strip():
                 return text.strip()
-        concept = self.concepts.get(concept_id)
-        if concept is None:
-            raise CatalogError(located(f"unknown concept id {concept_id!r}", file=self.layout.concepts_csv,
-                                       field="concept_id"))
         return concept.name

@@ -26,14 +26,16 @@ from daydream.combos import DEFAULT_K_MAX, DEFAULT_LEVEL, Combo, ComboCatalog, k
 from daydream.errors import CohortError, DayDreamError, SpecError, located
 from daydream.ids import gen_id_from_signature, normalize_part, plain_gen_ids, resolve_gen_id
 from daydream.membership import MEMBERSHIP_COLUMNS, write_membership
-from daydream.rendering import check_template
 from daydream.paths import DESCRIPTION_LEVELS, STAGES, DataLayout, Stage
+from daydream.rendering import check_template
 from daydream.store import GenMetadata, GensStore, identity_key, utc_now
 
 SELECTED_ESSAYS = "selected_essays.txt"
 SELECTED_DRAFTS = "selected_drafts.txt"
 AXIS_CATALOG = {
-    "draft_template": "draft", "essay_template": "essay", "evaluation_template": "evaluation",
+    "draft_template": "draft",
+    "essay_template": "essay",
+    "evaluation_template": "evaluation",
 }
 LLM_AXES = ("draft_llm", "essay_llm", "evaluation_llm")
 
@@ -76,8 +78,10 @@ class CohortBuildResult(BaseModel):
 
     def describe(self) -> str:
         verb = "would write" if self.dry_run else "wrote"
-        lines = [f"cohort {self.cohort_id} ({self.source}): {sum(self.stages.values())} generations, "
-                 f"{self.combos} combos ({self.new_combos} new)"]
+        lines = [
+            f"cohort {self.cohort_id} ({self.source}): {sum(self.stages.values())} generations, "
+            f"{self.combos} combos ({self.new_combos} new)"
+        ]
         for stage in STAGES:
             tiers = ", ".join(f"{tier} {n}" for tier, n in sorted(self.tiers.get(stage, {}).items()))
             lines.append(f"  {stage:<10} {self.stages.get(stage, 0):>8}   {tiers}")
@@ -95,8 +99,11 @@ class CohortBuildResult(BaseModel):
 def list_cohorts(layout: DataLayout) -> list[str]:
     if not layout.cohorts.is_dir():
         return []
-    return sorted(p.name for p in layout.cohorts.iterdir()
-                  if p.is_dir() and not p.name.startswith(".") and ((p / "spec").is_dir() or (p / "membership.csv").exists()))
+    return sorted(
+        p.name
+        for p in layout.cohorts.iterdir()
+        if p.is_dir() and not p.name.startswith(".") and ((p / "spec").is_dir() or (p / "membership.csv").exists())
+    )
 
 
 def read_id_list(path: Path) -> list[str]:
@@ -124,16 +131,23 @@ def _load_spec_doc(path: Path) -> dict[str, Any]:
     return load_spec(path)
 
 
-def _settings_from(spec_doc: dict[str, Any] | None, path: Path | None, *, k_max: int | None,
-                   level: str | None) -> CohortSettings:
+def _settings_from(
+    spec_doc: dict[str, Any] | None, path: Path | None, *, k_max: int | None, level: str | None
+) -> CohortSettings:
     raw = (spec_doc or {}).get("combos") or {}
     if not isinstance(raw, dict):
-        raise SpecError(located("'combos' must be a mapping with k_max, description_level, concepts", file=path,
-                                field="combos"))
+        raise SpecError(
+            located("'combos' must be a mapping with k_max, description_level, concepts", file=path, field="combos")
+        )
     unknown = set(raw) - {"k_max", "description_level", "level", "concepts"}
     if unknown:
-        raise SpecError(located(f"unknown key(s) {', '.join(sorted(unknown))} (known: k_max, description_level, "
-                                f"concepts)", file=path, field="combos"))
+        raise SpecError(
+            located(
+                f"unknown key(s) {', '.join(sorted(unknown))} (known: k_max, description_level, concepts)",
+                file=path,
+                field="combos",
+            )
+        )
     try:
         settings = CohortSettings(
             k_max=k_max if k_max is not None else int(raw.get("k_max", DEFAULT_K_MAX)),
@@ -143,8 +157,13 @@ def _settings_from(spec_doc: dict[str, Any] | None, path: Path | None, *, k_max:
     except (TypeError, ValueError) as exc:
         raise SpecError(located(f"invalid combos settings: {exc}".splitlines()[0], file=path, field="combos")) from None
     if settings.description_level not in DESCRIPTION_LEVELS:
-        raise SpecError(located(f"unknown description level {settings.description_level!r} "
-                                f"(known: {', '.join(DESCRIPTION_LEVELS)})", file=path, field="combos.description_level"))
+        raise SpecError(
+            located(
+                f"unknown description level {settings.description_level!r} (known: {', '.join(DESCRIPTION_LEVELS)})",
+                file=path,
+                field="combos.description_level",
+            )
+        )
     return settings
 
 
@@ -154,8 +173,13 @@ def _combos_for(settings: CohortSettings, catalogs: Catalogs, spec_path: Path | 
     else:
         missing = [c for c in settings.concepts if c not in catalogs.concepts]
         if missing:
-            raise SpecError(located(f"unknown concept id(s) not in concepts_metadata.csv: {', '.join(missing)}",
-                                    file=spec_path, field="combos.concepts"))
+            raise SpecError(
+                located(
+                    f"unknown concept id(s) not in concepts_metadata.csv: {', '.join(missing)}",
+                    file=spec_path,
+                    field="combos.concepts",
+                )
+            )
         concept_ids = list(dict.fromkeys(settings.concepts))
     try:
         return k_subsets(concept_ids, settings.k_max, settings.description_level)
@@ -171,9 +195,15 @@ def known_ids(catalogs: Catalogs, combo_ids: Iterable[str]) -> dict[str, set[str
     return known
 
 
-def compile_cohort_spec(layout: DataLayout, spec_path: Path, catalogs: Catalogs | None = None, *,
-                        k_max: int | None = None, level: str | None = None,
-                        combo_catalog: ComboCatalog | None = None) -> tuple[pd.DataFrame, CohortSettings, list[Combo]]:
+def compile_cohort_spec(
+    layout: DataLayout,
+    spec_path: Path,
+    catalogs: Catalogs | None = None,
+    *,
+    k_max: int | None = None,
+    level: str | None = None,
+    combo_catalog: ComboCatalog | None = None,
+) -> tuple[pd.DataFrame, CohortSettings, list[Combo]]:
     """Compile a spec with the cohort's combos injected; shared by ``spec compile`` and ``cohort build``."""
     from daydream.spec import compile_spec
 
@@ -186,8 +216,11 @@ def compile_cohort_spec(layout: DataLayout, spec_path: Path, catalogs: Catalogs 
     if "combos" in doc:
         generated = _combos_for(settings, catalogs, spec_path)
         injected["combo_id"] = [c.combo_id for c in generated]
-    frame = compile_spec(spec_path, known_ids=known_ids(catalogs, [*combo_catalog.combos, *injected.get("combo_id", [])]),
-                         injected_axes=injected)
+    frame = compile_spec(
+        spec_path,
+        known_ids=known_ids(catalogs, [*combo_catalog.combos, *injected.get("combo_id", [])]),
+        injected_axes=injected,
+    )
     return frame, settings, generated
 
 
@@ -245,13 +278,18 @@ def _previous_identities(layout: DataLayout, cohort_id: str) -> dict[str, tuple[
         return {}
     if not set(MEMBERSHIP_COLUMNS) <= set(frame.columns):
         return {}
-    columns = [frame[c].tolist() for c in ("stage", "gen_id", "combo_id", "parent_gen_id", "template_id",
-                                           "llm_model_id", "replicate")]
-    return {gen_id: identity_key(stage, combo, parent, template, llm, replicate or 1)
-            for stage, gen_id, combo, parent, template, llm, replicate in zip(*columns)}
+    columns = [
+        frame[c].tolist()
+        for c in ("stage", "gen_id", "combo_id", "parent_gen_id", "template_id", "llm_model_id", "replicate")
+    ]
+    return {
+        gen_id: identity_key(stage, combo, parent, template, llm, replicate or 1)
+        for stage, gen_id, combo, parent, template, llm, replicate in zip(*columns, strict=False)
+    }
 
 
-# one membership row plus the generation's mode: (stage, gen_id, cohort_id, parent, combo, template, llm, replicate, mode)
+# one membership row plus the generation's mode:
+# (stage, gen_id, cohort_id, parent, combo, template, llm, replicate, mode)
 PlanRow = tuple[str, str, str, str, str, str, str, int, str]
 
 
@@ -267,13 +305,23 @@ class _Planner:
         self._normalised: dict[str, str] = {}
         self._copy_templates = {t.template_id for t in catalogs.templates["essay"].values() if t.is_copy}
 
-    def _add(self, stage: Stage, gen_id: str, parent: str | None, combo: str | None, template: str,
-             llm: str | None, replicate: int, mode: str) -> None:
+    def _add(
+        self,
+        stage: Stage,
+        gen_id: str,
+        parent: str | None,
+        combo: str | None,
+        template: str,
+        llm: str | None,
+        replicate: int,
+        mode: str,
+    ) -> None:
         if gen_id in self.seen:
             return
         self.seen.add(gen_id)
-        self.rows.append((stage, gen_id, self.cohort_id, parent or "", combo or "", template, llm or "", replicate,
-                          mode))
+        self.rows.append(
+            (stage, gen_id, self.cohort_id, parent or "", combo or "", template, llm or "", replicate, mode)
+        )
 
     def _n(self, value: str | None) -> str:
         """A catalog id normalised as signatures need it, once per distinct id."""
@@ -291,7 +339,7 @@ class _Planner:
         """Ids for many generations of one stage: the plain ids at once, the collision path when taken."""
         assigned, resolve, in_store = self.ids.assigned, self.ids.resolve, self.ids._in_store
         out = []
-        for plain, sig, identity in zip(plain_gen_ids(stage, signatures), signatures, identities):
+        for plain, sig, identity in zip(plain_gen_ids(stage, signatures), signatures, identities, strict=False):
             if plain not in assigned and not in_store(stage, plain):
                 assigned[plain] = identity
                 out.append(plain)
@@ -307,7 +355,7 @@ class _Planner:
             sigs.append(f"{c}|{t}|{m}|{r}")
             identities.append(("draft", c, "", t, m, r))
         ids = self._assign("draft", sigs, identities)
-        for gen_id, (combo_id, template, llm, replicate) in zip(ids, keys):
+        for gen_id, (combo_id, template, llm, replicate) in zip(ids, keys, strict=False):
             self._add("draft", gen_id, None, combo_id, template, llm, int(replicate), "llm")
         return ids
 
@@ -320,7 +368,7 @@ class _Planner:
             sigs.append(f"{parent_id}|{t}|{r}" if stage == "essay" else f"{parent_id}|{t}|{m}|{r}")
             identities.append((stage, "", parent_id, t, m, r))
         ids = self._assign(stage, sigs, identities)
-        for gen_id, (parent_id, combo_id, template, llm, replicate) in zip(ids, keys):
+        for gen_id, (parent_id, combo_id, template, llm, replicate) in zip(ids, keys, strict=False):
             mode = "copy" if stage == "essay" and template in self._copy_templates else "llm"
             self._add(stage, gen_id, parent_id, combo_id, template, llm, int(replicate), mode)
         return ids
@@ -338,14 +386,28 @@ class _Planner:
         """Add a generation that already exists in the store (curated cohorts); returns it and its combo."""
         meta = self.store.read_metadata(stage, gen_id)
         if meta is None:
-            raise CohortError(located(f"{stage} {gen_id} not found in the gens store (gens/{stage}/{gen_id}/"
-                                      f"metadata.json)", file=file, line=line, field="gen_id"))
+            raise CohortError(
+                located(
+                    f"{stage} {gen_id} not found in the gens store (gens/{stage}/{gen_id}/metadata.json)",
+                    file=file,
+                    line=line,
+                    field="gen_id",
+                )
+            )
         combo = meta.combo_id
         if stage != "draft" and meta.parent_gen_id:
             parent = self.store.read_metadata("draft", meta.parent_gen_id)
             combo = parent.combo_id if parent else None
-        self._add(stage, gen_id, meta.parent_gen_id, combo, meta.template_id or "", meta.llm_model_id,
-                  meta.replicate, meta.mode)
+        self._add(
+            stage,
+            gen_id,
+            meta.parent_gen_id,
+            combo,
+            meta.template_id or "",
+            meta.llm_model_id,
+            meta.replicate,
+            meta.mode,
+        )
         return meta, combo or ""
 
     def frame(self) -> pd.DataFrame:
@@ -357,9 +419,17 @@ class _Planner:
 def iter_metadata(rows: Iterable[PlanRow]) -> Iterator[GenMetadata]:
     """The ``metadata.json`` of each planned generation, built only when it is written."""
     for stage, gen_id, cohort_id, parent, combo, template, llm, replicate, mode in rows:
-        yield GenMetadata(stage=stage, gen_id=gen_id, origin_cohort_id=cohort_id, mode=mode, template_id=template,
-                          combo_id=(combo or None) if stage == "draft" else None, parent_gen_id=parent or None,
-                          llm_model_id=llm or None, replicate=replicate)
+        yield GenMetadata(
+            stage=stage,
+            gen_id=gen_id,
+            origin_cohort_id=cohort_id,
+            mode=mode,
+            template_id=template,
+            combo_id=(combo or None) if stage == "draft" else None,
+            parent_gen_id=parent or None,
+            llm_model_id=llm or None,
+            replicate=replicate,
+        )
 
 
 def _replicate_column(frame: pd.DataFrame, stage: str) -> pd.Series:
@@ -389,25 +459,32 @@ def _unique_keys(work: pd.DataFrame, columns: list[str]) -> tuple[np.ndarray, li
         key, _ = pd.factorize(key * len(uniques) + codes, sort=False)
     _, first = np.unique(key, return_index=True)
     values = [work[column].to_numpy()[first] for column in columns]
-    return key, list(zip(*values))
+    return key, list(zip(*values, strict=False))
 
 
 def _expand_rows(planner: _Planner, frame: pd.DataFrame, spec_path: Path) -> None:
     """Spec rows -> drafts, essays, evaluations (each unique generation once)."""
     if "combo_id" not in frame.columns or "draft_template" not in frame.columns or "draft_llm" not in frame.columns:
         needed = [c for c in ("combo_id", "draft_template", "draft_llm") if c not in frame.columns]
-        raise SpecError(located(f"the spec must define axis/axes {', '.join(needed)} (or a 'combos' section for "
-                                f"combo_id)", file=spec_path, field="axes"))
+        raise SpecError(
+            located(
+                f"the spec must define axis/axes {', '.join(needed)} (or a 'combos' section for combo_id)",
+                file=spec_path,
+                field="axes",
+            )
+        )
     has_essay = "essay_template" in frame.columns
     has_eval = "evaluation_template" in frame.columns
     if has_eval and "evaluation_llm" not in frame.columns:
         raise SpecError(located("evaluation_template needs an evaluation_llm axis", file=spec_path, field="axes"))
-    work = pd.DataFrame({
-        "combo_id": _column(frame, "combo_id"),
-        "draft_template": _column(frame, "draft_template"),
-        "draft_llm": _column(frame, "draft_llm"),
-        "draft_replicate": _replicate_column(frame, "draft").to_numpy(),
-    })
+    work = pd.DataFrame(
+        {
+            "combo_id": _column(frame, "combo_id"),
+            "draft_template": _column(frame, "draft_template"),
+            "draft_llm": _column(frame, "draft_llm"),
+            "draft_replicate": _replicate_column(frame, "draft").to_numpy(),
+        }
+    )
     if has_essay:
         work["essay_template"] = _column(frame, "essay_template")
         work["essay_llm"] = _column(frame, "essay_llm") if "essay_llm" in frame.columns else ""
@@ -426,21 +503,28 @@ def _expand_rows(planner: _Planner, frame: pd.DataFrame, spec_path: Path) -> Non
     parent_col = "draft_gen_id"
     if has_essay:
         copy_templates = {t for t in set(work["essay_template"]) if planner.catalogs.template("essay", t).is_copy}
-        codes, keys = _unique_keys(work, ["draft_gen_id", "combo_id", "draft_llm", "essay_template", "essay_llm",
-                                          "essay_replicate"])
+        codes, keys = _unique_keys(
+            work, ["draft_gen_id", "combo_id", "draft_llm", "essay_template", "essay_llm", "essay_replicate"]
+        )
         essay_keys = []
         for draft_id, combo, draft_llm, template, llm, replicate in keys:
             # a copy-mode essay calls no model: it takes the draft's LLM, so it is one generation per draft
             llm_id = draft_llm if template in copy_templates else llm
             if not llm_id:
-                raise SpecError(located(f"essay template {template!r} calls an LLM but the spec has no essay_llm axis",
-                                        file=spec_path, field="essay_llm"))
+                raise SpecError(
+                    located(
+                        f"essay template {template!r} calls an LLM but the spec has no essay_llm axis",
+                        file=spec_path,
+                        field="essay_llm",
+                    )
+                )
             essay_keys.append((draft_id, combo, template, llm_id, replicate))
         work["essay_gen_id"] = np.asarray(planner.essays(essay_keys), dtype=object)[codes]
         parent_col = "essay_gen_id"
     if has_eval:
-        _, keys = _unique_keys(work, [parent_col, "combo_id", "evaluation_template", "evaluation_llm",
-                                      "evaluation_replicate"])
+        _, keys = _unique_keys(
+            work, [parent_col, "combo_id", "evaluation_template", "evaluation_llm", "evaluation_replicate"]
+        )
         planner.evaluations(keys)
 
 
@@ -461,16 +545,24 @@ def _no_code_frame(catalogs: Catalogs, combos: list[Combo]) -> pd.DataFrame:
     }
     empty = [name for name, values in axes.items() if not values]
     if empty:
-        raise CohortError(f"no-code cohort: nothing active for {', '.join(empty)} in {catalogs.layout.raw} "
-                          f"(check the 'active' / 'for_generation' / 'for_evaluation' columns)")
+        raise CohortError(
+            f"no-code cohort: nothing active for {', '.join(empty)} in {catalogs.layout.raw} "
+            f"(check the 'active' / 'for_generation' / 'for_evaluation' columns)"
+        )
     index = pd.MultiIndex.from_product(list(axes.values()), names=list(axes))
     frame = index.to_frame(index=False)
     frame["essay_llm"] = frame["draft_llm"]
     return frame
 
 
-def _curated(planner: _Planner, layout: DataLayout, cohort_id: str, spec_dir: Path, catalogs: Catalogs,
-             spec_frame: pd.DataFrame | None) -> str:
+def _curated(
+    planner: _Planner,
+    layout: DataLayout,
+    cohort_id: str,
+    spec_dir: Path,
+    catalogs: Catalogs,
+    spec_frame: pd.DataFrame | None,
+) -> str:
     essays_file, drafts_file = spec_dir / SELECTED_ESSAYS, spec_dir / SELECTED_DRAFTS
     stage: Stage = "essay" if essays_file.exists() else "draft"
     path = essays_file if stage == "essay" else drafts_file
@@ -493,8 +585,14 @@ def _curated(planner: _Planner, layout: DataLayout, cohort_id: str, spec_dir: Pa
         gen_id = normalize_part(gen_id)
         if stage == "essay":
             if not meta.parent_gen_id:
-                raise CohortError(located(f"essay {gen_id} has no parent draft in its metadata", file=path,
-                                          line=lines.get(gen_id), field="parent_gen_id"))
+                raise CohortError(
+                    located(
+                        f"essay {gen_id} has no parent draft in its metadata",
+                        file=path,
+                        line=lines.get(gen_id),
+                        field="parent_gen_id",
+                    )
+                )
             planner.existing("draft", meta.parent_gen_id, file=path, line=lines.get(gen_id, 0))
         for template in eval_templates:
             for llm in eval_llms:
@@ -510,14 +608,24 @@ def _check_cohort_id(layout: DataLayout, cohort_id: str, *, no_code: bool) -> No
     if layout.cohort_dir(cohort_id).is_dir() or no_code:
         return
     known = list_cohorts(layout)
-    raise CohortError(located(
-        f"cohort {cohort_id!r} not found (existing: {', '.join(known) or 'none'}); create "
-        f"cohorts/{cohort_id}/spec/config.yaml, or pass --no-code for every k-subset of the active concepts",
-        file=layout.cohort_dir(cohort_id)))
+    raise CohortError(
+        located(
+            f"cohort {cohort_id!r} not found (existing: {', '.join(known) or 'none'}); create "
+            f"cohorts/{cohort_id}/spec/config.yaml, or pass --no-code for every k-subset of the active concepts",
+            file=layout.cohort_dir(cohort_id),
+        )
+    )
 
 
-def plan_cohort(layout: DataLayout, cohort_id: str, *, k_max: int | None = None, level: str | None = None,
-                catalogs: Catalogs | None = None, no_code: bool = False) -> CohortPlan:
+def plan_cohort(
+    layout: DataLayout,
+    cohort_id: str,
+    *,
+    k_max: int | None = None,
+    level: str | None = None,
+    catalogs: Catalogs | None = None,
+    no_code: bool = False,
+) -> CohortPlan:
     catalogs = catalogs or Catalogs.load(layout)
     _check_cohort_id(layout, cohort_id, no_code=no_code)
     combo_catalog = ComboCatalog(layout.combo_mappings)
@@ -525,20 +633,28 @@ def plan_cohort(layout: DataLayout, cohort_id: str, *, k_max: int | None = None,
     spec_path = layout.spec_file(cohort_id)
     curated = (spec_dir / SELECTED_ESSAYS).exists() or (spec_dir / SELECTED_DRAFTS).exists()
     if (k_max is not None or level is not None) and spec_path.exists() and "combos" not in _load_spec_doc(spec_path):
-        raise SpecError(located("--k-max/--level only apply to a spec with a 'combos' section or to the no-code "
-                                "cohort; this spec lists its combo_id axis itself", file=spec_path, field="combos"))
+        raise SpecError(
+            located(
+                "--k-max/--level only apply to a spec with a 'combos' section or to the no-code "
+                "cohort; this spec lists its combo_id axis itself",
+                file=spec_path,
+                field="combos",
+            )
+        )
     planner = _Planner(layout, cohort_id, catalogs)
     generated: list[Combo] = []
     if curated:
         spec_frame = None
         settings = CohortSettings()
         if spec_path.exists():
-            spec_frame, settings, generated = compile_cohort_spec(layout, spec_path, catalogs, k_max=k_max, level=level,
-                                                                  combo_catalog=combo_catalog)
+            spec_frame, settings, generated = compile_cohort_spec(
+                layout, spec_path, catalogs, k_max=k_max, level=level, combo_catalog=combo_catalog
+            )
         source = _curated(planner, layout, cohort_id, spec_dir, catalogs, spec_frame)
     elif spec_path.exists():
-        frame, settings, generated = compile_cohort_spec(layout, spec_path, catalogs, k_max=k_max, level=level,
-                                                         combo_catalog=combo_catalog)
+        frame, settings, generated = compile_cohort_spec(
+            layout, spec_path, catalogs, k_max=k_max, level=level, combo_catalog=combo_catalog
+        )
         _expand_rows(planner, frame, spec_path)
         source = "spec"
     else:
@@ -548,15 +664,26 @@ def plan_cohort(layout: DataLayout, cohort_id: str, *, k_max: int | None = None,
         source = "no-code"
     new_combos = combo_catalog.ensure(generated, write=False)
     membership = planner.frame()
-    used_combos = [combo_catalog.combos[c] for c in dict.fromkeys(membership.loc[membership["stage"] == "draft", "combo_id"])
-                   if c in combo_catalog.combos]
+    used_combos = [
+        combo_catalog.combos[c]
+        for c in dict.fromkeys(membership.loc[membership["stage"] == "draft", "combo_id"])
+        if c in combo_catalog.combos
+    ]
     _check_parents(layout, membership)
     _check_templates(catalogs, membership)
     tiers = _tier_counts(planner.rows, catalogs)
     manifest = _manifest(cohort_id, source, settings, membership, used_combos, tiers)
-    return CohortPlan(cohort_id=cohort_id, source=source, settings=settings, membership=membership,
-                      rows=planner.rows, combos=used_combos, new_combos=new_combos, manifest=manifest,
-                      tiers=tiers)
+    return CohortPlan(
+        cohort_id=cohort_id,
+        source=source,
+        settings=settings,
+        membership=membership,
+        rows=planner.rows,
+        combos=used_combos,
+        new_combos=new_combos,
+        manifest=manifest,
+        tiers=tiers,
+    )
 
 
 def _check_parents(layout: DataLayout, membership: pd.DataFrame) -> None:
@@ -564,12 +691,14 @@ def _check_parents(layout: DataLayout, membership: pd.DataFrame) -> None:
     essays = membership[membership["stage"] == "essay"]
     orphans = essays[~essays["parent_gen_id"].isin(drafts)]
     if len(orphans):
-        raise CohortError(f"essay {orphans['gen_id'].iloc[0]}: parent draft {orphans['parent_gen_id'].iloc[0]} is "
-                          f"not a draft of the cohort")
+        raise CohortError(
+            f"essay {orphans['gen_id'].iloc[0]}: parent draft {orphans['parent_gen_id'].iloc[0]} is "
+            f"not a draft of the cohort"
+        )
     evaluations = membership[membership["stage"] == "evaluation"]
     outside = evaluations[~evaluations["parent_gen_id"].isin(membership["gen_id"])].drop_duplicates("parent_gen_id")
     store = GensStore(layout)
-    for gen_id, parent in zip(outside["gen_id"], outside["parent_gen_id"]):
+    for gen_id, parent in zip(outside["gen_id"], outside["parent_gen_id"], strict=False):
         if not (store.exists("essay", parent, "metadata.json") or store.exists("draft", parent, "metadata.json")):
             raise CohortError(f"evaluation {gen_id}: parent {parent} exists neither in the cohort nor in gens/")
 
@@ -598,8 +727,14 @@ def tier_of(catalogs: Catalogs, model_id: str | None) -> str:
     return model.tier if model else "unknown"
 
 
-def _manifest(cohort_id: str, source: str, settings: CohortSettings, membership: pd.DataFrame,
-              combos: list[Combo], tiers: dict[str, dict[str, int]]) -> dict[str, Any]:
+def _manifest(
+    cohort_id: str,
+    source: str,
+    settings: CohortSettings,
+    membership: pd.DataFrame,
+    combos: list[Combo],
+    tiers: dict[str, dict[str, int]],
+) -> dict[str, Any]:
     def unique(stage: str, column: str) -> list[str]:
         values = membership.loc[membership["stage"] == stage, column]
         return [v for v in dict.fromkeys(values) if v]
@@ -625,10 +760,23 @@ def _manifest(cohort_id: str, source: str, settings: CohortSettings, membership:
 def _metadata_bytes(row: PlanRow) -> bytes:
     """``metadata.json`` of a planned row; compact JSON through the C encoder (a million of these)."""
     stage, gen_id, cohort_id, parent, combo, template, llm, replicate, mode = row
-    return (json.dumps({"stage": stage, "gen_id": gen_id, "origin_cohort_id": cohort_id, "mode": mode,
-                        "template_id": template, "combo_id": (combo or None) if stage == "draft" else None,
-                        "parent_gen_id": parent or None, "llm_model_id": llm or None, "replicate": replicate},
-                       ensure_ascii=False) + "\n").encode("utf-8")
+    return (
+        json.dumps(
+            {
+                "stage": stage,
+                "gen_id": gen_id,
+                "origin_cohort_id": cohort_id,
+                "mode": mode,
+                "template_id": template,
+                "combo_id": (combo or None) if stage == "draft" else None,
+                "parent_gen_id": parent or None,
+                "llm_model_id": llm or None,
+                "replicate": replicate,
+            },
+            ensure_ascii=False,
+        )
+        + "\n"
+    ).encode("utf-8")
 
 
 def _seed_all(store: GensStore, rows: list[PlanRow], workers: int = 4) -> int:
@@ -662,16 +810,23 @@ def _seed_all(store: GensStore, rows: list[PlanRow], workers: int = 4) -> int:
     def seed_chunk(chunk: list[PlanRow]) -> int:
         return sum(map(seed, chunk))
 
-    chunks = [rows[i:i + 4096] for i in range(0, len(rows), 4096)]
+    chunks = [rows[i : i + 4096] for i in range(0, len(rows), 4096)]
     if workers <= 1 or len(chunks) == 1:
         return sum(map(seed_chunk, chunks))
     with ThreadPoolExecutor(max_workers=workers) as pool:
         return sum(pool.map(seed_chunk, chunks))
 
 
-def build_cohort(layout: DataLayout, cohort_id: str, *, dry_run: bool = False, k_max: int | None = None,
-                 level: str | None = None, catalogs: Catalogs | None = None,
-                 no_code: bool = False) -> CohortBuildResult:
+def build_cohort(
+    layout: DataLayout,
+    cohort_id: str,
+    *,
+    dry_run: bool = False,
+    k_max: int | None = None,
+    level: str | None = None,
+    catalogs: Catalogs | None = None,
+    no_code: bool = False,
+) -> CohortBuildResult:
     plan = plan_cohort(layout, cohort_id, k_max=k_max, level=level, catalogs=catalogs, no_code=no_code)
     seeded = 0
     if not dry_run:
@@ -681,9 +836,17 @@ def build_cohort(layout: DataLayout, cohort_id: str, *, dry_run: bool = False, k
         write_membership(layout.membership(cohort_id), plan.membership)
         atomic.write_json(layout.manifest(cohort_id), plan.manifest)
     return CohortBuildResult(
-        cohort_id=cohort_id, source=plan.source, dry_run=dry_run, stages=plan.counts(), tiers=plan.tiers,
-        combos=len(plan.combos), new_combos=len(plan.new_combos), seeded_metadata=seeded,
-        membership_path=str(layout.membership(cohort_id)), manifest_path=str(layout.manifest(cohort_id)))
+        cohort_id=cohort_id,
+        source=plan.source,
+        dry_run=dry_run,
+        stages=plan.counts(),
+        tiers=plan.tiers,
+        combos=len(plan.combos),
+        new_combos=len(plan.new_combos),
+        seeded_metadata=seeded,
+        membership_path=str(layout.membership(cohort_id)),
+        manifest_path=str(layout.manifest(cohort_id)),
+    )
 
 
 def spec_sha256(path: Path) -> str:

@@ -7,7 +7,7 @@ import hashlib
 import io
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from itertools import combinations
 from pathlib import Path
 
@@ -33,7 +33,7 @@ class Combo:
     k_max: int
 
     @classmethod
-    def of(cls, concept_ids: Sequence[str], level: str, k_max: int) -> "Combo":
+    def of(cls, concept_ids: Sequence[str], level: str, k_max: int) -> Combo:
         return cls(combo_id(concept_ids, level, k_max), tuple(concept_ids), level, int(k_max))
 
 
@@ -67,11 +67,18 @@ class ComboCatalog:
             try:
                 k_max = int(row.get("k_max") or 0)
             except ValueError:
-                raise ComboError(located(f"expected an integer, got {row.get('k_max')!r}",
-                                         file=self.path, row=row_no, field="k_max")) from None
+                raise ComboError(
+                    located(f"expected an integer, got {row.get('k_max')!r}", file=self.path, row=row_no, field="k_max")
+                ) from None
             if cid in facts and facts[cid][:2] != (level, k_max):
-                raise ComboError(located(f"combo {cid} has rows with different description_level/k_max",
-                                         file=self.path, row=row_no, field="description_level"))
+                raise ComboError(
+                    located(
+                        f"combo {cid} has rows with different description_level/k_max",
+                        file=self.path,
+                        row=row_no,
+                        field="description_level",
+                    )
+                )
             facts.setdefault(cid, (level, k_max, row_no))
             members.setdefault(cid, []).append(row["concept_id"])
             self._created_at.setdefault(cid, row.get("created_at", ""))
@@ -98,17 +105,23 @@ class ComboCatalog:
                 new.append(combo)
                 continue
             if (set(known.concept_ids), known.level, known.k_max) != (set(combo.concept_ids), combo.level, combo.k_max):
-                raise ComboError(located(
-                    f"combo {combo.combo_id} exists with concepts {sorted(known.concept_ids)}, level {known.level}, "
-                    f"k_max {known.k_max}; refusing to redefine it as {sorted(combo.concept_ids)}, {combo.level}, "
-                    f"{combo.k_max}", file=self.path, field="combo_id"))
+                raise ComboError(
+                    located(
+                        f"combo {combo.combo_id} exists with concepts {sorted(known.concept_ids)}, "
+                        f"level {known.level}, "
+                        f"k_max {known.k_max}; refusing to redefine it as {sorted(combo.concept_ids)}, {combo.level}, "
+                        f"{combo.k_max}",
+                        file=self.path,
+                        field="combo_id",
+                    )
+                )
         if new and write:
             self._append(new)
         return new
 
     def _append(self, new: list[Combo]) -> None:
         """Rewrite atomically with the old bytes untouched as a prefix, so the file stays append-only."""
-        now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        now = datetime.now(UTC).isoformat(timespec="seconds")
         old = self.path.read_bytes().decode("utf-8") if self.path.exists() else ""
         newline = "\r\n" if "\r\n" in old else "\n"
         buf = io.StringIO()

@@ -16,6 +16,22 @@ class DayDreamError(Exception):
     exit_code = 2
 
 
+MAX_SHOWN = 80
+"""How many characters of a user's value an error message quotes at most."""
+
+
+MAX_MESSAGE = 2000
+"""A message longer than this is cut: a list of offending values can be long, a terminal line less so."""
+
+
+def shown(value: object, limit: int = MAX_SHOWN) -> str:
+    """``repr(value)`` cut to ``limit`` characters: no error message ever quotes an unbounded value."""
+    text = repr(value)
+    if len(text) <= limit:
+        return text
+    return f"{text[: limit - 15]}... ({len(str(value)):,} chars)"
+
+
 def located(
     message: str,
     *,
@@ -35,8 +51,8 @@ def located(
     if field is not None:
         parts.append(f"field '{field}'")
     where = ", ".join(parts)
-    text = f"{where}: {message}" if where else message
-    return " ".join(text.split("\n"))
+    text = " ".join((f"{where}: {message}" if where else message).splitlines())
+    return text if len(text) <= MAX_MESSAGE else text[: MAX_MESSAGE - 3] + "..."
 
 
 class CatalogError(DayDreamError):
@@ -67,8 +83,19 @@ class ParseError(DayDreamError):
     """A parser found no usable content in a model output."""
 
 
-class ValidationError(DayDreamError):
-    """A model output failed validation (truncated, empty, too short)."""
+class OutputValidationError(DayDreamError):
+    """A model output failed validation (truncated, empty, too short).
+
+    Not called ``ValidationError``: pydantic's class of that name is used beside it.
+    """
+
+
+class IdError(DayDreamError):
+    """An id that would become part of a path is not in the id grammar (``daydream.paths``)."""
+
+
+class OutsideDataRootError(DayDreamError):
+    """A path would leave the data root (``..``, an absolute path, or a symlink pointing out)."""
 
 
 class LLMError(DayDreamError):

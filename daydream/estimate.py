@@ -54,12 +54,16 @@ class CohortEstimate(BaseModel):
 
     def table(self) -> str:
         head = f"{'stage':<11}{'model':<24}{'tier':<6}{'calls':>7}{'prompt tok':>12}{'compl tok':>11}{'cost USD':>12}"
-        lines = [f"estimate for cohort {self.cohort_id} ({self.skipped_done} generation(s) already done, not counted)",
-                 head]
+        lines = [
+            f"estimate for cohort {self.cohort_id} ({self.skipped_done} generation(s) already done, not counted)",
+            head,
+        ]
         for r in self.rows:
             cost = "unknown" if r.cost_usd is None else f"{r.cost_usd:.4f}"
-            lines.append(f"{r.stage:<11}{r.llm_model_id:<24}{r.tier:<6}{r.calls:>7}{r.prompt_tokens:>12}"
-                         f"{r.completion_tokens:>11}{cost:>12}")
+            lines.append(
+                f"{r.stage:<11}{r.llm_model_id:<24}{r.tier:<6}{r.calls:>7}{r.prompt_tokens:>12}"
+                f"{r.completion_tokens:>11}{cost:>12}"
+            )
         known = sum(r.cost_usd or 0.0 for r in self.rows)
         unknown = [f"{r.stage}/{r.llm_model_id}" for r in self.rows if r.cost_usd is None and r.calls]
         total = f"total: ${known:.4f}" + (f" + unknown for {', '.join(unknown)} (no catalog price)" if unknown else "")
@@ -112,15 +116,25 @@ def estimate_cohort(layout: DataLayout, cohort_id: str, catalogs: Catalogs | Non
             text = catalogs.template_text(stage, template.template_id)
             if stage == "draft":
                 combo = combos.get(row.combo_id)
-                concepts = [{"name": catalogs.concepts[c].name if c in catalogs.concepts else c,
-                             "content": catalogs.concept_text(c, combo.level)} for c in combo.concept_ids]
-                prompt_tokens = count_tokens(render_text(text, {"concepts": concepts},
-                                                         path=catalogs.template_path(stage, template.template_id)))
+                concepts = [
+                    {
+                        "name": catalogs.concepts[c].name if c in catalogs.concepts else c,
+                        "content": catalogs.concept_text(c, combo.level),
+                    }
+                    for c in combo.concept_ids
+                ]
+                prompt_tokens = count_tokens(
+                    render_text(text, {"concepts": concepts}, path=catalogs.template_path(stage, template.template_id))
+                )
             else:
-                parent_text = store.parsed_text("draft" if stage == "essay" else "essay", row.parent_gen_id) \
-                    or store.parsed_text("draft", row.parent_gen_id)
-                parent_tokens = count_tokens(parent_text) if parent_text else rendered_len.get(
-                    row.parent_gen_id, DEFAULT_COMPLETION_TOKENS["essay"])
+                parent_text = store.parsed_text(
+                    "draft" if stage == "essay" else "essay", row.parent_gen_id
+                ) or store.parsed_text("draft", row.parent_gen_id)
+                parent_tokens = (
+                    count_tokens(parent_text)
+                    if parent_text
+                    else rendered_len.get(row.parent_gen_id, DEFAULT_COMPLETION_TOKENS["essay"])
+                )
                 factor = 2 if stage == "essay" else 1  # essay templates use the draft twice (draft + links)
                 prompt_tokens = count_tokens(text) + factor * parent_tokens
         except DayDreamError:
@@ -134,6 +148,7 @@ def estimate_cohort(layout: DataLayout, cohort_id: str, catalogs: Catalogs | Non
     for (stage, model_id), b in sorted(agg.items(), key=lambda kv: (STAGES.index(kv[0][0]), kv[0][1])):
         model = catalogs.models.get(model_id)
         cost = estimate_cost(model, b["prompt_tokens"], b["completion_tokens"]) if model else None
-        rows.append(EstimateRow(stage=stage, llm_model_id=model_id, tier=model.tier if model else "unknown",
-                                cost_usd=cost, **b))
+        rows.append(
+            EstimateRow(stage=stage, llm_model_id=model_id, tier=model.tier if model else "unknown", cost_usd=cost, **b)
+        )
     return CohortEstimate(cohort_id=cohort_id, rows=rows, skipped_done=skipped)

@@ -51,8 +51,9 @@ def essay_signature(draft_gen_id: str, essay_template_id: str, replicate: int = 
     return signature((draft_gen_id, essay_template_id, int(replicate)))
 
 
-def evaluation_signature(parent_gen_id: str, evaluation_template_id: str, evaluation_llm_model_id: str,
-                         replicate: int = 1) -> str:
+def evaluation_signature(
+    parent_gen_id: str, evaluation_template_id: str, evaluation_llm_model_id: str, replicate: int = 1
+) -> str:
     return signature((parent_gen_id, evaluation_template_id, evaluation_llm_model_id, int(replicate)))
 
 
@@ -64,10 +65,12 @@ def essay_id(draft_gen_id: str, essay_template_id: str, replicate: int = 1) -> s
     return gen_id_from_signature("essay", essay_signature(draft_gen_id, essay_template_id, replicate))
 
 
-def evaluation_id(parent_gen_id: str, evaluation_template_id: str, evaluation_llm_model_id: str,
-                  replicate: int = 1) -> str:
+def evaluation_id(
+    parent_gen_id: str, evaluation_template_id: str, evaluation_llm_model_id: str, replicate: int = 1
+) -> str:
     return gen_id_from_signature(
-        "evaluation", evaluation_signature(parent_gen_id, evaluation_template_id, evaluation_llm_model_id, replicate))
+        "evaluation", evaluation_signature(parent_gen_id, evaluation_template_id, evaluation_llm_model_id, replicate)
+    )
 
 
 def resolve_gen_id(stage: Stage, sig: str, is_taken: Callable[[str], bool]) -> str:
@@ -82,8 +85,10 @@ def resolve_gen_id(stage: Stage, sig: str, is_taken: Callable[[str], bool]) -> s
         if not is_taken(candidate):
             return candidate
         tried.append(candidate)
-    raise StoreError(f"gen id collision for {stage} signature {sig!r}: all of {', '.join(tried)} are taken "
-                     f"by other generations (gens/{stage}/<id>/metadata.json)")
+    raise StoreError(
+        f"gen id collision for {stage} signature {sig!r}: all of {', '.join(tried)} are taken "
+        f"by other generations (gens/{stage}/<id>/metadata.json)"
+    )
 
 
 _LIMB = 1 << 40  # the 80-bit digest as two 40-bit limbs, so long division by 36 stays inside uint64
@@ -119,4 +124,4 @@ def plain_gen_ids(stage: Stage, signatures: list[str]) -> list[str]:
     alphabet = np.frombuffer(_ALPHABET.encode(), dtype=np.uint8)
     text = alphabet[digits].tobytes().decode("ascii")
     prefix = PREFIX[stage]
-    return [prefix + (text[i:i + _DIGITS].lstrip("0") or "0") for i in range(0, len(text), _DIGITS)]
+    return [prefix + (text[i : i + _DIGITS].lstrip("0") or "0") for i in range(0, len(text), _DIGITS)]

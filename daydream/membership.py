@@ -16,8 +16,16 @@ from daydream.errors import CohortError, DayDreamError, located
 from daydream.paths import STAGES, DataLayout
 from daydream.store import GenMetadata, GensStore
 
-MEMBERSHIP_COLUMNS = ["stage", "gen_id", "cohort_id", "parent_gen_id", "combo_id", "template_id",
-                      "llm_model_id", "replicate"]
+MEMBERSHIP_COLUMNS = [
+    "stage",
+    "gen_id",
+    "cohort_id",
+    "parent_gen_id",
+    "combo_id",
+    "template_id",
+    "llm_model_id",
+    "replicate",
+]
 _FILLED_FROM_METADATA = ["parent_gen_id", "combo_id", "template_id", "llm_model_id", "replicate"]
 
 
@@ -30,8 +38,9 @@ def read_membership(layout: DataLayout, cohort_id: str) -> pd.DataFrame:
     """The cohort's membership as a frame with every column; strings, replicate as int."""
     path = layout.membership(cohort_id)
     if not path.is_file():
-        raise CohortError(located(f"cohort {cohort_id!r} has no membership; run 'daydream cohort build {cohort_id}'",
-                                  file=path))
+        raise CohortError(
+            located(f"cohort {cohort_id!r} has no membership; run 'daydream cohort build {cohort_id}'", file=path)
+        )
     try:
         frame = pd.read_csv(path, dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
@@ -42,8 +51,14 @@ def read_membership(layout: DataLayout, cohort_id: str) -> pd.DataFrame:
     bad_stage = ~frame["stage"].isin(STAGES)
     if bad_stage.any():
         row = int(bad_stage.to_numpy().nonzero()[0][0]) + 2
-        raise CohortError(located(f"unknown stage {frame.loc[bad_stage, 'stage'].iloc[0]!r} "
-                                  f"(expected one of {', '.join(STAGES)})", file=path, row=row, field="stage"))
+        raise CohortError(
+            located(
+                f"unknown stage {frame.loc[bad_stage, 'stage'].iloc[0]!r} (expected one of {', '.join(STAGES)})",
+                file=path,
+                row=row,
+                field="stage",
+            )
+        )
     if "cohort_id" not in frame.columns:
         frame["cohort_id"] = cohort_id
     missing = [c for c in _FILLED_FROM_METADATA if c not in frame.columns]
@@ -59,11 +74,18 @@ def _fill_from_metadata(layout: DataLayout, frame: pd.DataFrame, missing: list[s
     store = GensStore(layout)
     filled: dict[str, list[str]] = {column: [] for column in missing}
     metas: dict[str, GenMetadata] = {}
-    for row_no, (stage, gen_id) in enumerate(zip(frame["stage"], frame["gen_id"]), start=2):
+    for row_no, (stage, gen_id) in enumerate(zip(frame["stage"], frame["gen_id"], strict=False), start=2):
         meta = store.read_metadata(stage, gen_id)
         if meta is None:
-            raise CohortError(located(f"{stage} {gen_id} has no gens/{stage}/{gen_id}/metadata.json to fill the "
-                                      f"two-column membership from", file=path, row=row_no, field="gen_id"))
+            raise CohortError(
+                located(
+                    f"{stage} {gen_id} has no gens/{stage}/{gen_id}/metadata.json to fill the "
+                    f"two-column membership from",
+                    file=path,
+                    row=row_no,
+                    field="gen_id",
+                )
+            )
         metas[gen_id] = meta
         for column in missing:
             value = _combo_of(store, meta, metas) if column == "combo_id" else getattr(meta, column, None)

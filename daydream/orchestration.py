@@ -57,7 +57,7 @@ def stage_work(layout: DataLayout, cohort_id: str, stage: str, *, force: bool = 
     store = GensStore(layout)
     work: dict[str, list[str]] = {tier: [] for tier in TIERS}
     states = member_states(layout, rows, catalogs)
-    for row, state in zip(rows.itertuples(index=False), states):
+    for row, state in zip(rows.itertuples(index=False), states, strict=False):
         if state in (GenState.DONE, GenState.STALE) and not force:
             continue
         if stage != "draft" and not _parent_done(store, stage, row.parent_gen_id):
@@ -74,17 +74,27 @@ def _parent_done(store: GensStore, stage: Stage, parent: str) -> bool:
     return store.is_done("essay", parent) or store.is_done("draft", parent)
 
 
-def run_generation(layout: DataLayout, stage: str, gen_id: str, *, cohort_id: str, llm: LLMClient | None,
-                   force: bool = False, max_cost_usd: float | None = None,
-                   options: RunOptions | None = None) -> dict[str, Any]:
+def run_generation(
+    layout: DataLayout,
+    stage: str,
+    gen_id: str,
+    *,
+    cohort_id: str,
+    llm: LLMClient | None,
+    force: bool = False,
+    max_cost_usd: float | None = None,
+    options: RunOptions | None = None,
+) -> dict[str, Any]:
     options = (options or RunOptions()).model_copy(update={"force": force, "max_cost_usd": max_cost_usd})
-    outcome: GenerationOutcome = _run_generation(layout, _check_stage(stage), gen_id, llm=llm, cohort_id=cohort_id,
-                                                 options=options)
+    outcome: GenerationOutcome = _run_generation(
+        layout, _check_stage(stage), gen_id, llm=llm, cohort_id=cohort_id, options=options
+    )
     return outcome.as_dict()
 
 
-def write_stage_summary(layout: DataLayout, cohort_id: str, stage: str,
-                        outcomes: list[dict[str, Any] | None]) -> dict[str, Any]:
+def write_stage_summary(
+    layout: DataLayout, cohort_id: str, stage: str, outcomes: list[dict[str, Any] | None]
+) -> dict[str, Any]:
     """This run's outcomes next to the store's view of the stage, written to ``runs/<stage>_summary.json``."""
     from daydream.status import cohort_status
 
@@ -97,13 +107,24 @@ def write_stage_summary(layout: DataLayout, cohort_id: str, stage: str,
     failed = [{"gen_id": o["gen_id"], "message": o.get("message", "")} for o in ran if o["state"] == "failed"]
     budget = this_run.get("budget", 0)
     cost = sum(float(o.get("cost_usd") or 0.0) for o in ran if o.get("called_llm"))
-    text = (f"{stage} stage of cohort {cohort_id}: {status.done}/{status.total} done, {status.failed} failed, "
-            f"{status.pending} pending, {status.stale} stale. This run: "
-            + (", ".join(f"{n} {state}" for state, n in sorted(this_run.items())) or "nothing to do")
-            + (f"; {budget} skipped because the budget (max_cost_usd) was reached" if budget else "")
-            + f"; ${cost:.4f} spent.")
-    summary = {"cohort_id": cohort_id, "stage": stage, "at": utc_now(), "store": status.model_dump(),
-               "this_run": this_run, "failed": failed, "budget": budget, "cost_usd": cost, "text": text}
+    text = (
+        f"{stage} stage of cohort {cohort_id}: {status.done}/{status.total} done, {status.failed} failed, "
+        f"{status.pending} pending, {status.stale} stale. This run: "
+        + (", ".join(f"{n} {state}" for state, n in sorted(this_run.items())) or "nothing to do")
+        + (f"; {budget} skipped because the budget (max_cost_usd) was reached" if budget else "")
+        + f"; ${cost:.4f} spent."
+    )
+    summary = {
+        "cohort_id": cohort_id,
+        "stage": stage,
+        "at": utc_now(),
+        "store": status.model_dump(),
+        "this_run": this_run,
+        "failed": failed,
+        "budget": budget,
+        "cost_usd": cost,
+        "text": text,
+    }
     atomic.write_json(layout.runs_dir(cohort_id) / f"{stage}_summary.json", summary)
     return summary
 
@@ -115,7 +136,7 @@ def cohort_failures(layout: DataLayout, cohort_id: str) -> list[str]:
     catalogs = Catalogs.load(layout)
     membership = read_membership(layout, cohort_id)
     states = member_states(layout, membership, catalogs)
-    return [gen_id for gen_id, state in zip(membership["gen_id"], states) if state == GenState.FAILED]
+    return [gen_id for gen_id, state in zip(membership["gen_id"], states, strict=False) if state == GenState.FAILED]
 
 
 def unfinished_cohorts(layout: DataLayout) -> list[str]:
@@ -138,4 +159,5 @@ def check_map_length(n: int, *, stage: str, limit: int) -> None:
     if n > limit:
         raise DayDreamError(
             f"{stage} stage has {n} generations for one mapped task but [core] max_map_length is {limit}; raise it "
-            f"(AIRFLOW__CORE__MAX_MAP_LENGTH={max(n, 2 * limit)}) or split the cohort")
+            f"(AIRFLOW__CORE__MAX_MAP_LENGTH={max(n, 2 * limit)}) or split the cohort"
+        )

@@ -61,8 +61,9 @@ def render_text(text: str, variables: Mapping[str, Any], *, path: Path) -> str:
     except jinja2.TemplateError as exc:
         raise TemplateError(located(f"template error: {exc}", file=path, line=_error_line(exc))) from None
     except Exception as exc:  # a filter or expression failing on the data (e.g. int('x'))
-        raise TemplateError(located(f"template error: {type(exc).__name__}: {exc}", file=path,
-                                    line=_error_line(exc))) from None
+        raise TemplateError(
+            located(f"template error: {type(exc).__name__}: {exc}", file=path, line=_error_line(exc))
+        ) from None
 
 
 def render_file(path: Path, variables: Mapping[str, Any]) -> str:

@@ -7,21 +7,17 @@ per-generation lock keeps two workers (an Airflow retry racing a zombie) from pa
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
-import os
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
 from daydream.catalogs import Catalogs, Template
-from daydream.errors import DayDreamError, LLMError, ParseError, StoreError, ValidationError
+from daydream.errors import DayDreamError, LLMError, OutputValidationError, ParseError, StoreError
 from daydream.llm.settings import DEFAULT_STAGE_REQUESTS
 from daydream.llm.types import LLMClient, LLMResult
+from daydream.locks import try_lock
 from daydream.parsers import parse_draft, parse_evaluation
 from daydream.paths import DataLayout, Stage
 from daydream.rendering import render_text, template_sha256
@@ -57,25 +53,6 @@ class GenerationOutcome(BaseModel):
         return self.model_dump(mode="json")
 
 
-@contextmanager
-def _generation_lock(path: Path) -> Iterator[bool]:
-    """Non-blocking exclusive lock; released by the kernel if the worker dies."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            yield False
-            return
-        try:
-            yield True
-        finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-    finally:
-        os.close(fd)
-
-
 def _sha256(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
@@ -83,8 +60,15 @@ def _sha256(text: str) -> str:
 class StageRunner:
     """Runs generations of one data root; catalogs are loaded once and shared across calls."""
 
-    def __init__(self, layout: DataLayout, *, catalogs: Catalogs | None = None, llm: LLMClient | None = None,
-                 options: RunOptions | None = None, cohort_id: str | None = None):
+    def __init__(
+        self,
+        layout: DataLayout,
+        *,
+        catalogs: Catalogs | None = None,
+        llm: LLMClient | None = None,
+        options: RunOptions | None = None,
+        cohort_id: str | None = None,
+    ):
         self.layout = layout
         self.catalogs = catalogs or Catalogs.load(layout)
         self.store = GensStore(layout)
@@ -97,12 +81,17 @@ class StageRunner:
     def run(self, stage: Stage, gen_id: str, *, metadata: GenMetadata | None = None) -> GenerationOutcome:
         if metadata is None and not self.store.exists(stage, gen_id, "metadata.json"):
             # nothing to run, and nothing written: a typo'd id must not leave a directory behind
-            return GenerationOutcome(stage=stage, gen_id=gen_id, state="failed",
-                                     message=f"gens/{stage}/{gen_id}/metadata.json not found; build the cohort first")
-        with _generation_lock(self.store.path(stage, gen_id, LOCK_FILE)) as acquired:
+            return GenerationOutcome(
+                stage=stage,
+                gen_id=gen_id,
+                state="failed",
+                message=f"gens/{stage}/{gen_id}/metadata.json not found; build the cohort first",
+            )
+        with try_lock(self.store.path(stage, gen_id, LOCK_FILE)) as acquired:
             if not acquired:
-                return GenerationOutcome(stage=stage, gen_id=gen_id, state="busy",
-                                         message="another worker is running this generation")
+                return GenerationOutcome(
+                    stage=stage, gen_id=gen_id, state="busy", message="another worker is running this generation"
+                )
             try:
                 return self._run_locked(stage, gen_id, metadata)
             except DayDreamError as exc:  # a template, catalog, combo, store or LLM problem of this generation
@@ -123,8 +112,9 @@ class StageRunner:
 
         parent_text = self._parent_text(stage, meta)
         if parent_text is None and stage != "draft":
-            return GenerationOutcome(stage=stage, gen_id=gen_id, state="blocked",
-                                     message=f"parent {meta.parent_gen_id} is not done")
+            return GenerationOutcome(
+                stage=stage, gen_id=gen_id, state="blocked", message=f"parent {meta.parent_gen_id} is not done"
+            )
 
         if meta.mode == "copy" or template.is_copy:
             return self._copy(stage, gen_id, meta, parent_text or "")
@@ -151,8 +141,9 @@ class StageRunner:
         result = self.llm.complete(model=model.model, prompt=prompt, max_tokens=max_tokens, temperature=temperature)
         if not result.duration_s:
             result.duration_s = round(time.monotonic() - started, 3)
-        result.truncated = result.truncated or is_truncated(result.finish_reason, result.usage.completion_tokens,
-                                                            max_tokens)
+        result.truncated = result.truncated or is_truncated(
+            result.finish_reason, result.usage.completion_tokens, max_tokens
+        )
         cost, estimated = result.cost_usd, False
         if cost is None:
             cost = estimate_cost(model, result.usage.prompt_tokens, result.usage.completion_tokens)
@@ -160,17 +151,39 @@ class StageRunner:
         if force:  # the old outputs stay until a new answer has arrived; its parse replaces them
             self.store.remove_outputs(stage, gen_id, PARSED_OUTPUTS)
         self.store.write_text(stage, gen_id, "raw.txt", result.text)
-        self.store.write_json(stage, gen_id, "raw_metadata.json", {
-            "stage": stage, "gen_id": gen_id, "mode": "llm", "llm_model_id": model.id, "model": model.model,
-            "finish_reason": result.finish_reason, "truncated": result.truncated,
-            "usage": result.usage.model_dump(), "cost_usd": result.cost_usd, "cost_estimated_usd": cost if estimated else None,
-            "duration_s": result.duration_s, "attempts": result.attempts, "max_tokens": max_tokens,
-            "prompt_sha256": _sha256(prompt), "template_sha256": template_sha256(template_text),
-            "cohort_id": self.cohort_id, "created_at": utc_now(),
-        })
+        self.store.write_json(
+            stage,
+            gen_id,
+            "raw_metadata.json",
+            {
+                "stage": stage,
+                "gen_id": gen_id,
+                "mode": "llm",
+                "llm_model_id": model.id,
+                "model": model.model,
+                "finish_reason": result.finish_reason,
+                "truncated": result.truncated,
+                "usage": result.usage.model_dump(),
+                "cost_usd": result.cost_usd,
+                "cost_estimated_usd": cost if estimated else None,
+                "duration_s": result.duration_s,
+                "attempts": result.attempts,
+                "max_tokens": max_tokens,
+                "prompt_sha256": _sha256(prompt),
+                "template_sha256": template_sha256(template_text),
+                "cohort_id": self.cohort_id,
+                "created_at": utc_now(),
+            },
+        )
         if self.ledger is not None:
-            self.ledger.record(stage=stage, gen_id=gen_id, llm_model_id=model.id, cost_usd=cost,
-                               estimated=estimated, usage=result.usage.model_dump())
+            self.ledger.record(
+                stage=stage,
+                gen_id=gen_id,
+                llm_model_id=model.id,
+                cost_usd=cost,
+                estimated=estimated,
+                usage=result.usage.model_dump(),
+            )
         return self._finish(stage, gen_id, template, result, called=True, cost=cost)
 
     def _stage_request(self, stage: Stage) -> tuple[int, float]:
@@ -193,8 +206,13 @@ class StageRunner:
         path = self.catalogs.template_path(stage, meta.template_id or "")
         if stage == "draft":
             combo = self._combo(meta)
-            concepts = [{"name": self.catalogs.concepts[c].name if c in self.catalogs.concepts else c,
-                         "content": self.catalogs.concept_text(c, combo.level)} for c in combo.concept_ids]
+            concepts = [
+                {
+                    "name": self.catalogs.concepts[c].name if c in self.catalogs.concepts else c,
+                    "content": self.catalogs.concept_text(c, combo.level),
+                }
+                for c in combo.concept_ids
+            ]
             variables: dict[str, Any] = {"concepts": concepts}
         elif stage == "essay":
             variables = {"draft_block": parent_text, "links_block": parent_text}
@@ -212,9 +230,20 @@ class StageRunner:
     def _copy(self, stage: Stage, gen_id: str, meta: GenMetadata, parent_text: str) -> GenerationOutcome:
         self.store.write_text(stage, gen_id, "prompt.txt", parent_text)
         self.store.write_text(stage, gen_id, "parsed.txt", parent_text)
-        self.store.write_json(stage, gen_id, "parsed_metadata.json", {
-            "stage": stage, "gen_id": gen_id, "mode": "copy", "parser": "copy", "success": True,
-            "source_gen_id": meta.parent_gen_id, "created_at": utc_now()})
+        self.store.write_json(
+            stage,
+            gen_id,
+            "parsed_metadata.json",
+            {
+                "stage": stage,
+                "gen_id": gen_id,
+                "mode": "copy",
+                "parser": "copy",
+                "success": True,
+                "source_gen_id": meta.parent_gen_id,
+                "created_at": utc_now(),
+            },
+        )
         self.store.clear_error(stage, gen_id)
         return GenerationOutcome(stage=stage, gen_id=gen_id, state="done", message="copied from parent draft")
 
@@ -224,19 +253,41 @@ class StageRunner:
             return None
         spent = self.ledger.total_cost()
         if spent >= limit:
-            return GenerationOutcome(stage=stage, gen_id=gen_id, state="budget",
-                                     message=f"cohort spend ${spent:.4f} reached max_cost_usd ${limit:.4f}")
+            return GenerationOutcome(
+                stage=stage,
+                gen_id=gen_id,
+                state="budget",
+                message=f"cohort spend ${spent:.4f} reached max_cost_usd ${limit:.4f}",
+            )
         return None
 
-    def _finish(self, stage: Stage, gen_id: str, template: Template, result: LLMResult, *, called: bool,
-                cost: float | None = None) -> GenerationOutcome:
-        facts = dict(stage=stage, gen_id=gen_id, called_llm=called, cost_usd=cost,
-                     prompt_tokens=result.usage.prompt_tokens, completion_tokens=result.usage.completion_tokens)
+    def _finish(
+        self,
+        stage: Stage,
+        gen_id: str,
+        template: Template,
+        result: LLMResult,
+        *,
+        called: bool,
+        cost: float | None = None,
+    ) -> GenerationOutcome:
+        facts = dict(
+            stage=stage,
+            gen_id=gen_id,
+            called_llm=called,
+            cost_usd=cost,
+            prompt_tokens=result.usage.prompt_tokens,
+            completion_tokens=result.usage.completion_tokens,
+        )
         parser = template.parser or ("identity" if stage != "evaluation" else "")
         base = {"stage": stage, "gen_id": gen_id, "parser": parser, "created_at": utc_now()}
         try:
-            validate_output(stage, result, max_tokens=self._stage_request(stage)[0] if called else None,
-                            min_draft_lines=self.options.min_draft_lines)
+            validate_output(
+                stage,
+                result,
+                max_tokens=self._stage_request(stage)[0] if called else None,
+                min_draft_lines=self.options.min_draft_lines,
+            )
             if stage == "evaluation":
                 score = parse_evaluation(parser, result.text)
                 parsed = f"{score.score}\n"
@@ -244,10 +295,11 @@ class StageRunner:
             else:
                 parsed = parse_draft(parser, result.text)
                 extra = {}
-        except (ValidationError, ParseError) as exc:
-            kind = "validation" if isinstance(exc, ValidationError) else "parse"
-            self.store.write_json(stage, gen_id, "parsed_metadata.json",
-                                  {**base, "success": False, "error_kind": kind, "error": str(exc)})
+        except (OutputValidationError, ParseError) as exc:
+            kind = "validation" if isinstance(exc, OutputValidationError) else "parse"
+            self.store.write_json(
+                stage, gen_id, "parsed_metadata.json", {**base, "success": False, "error_kind": kind, "error": str(exc)}
+            )
             self.store.record_error(stage, gen_id, kind, str(exc))
             return GenerationOutcome(state="failed", message=f"{kind}: {exc} (raw output kept)", **facts)
         self.store.write_text(stage, gen_id, "parsed.txt", parsed)
@@ -259,15 +311,26 @@ class StageRunner:
 def _result_from_raw(text: str, raw_meta: dict[str, Any]) -> LLMResult:
     usage = raw_meta.get("usage") or {}
     return LLMResult(
-        text=text, finish_reason=raw_meta.get("finish_reason"), truncated=bool(raw_meta.get("truncated", False)),
+        text=text,
+        finish_reason=raw_meta.get("finish_reason"),
+        truncated=bool(raw_meta.get("truncated", False)),
         usage={k: int(usage.get(k) or 0) for k in ("prompt_tokens", "completion_tokens", "total_tokens")},
-        cost_usd=raw_meta.get("cost_usd"), duration_s=float(raw_meta.get("duration_s") or 0.0),
-        model=str(raw_meta.get("model") or ""))
+        cost_usd=raw_meta.get("cost_usd"),
+        duration_s=float(raw_meta.get("duration_s") or 0.0),
+        model=str(raw_meta.get("model") or ""),
+    )
 
 
-def run_generation(layout: DataLayout, stage: Stage, gen_id: str, *, llm: LLMClient | None,
-                   cohort_id: str | None = None, options: RunOptions | None = None,
-                   catalogs: Catalogs | None = None) -> GenerationOutcome:
+def run_generation(
+    layout: DataLayout,
+    stage: Stage,
+    gen_id: str,
+    *,
+    llm: LLMClient | None,
+    cohort_id: str | None = None,
+    options: RunOptions | None = None,
+    catalogs: Catalogs | None = None,
+) -> GenerationOutcome:
     """One generation; generation-level failures come back as state ``failed``, recorded in the store."""
     try:
         runner = StageRunner(layout, catalogs=catalogs, llm=llm, options=options, cohort_id=cohort_id)

@@ -69,8 +69,11 @@ class _SpecLoader(yaml.SafeLoader):
                 continue
             if duplicate:
                 raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {key!r} (write it once; rules may use the list form to repeat a section)",
-                    key_node.start_mark)
+                    None,
+                    None,
+                    f"duplicate key {key!r} (write it once; rules may use the list form to repeat a section)",
+                    key_node.start_mark,
+                )
         return super().construct_mapping(node, deep=deep)
 
 
@@ -208,15 +211,21 @@ def _read_structured(file: Path) -> _Table:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         problem = getattr(exc, "problem", None) or exc
-        raise SpecError(located(f"YAML syntax error: {problem}", file=file,
-                                line=mark.line + 1 if mark is not None else None)) from None
+        raise SpecError(
+            located(f"YAML syntax error: {problem}", file=file, line=mark.line + 1 if mark is not None else None)
+        ) from None
     if not isinstance(data, list):
         raise SpecError(located(f"expected a list, got {_kind(data)}", file=file))
     return _Table(None, [tuple(item) if isinstance(item, (list, tuple)) else (item,) for item in data])
 
 
-_READERS = {".csv": _read_csv, ".txt": _read_txt, ".yaml": _read_structured, ".yml": _read_structured,
-            ".json": _read_structured}
+_READERS = {
+    ".csv": _read_csv,
+    ".txt": _read_txt,
+    ".yaml": _read_structured,
+    ".yml": _read_structured,
+    ".json": _read_structured,
+}
 
 
 # --------------------------------------------------------------------------------------------
@@ -244,8 +253,12 @@ class _Factor:
 class _Compiler:
     """State of one compilation: the axes' factors and their order, keyed to one spec file."""
 
-    def __init__(self, path: Path, known_ids: Mapping[str, Collection[str]] | None,
-                 injected_axes: Mapping[str, Sequence[str]] | None):
+    def __init__(
+        self,
+        path: Path,
+        known_ids: Mapping[str, Collection[str]] | None,
+        injected_axes: Mapping[str, Sequence[str]] | None,
+    ):
         self.path = path
         self.base = path.parent
         self.known = dict(known_ids or {})
@@ -280,7 +293,7 @@ class _Compiler:
 
     def table(self, ref: str, where: str) -> _Table:
         """An ``@file`` relative to the spec's directory; errors name the spec, the rule and the file."""
-        relative = ref[len(FILE_PREFIX):].strip()
+        relative = ref[len(FILE_PREFIX) :].strip()
         file = self.base / relative
         reader = _READERS.get(file.suffix.lower())
         if reader is None:
@@ -328,9 +341,11 @@ class _Compiler:
     def checked_items(self, axes: tuple[str, ...], rows: list[tuple[Any, ...]], where: str) -> list[Row]:
         for number, row in enumerate(rows, start=1):
             if len(row) != len(axes):
-                raise self.fail(where, f"item {number} {list(row)} has {len(row)} value(s), expected {len(axes)} "
-                                       f"({', '.join(axes)})")
-        result = _unique(tuple(self.value(a, v, where) for a, v in zip(axes, row)) for row in rows)
+                raise self.fail(
+                    where,
+                    f"item {number} {list(row)} has {len(row)} value(s), expected {len(axes)} ({', '.join(axes)})",
+                )
+        result = _unique(tuple(self.value(a, v, where) for a, v in zip(axes, row, strict=False)) for row in rows)
         if not result:
             raise self.fail(where, "no items given")
         return result
@@ -465,8 +480,11 @@ class _Compiler:
         present = set(levels)
         unknown = [v for v in keep if v not in present]
         if unknown:
-            raise self.fail(where, f"value(s) not among the levels of '{axis}': {_listing(unknown)} "
-                                   f"(levels: {_listing(levels, LISTED_LEVELS)})")
+            raise self.fail(
+                where,
+                f"value(s) not among the levels of '{axis}': {_listing(unknown)} "
+                f"(levels: {_listing(levels, LISTED_LEVELS)})",
+            )
         i = factor.axes.index(axis)
         wanted = set(keep)
         factor.rows = [row for row in factor.rows if row[i] in wanted]
@@ -546,15 +564,19 @@ class _Compiler:
             present = set(factor.column(axis))
             unknown = _unique(row[i] for row in rows if row[i] not in present)
             if unknown:
-                problems.append(f"value(s) not among the levels of '{axis}': {_listing(unknown)} "
-                                f"(levels: {_listing(_unique(factor.column(axis)), LISTED_LEVELS)})")
+                problems.append(
+                    f"value(s) not among the levels of '{axis}': {_listing(unknown)} "
+                    f"(levels: {_listing(_unique(factor.column(axis)), LISTED_LEVELS)})"
+                )
         if problems:
             raise self.fail(where, "; ".join(problems))
         for axis in new:
             self.rank.setdefault(axis, len(self.rank))
         factor = _Factor(name, rule, axes, rows)
         if new:
-            self.check_known([_Factor(name, rule, tuple(new), [tuple(row[axes.index(a)] for a in new) for row in rows])])
+            self.check_known(
+                [_Factor(name, rule, tuple(new), [tuple(row[axes.index(a)] for a in new) for row in rows])]
+            )
         self.add(factor)
 
     # ---- output
@@ -578,8 +600,10 @@ class _Compiler:
     def finish(self) -> None:
         if self.pending:
             names = sorted(self.pending, key=self.rank.__getitem__)
-            raise self.fail(f"axis {_quoted(names)}", "declared empty but no rule gives it levels "
-                                                      "(give a list, an @file, or bind it in tuples)")
+            raise self.fail(
+                f"axis {_quoted(names)}",
+                "declared empty but no rule gives it levels (give a list, an @file, or bind it in tuples)",
+            )
 
 
 # --------------------------------------------------------------------------------------------
@@ -605,20 +629,26 @@ def _product_column(axis: str, levels: list[Value], inner: int, outer: int) -> p
         return _spread(np.asarray(levels, dtype=np.int64), inner, outer)
     codes, categories = pd.factorize(np.asarray(levels, dtype=object))
     codes = codes.astype(_code_dtype(len(categories)))
-    return pd.Categorical.from_codes(_spread(codes, inner, outer), categories=pd.Index(categories, dtype=object),
-                                     validate=False)
+    return pd.Categorical.from_codes(
+        _spread(codes, inner, outer), categories=pd.Index(categories, dtype=object), validate=False
+    )
 
 
 def _product(factors: Sequence[_Factor], columns: Sequence[str], path: Path) -> pd.DataFrame:
     sizes = [len(f.rows) for f in factors]
     total = math.prod(sizes)
     if total > MAX_ROWS:
-        shape = " x ".join(f"{f.name}={n}" for f, n in zip(factors, sizes))
-        raise SpecError(located(f"the spec compiles to {total:,} rows ({shape}), more than the limit of "
-                                f"{MAX_ROWS:,}; restrict it with rules", file=path))
+        shape = " x ".join(f"{f.name}={n}" for f, n in zip(factors, sizes, strict=False))
+        raise SpecError(
+            located(
+                f"the spec compiles to {total:,} rows ({shape}), more than the limit of "
+                f"{MAX_ROWS:,}; restrict it with rules",
+                file=path,
+            )
+        )
     data: dict[str, Any] = {}
     inner, outer = total, 1
-    for factor, size in zip(factors, sizes):
+    for factor, size in zip(factors, sizes, strict=False):
         inner //= size
         for axis in factor.axes:
             data[axis] = _product_column(axis, factor.column(axis), inner, outer)
@@ -638,8 +668,12 @@ def _replicate_axes(path: Path, raw: Any) -> dict[str, list[int]]:
             raise _fail(path, f"replicates '{axis}'", f"expected a positive integer count, got {count!r}")
         name = str(axis) if str(axis).endswith("_replicate") else f"{axis}_replicate"
         if not is_replicate(canonical_axis(name)):
-            raise _fail(path, f"replicates '{axis}'", "not a stage axis (use draft_template, essay_template, "
-                        "evaluation_template or draft, essay, evaluation)")
+            raise _fail(
+                path,
+                f"replicates '{axis}'",
+                "not a stage axis (use draft_template, essay_template, "
+                "evaluation_template or draft, essay, evaluation)",
+            )
         out[name] = list(range(1, count + 1))
     return out
 
@@ -648,8 +682,12 @@ def _replicate_axes(path: Path, raw: Any) -> dict[str, list[int]]:
 # Public API
 
 
-def compile_spec(path: Path, *, known_ids: Mapping[str, Collection[str]] | None = None,
-                 injected_axes: Mapping[str, Sequence[str]] | None = None) -> pd.DataFrame:
+def compile_spec(
+    path: Path,
+    *,
+    known_ids: Mapping[str, Collection[str]] | None = None,
+    injected_axes: Mapping[str, Sequence[str]] | None = None,
+) -> pd.DataFrame:
     """One row per planned combination, columns in output order; strings (categorical), replicates int64.
 
     ``known_ids`` maps an axis to the catalog ids it may use; ``injected_axes`` supplies axes the spec

@@ -27,10 +27,30 @@ class SpendLedger:
     def __init__(self, layout: DataLayout, cohort_id: str):
         self.path = layout.runs_dir(cohort_id) / "spend.jsonl"
 
-    def record(self, *, stage: str, gen_id: str, llm_model_id: str, cost_usd: float | None, estimated: bool,
-               usage: dict[str, int]) -> None:
-        line = json.dumps({"at": utc_now(), "stage": stage, "gen_id": gen_id, "llm_model_id": llm_model_id,
-                           "cost_usd": cost_usd, "estimated": estimated, **usage}) + "\n"
+    def record(
+        self,
+        *,
+        stage: str,
+        gen_id: str,
+        llm_model_id: str,
+        cost_usd: float | None,
+        estimated: bool,
+        usage: dict[str, int],
+    ) -> None:
+        line = (
+            json.dumps(
+                {
+                    "at": utc_now(),
+                    "stage": stage,
+                    "gen_id": gen_id,
+                    "llm_model_id": llm_model_id,
+                    "cost_usd": cost_usd,
+                    "estimated": estimated,
+                    **usage,
+                }
+            )
+            + "\n"
+        )
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections import Counter
-from functools import lru_cache
 from typing import Any
 
 import pandas as pd
@@ -24,8 +23,15 @@ class TemplateShas:
     def __init__(self, catalogs: Catalogs):
         self.catalogs = catalogs
 
-    @lru_cache(maxsize=None)
+        self._shas: dict[tuple[str, str], str | None] = {}
+
     def get(self, stage: str, template_id: str) -> str | None:
+        key = (stage, template_id)
+        if key not in self._shas:
+            self._shas[key] = self._compute(stage, template_id)
+        return self._shas[key]
+
+    def _compute(self, stage: str, template_id: str) -> str | None:
         template = self.catalogs.templates.get(stage, {}).get(template_id)
         if template is None or template.is_copy:
             return None
@@ -38,8 +44,12 @@ class TemplateShas:
 def member_states(layout: DataLayout, membership: pd.DataFrame, catalogs: Catalogs) -> list[GenState]:
     store = GensStore(layout)
     shas = TemplateShas(catalogs)
-    return [store.state(stage, gen_id, shas.get(stage, template))
-            for stage, gen_id, template in zip(membership["stage"], membership["gen_id"], membership["template_id"])]
+    return [
+        store.state(stage, gen_id, shas.get(stage, template))
+        for stage, gen_id, template in zip(
+            membership["stage"], membership["gen_id"], membership["template_id"], strict=False
+        )
+    ]
 
 
 class StageStatus(BaseModel):
@@ -60,14 +70,20 @@ class CohortStatus(BaseModel):
         return any(s.pending or s.failed for s in self.stages.values())
 
     def table(self) -> str:
-        lines = [f"cohort {self.cohort_id}",
-                 f"  {'stage':<11}{'total':>8}{'pending':>9}{'done':>8}{'failed':>8}{'stale':>7}"]
+        lines = [
+            f"cohort {self.cohort_id}",
+            f"  {'stage':<11}{'total':>8}{'pending':>9}{'done':>8}{'failed':>8}{'stale':>7}",
+        ]
         for stage, s in self.stages.items():
             lines.append(f"  {stage:<11}{s.total:>8}{s.pending:>9}{s.done:>8}{s.failed:>8}{s.stale:>7}")
         sp = self.spend
-        unknown = f" ({sp['calls_with_unknown_cost']} call(s) with unknown cost)" if sp["calls_with_unknown_cost"] else ""
-        lines.append(f"  spent: {sp['calls']} LLM calls, {sp['prompt_tokens']} prompt + {sp['completion_tokens']} "
-                     f"completion tokens, ${sp['cost_usd']:.4f}{unknown}")
+        unknown = (
+            f" ({sp['calls_with_unknown_cost']} call(s) with unknown cost)" if sp["calls_with_unknown_cost"] else ""
+        )
+        lines.append(
+            f"  spent: {sp['calls']} LLM calls, {sp['prompt_tokens']} prompt + {sp['completion_tokens']} "
+            f"completion tokens, ${sp['cost_usd']:.4f}{unknown}"
+        )
         return "\n".join(lines)
 
 
@@ -76,7 +92,7 @@ def cohort_status(layout: DataLayout, cohort_id: str, catalogs: Catalogs | None 
     membership = read_membership(layout, cohort_id)
     states = member_states(layout, membership, catalogs)
     counts: dict[str, Counter[str]] = {stage: Counter() for stage in STAGES}
-    for stage, state in zip(membership["stage"], states):
+    for stage, state in zip(membership["stage"], states, strict=False):
         counts[stage][state.value] += 1
     stages = {stage: StageStatus(total=sum(c.values()), **{k: v for k, v in c.items()}) for stage, c in counts.items()}
     return CohortStatus(cohort_id=cohort_id, stages=stages, spend=SpendLedger(layout, cohort_id).totals())

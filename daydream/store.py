@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
-from datetime import datetime, timezone
-from enum import Enum
+from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
 
@@ -27,7 +27,7 @@ KNOWN_FILES = frozenset(GEN_FILES) | {ERROR_FILE, LOCK_FILE}
 
 
 def utc_now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 class GenMetadata(BaseModel):
@@ -51,28 +51,30 @@ class GenMetadata(BaseModel):
         The combo counts for drafts only: an essay's or evaluation's combo follows from its parent, and
         the older pipeline records it on drafts only.
         """
-        return identity_key(self.stage, self.combo_id, self.parent_gen_id, self.template_id, self.llm_model_id,
-                            self.replicate)
+        return identity_key(
+            self.stage, self.combo_id, self.parent_gen_id, self.template_id, self.llm_model_id, self.replicate
+        )
 
     def matches(self, identity: tuple[Any, ...]) -> bool:
         """Whether this recorded generation is ``identity``; a field the metadata does not record (an older
         store's essay without ``llm_model_id``) matches anything, so an existing generation is reused,
         never paid for again under a ``-N`` id."""
-        return all(mine == theirs or mine == "" for mine, theirs in zip(self.identity(), identity))
+        return all(mine == theirs or mine == "" for mine, theirs in zip(self.identity(), identity, strict=False))
 
 
 def _norm(value: Any) -> str:
     return "" if value is None else str(value).strip().lower()
 
 
-def identity_key(stage: str, combo_id: Any, parent_gen_id: Any, template_id: Any, llm_model_id: Any,
-                 replicate: Any) -> tuple[Any, ...]:
+def identity_key(
+    stage: str, combo_id: Any, parent_gen_id: Any, template_id: Any, llm_model_id: Any, replicate: Any
+) -> tuple[Any, ...]:
     """``GenMetadata.identity`` without building a model: the cohort planner calls it a million times."""
     combo = _norm(combo_id) if stage == "draft" else ""
     return (stage, combo, _norm(parent_gen_id), _norm(template_id), _norm(llm_model_id), int(replicate or 1))
 
 
-class GenState(str, Enum):
+class GenState(StrEnum):
     PENDING = "pending"
     DONE = "done"
     FAILED = "failed"
@@ -126,7 +128,9 @@ class GensStore:
             return GenMetadata.model_validate(data)
         except Exception as exc:  # pydantic's message is multi-line
             first = str(exc).splitlines()[0]
-            raise StoreError(located(f"invalid metadata: {first}", file=self.path(stage, gen_id, "metadata.json"))) from None
+            raise StoreError(
+                located(f"invalid metadata: {first}", file=self.path(stage, gen_id, "metadata.json"))
+            ) from None
 
     def exists(self, stage: Stage, gen_id: str, name: str) -> bool:
         return self.path(stage, gen_id, name).exists()
@@ -164,8 +168,12 @@ class GensStore:
         return atomic.write_json(self.path(stage, gen_id, name), data)
 
     def record_error(self, stage: Stage, gen_id: str, kind: str, message: str, **extra: Any) -> None:
-        self.write_json(stage, gen_id, ERROR_FILE, {"stage": stage, "gen_id": gen_id, "kind": kind,
-                                                    "error": message, "at": utc_now(), **extra})
+        self.write_json(
+            stage,
+            gen_id,
+            ERROR_FILE,
+            {"stage": stage, "gen_id": gen_id, "kind": kind, "error": message, "at": utc_now(), **extra},
+        )
 
     def clear_error(self, stage: Stage, gen_id: str) -> None:
         try:

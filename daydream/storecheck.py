@@ -15,8 +15,15 @@ from daydream.status import TemplateShas
 from daydream.store import KNOWN_FILES, GensStore, GenState
 
 PROBLEM_KINDS = (
-    "missing_metadata", "unreadable_metadata", "raw_without_parsed", "failed", "broken_parent", "unknown_combo",
-    "stale", "outside_layout", "leftover_temp",
+    "missing_metadata",
+    "unreadable_metadata",
+    "raw_without_parsed",
+    "failed",
+    "broken_parent",
+    "unknown_combo",
+    "stale",
+    "outside_layout",
+    "leftover_temp",
 )
 
 
@@ -81,7 +88,9 @@ def check_store(layout: DataLayout, catalogs: Catalogs | None = None) -> StoreRe
         if stage_dir.is_dir():
             for entry in os.scandir(stage_dir):
                 if not entry.is_dir():
-                    add("outside_layout", stage, "-", f"gens/{stage}/{entry.name} is a file, not a generation directory")
+                    add(
+                        "outside_layout", stage, "-", f"gens/{stage}/{entry.name} is a file, not a generation directory"
+                    )
         for gen_id in sorted(present[stage]):
             gen_dir = store.dir(stage, gen_id)
             for name in sorted(os.listdir(gen_dir)):
@@ -106,8 +115,12 @@ def check_store(layout: DataLayout, catalogs: Catalogs | None = None) -> StoreRe
             if state == GenState.FAILED:
                 err = store.read_json(stage, gen_id, "error.json") if (gen_dir / "error.json").exists() else None
                 detail = (err or {}).get("error", "")
-                add("raw_without_parsed" if has_raw else "failed", stage, gen_id,
-                    (detail or "raw.txt kept, no parsed.txt") [:160])
+                add(
+                    "raw_without_parsed" if has_raw else "failed",
+                    stage,
+                    gen_id,
+                    (detail or "raw.txt kept, no parsed.txt")[:160],
+                )
             elif state == GenState.STALE:
                 add("stale", stage, gen_id, f"template {meta.template_id} changed since this ran")
             if stage == "draft":
@@ -115,7 +128,11 @@ def check_store(layout: DataLayout, catalogs: Catalogs | None = None) -> StoreRe
                     add("unknown_combo", stage, gen_id, f"combo {meta.combo_id} not in combo_mappings.csv")
             else:
                 parent = meta.parent_gen_id or ""
-                ok = parent in present["draft"] if stage == "essay" else (parent in present["essay"] or parent in present["draft"])
+                ok = (
+                    parent in present["draft"]
+                    if stage == "essay"
+                    else (parent in present["essay"] or parent in present["draft"])
+                )
                 if not ok:
                     add("broken_parent", stage, gen_id, f"parent {parent or '(none)'} not in the store")
     return StoreReport(generations=generations, issues=issues)

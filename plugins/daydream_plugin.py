@@ -15,10 +15,12 @@ from daydream.airflow.ui import URL_PREFIX, create_app
 class DayDreamPlugin(AirflowPlugin):
     name = "daydream"
     fastapi_apps = [{"app": create_app(), "url_prefix": URL_PREFIX, "name": "DayDream"}]
-    external_views = [{
-        "name": "DayDream",
-        "href": URL_PREFIX.lstrip("/") + "/",  # relative to the UI's base URL
-        "url_route": "daydream",
-        "destination": "nav",
-        "nav_top_level": True,
-    }]
+    external_views = [
+        {
+            "name": "DayDream",
+            "href": URL_PREFIX.lstrip("/") + "/",  # relative to the UI's base URL
+            "url_route": "daydream",
+            "destination": "nav",
+            "nav_top_level": True,
+        }
+    ]

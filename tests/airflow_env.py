@@ -65,21 +65,36 @@ def offline_llm(data_root: Path, **config: Any):
 
 def env_for(home: Path, data_root: Path, llm_base_url: str, **extra: str) -> dict[str, str]:
     """The shipped local settings for ``home`` and ``data_root``, LLM connection to ``llm_base_url``."""
-    base = {k: v for k, v in os.environ.items()
-            if not k.startswith(("AIRFLOW", "DAYDREAM_")) and k != "OPENROUTER_API_KEY"}
-    env = airflow_env({"DAYDREAM_AIRFLOW_HOME": str(home), "DAYDREAM_DATA_ROOT": str(data_root),
-                       "DAYDREAM_LLM": "offline", "DAYDREAM_AIRFLOW_PORT": str(free_port()),
-                       "DAYDREAM_LLM_PORT": str(free_port()),
-                       **extra}, base=base)
-    env["AIRFLOW_CONN_LLM_DEFAULT"] = json.dumps({"conn_type": "daydream_llm", "host": llm_base_url,
-                                                  "password": "offline"})
+    base = {
+        k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "DAYDREAM_")) and k != "OPENROUTER_API_KEY"
+    }
+    env = airflow_env(
+        {
+            "DAYDREAM_AIRFLOW_HOME": str(home),
+            "DAYDREAM_DATA_ROOT": str(data_root),
+            "DAYDREAM_LLM": "offline",
+            "DAYDREAM_AIRFLOW_PORT": str(free_port()),
+            "DAYDREAM_LLM_PORT": str(free_port()),
+            **extra,
+        },
+        base=base,
+    )
+    env["AIRFLOW_CONN_LLM_DEFAULT"] = json.dumps(
+        {"conn_type": "daydream_llm", "host": llm_base_url, "password": "offline"}
+    )
     return env
 
 
 def airflow(env: Mapping[str, str], *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
     """``airflow ARGS`` of the venv with ``env``; output captured."""
-    return subprocess.run([str(Path(sys.executable).with_name("airflow")), *args], env=dict(env),
-                          capture_output=True, text=True, timeout=timeout, cwd=REPO)
+    return subprocess.run(
+        [str(Path(sys.executable).with_name("airflow")), *args],
+        env=dict(env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=REPO,
+    )
 
 
 def migrate(env: Mapping[str, str]) -> None:
@@ -98,15 +113,26 @@ for dag_id, conf in json.loads(sys.argv[2]):
 """
 
 
-def dag_test(env: Mapping[str, str], *runs: tuple[str, Mapping[str, Any]], timeout: float = 300) -> tuple[list[str], str]:
+def dag_test(
+    env: Mapping[str, str], *runs: tuple[str, Mapping[str, Any]], timeout: float = 300
+) -> tuple[list[str], str]:
     """``dag.test(run_conf=conf)`` of each ``(dag_id, conf)`` in turn, in one child process.
 
     Returns the final state of each run and the combined output."""
-    result = subprocess.run([sys.executable, "-c", _DAG_TEST, str(REPO / "dags"), json.dumps(runs)],
-                            env=dict(env), capture_output=True, text=True, timeout=timeout, cwd=REPO)
+    result = subprocess.run(
+        [sys.executable, "-c", _DAG_TEST, str(REPO / "dags"), json.dumps(runs)],
+        env=dict(env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=REPO,
+    )
     output = result.stdout + result.stderr
-    states = [json.loads(line.removeprefix("DAG_TEST_RESULT "))[1] for line in result.stdout.splitlines()
-              if line.startswith("DAG_TEST_RESULT ")]
+    states = [
+        json.loads(line.removeprefix("DAG_TEST_RESULT "))[1]
+        for line in result.stdout.splitlines()
+        if line.startswith("DAG_TEST_RESULT ")
+    ]
     if len(states) != len(runs):
         raise AssertionError(f"dag.test() did not finish (exit {result.returncode}):\n{output[-5000:]}")
     return states, output

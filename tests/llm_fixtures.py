@@ -38,16 +38,22 @@ class RecordingSleep:
         return sum(self.calls)
 
 
-def make_client(server: OfflineServer, *, sleep: RecordingSleep | None = None,
-                **settings: Any) -> OpenAICompatibleClient:
+def make_client(
+    server: OfflineServer, *, sleep: RecordingSleep | None = None, **settings: Any
+) -> OpenAICompatibleClient:
     values: dict[str, Any] = {"base_url": server.base_url, "api_key": CANARY, "timeout_s": 5.0}
     values.update(settings)
-    return OpenAICompatibleClient(LLMSettings(**values), sleep=sleep or RecordingSleep(),
-                                  rng=random.Random(7))
+    return OpenAICompatibleClient(LLMSettings(**values), sleep=sleep or RecordingSleep(), rng=random.Random(7))
 
 
-def call(client: OpenAICompatibleClient, prompt: str = "Say something.", *, model: str = PAID,
-         max_tokens: int = 2000, temperature: float = 0.5):
+def call(
+    client: OpenAICompatibleClient,
+    prompt: str = "Say something.",
+    *,
+    model: str = PAID,
+    max_tokens: int = 2000,
+    temperature: float = 0.5,
+):
     return client.complete(model=model, prompt=prompt, max_tokens=max_tokens, temperature=temperature)
 
 

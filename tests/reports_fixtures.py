@@ -17,11 +17,15 @@ from daydream.combos import combo_id
 from daydream.rendering import template_sha256
 
 CONCEPTS = ["alpha", "beta", "gamma", "delta"]
-DRAFT_TEMPLATES = {"dt-v1": "Combine {% for c in concepts %}{{ c.name }} {% endfor %}",
-                   "dt-v2": "Combine better {% for c in concepts %}{{ c.name }} {% endfor %}"}
+DRAFT_TEMPLATES = {
+    "dt-v1": "Combine {% for c in concepts %}{{ c.name }} {% endfor %}",
+    "dt-v2": "Combine better {% for c in concepts %}{{ c.name }} {% endfor %}",
+}
 ESSAY_TEMPLATES = {"et-v1": "Write an essay from {{ draft_block }}", "copy": None}
-EVALUATION_TEMPLATES = {"judge-a": ("in_last_line", "Rate 0-9: {{ response }}"),
-                        "judge-b": ("complex", "Rate out of 10: {{ response }}")}
+EVALUATION_TEMPLATES = {
+    "judge-a": ("in_last_line", "Rate 0-9: {{ response }}"),
+    "judge-b": ("complex", "Rate out of 10: {{ response }}"),
+}
 MODELS = [
     # id, model, for_generation, for_evaluation, price prompt, price completion ($/Mtok)
     ("gen1", "prov/gen1", True, False, "1.0", "2.0"),
@@ -60,14 +64,26 @@ class StoreBuilder:
         raw = self.root / "1_raw"
         _csv(raw / "concepts_metadata.csv", ["concept_id", "name"], [[c, c.title()] for c in CONCEPTS])
         _csv(raw / "draft_templates.csv", ["template_id", "parser"], [[t, "identity"] for t in DRAFT_TEMPLATES])
-        _csv(raw / "essay_templates.csv", ["template_id", "generator"],
-             [[t, "copy" if text is None else "llm"] for t, text in ESSAY_TEMPLATES.items()])
-        _csv(raw / "evaluation_templates.csv", ["template_id", "parser"],
-             [[t, parser] for t, (parser, _) in EVALUATION_TEMPLATES.items()])
-        _csv(raw / "llm_models.csv", ["id", "model", "for_generation", "for_evaluation", "price_prompt_per_mtok",
-                                      "price_completion_per_mtok"], [list(m) for m in MODELS])
-        for stage, texts in (("draft", DRAFT_TEMPLATES), ("essay", ESSAY_TEMPLATES),
-                             ("evaluation", {t: text for t, (_, text) in EVALUATION_TEMPLATES.items()})):
+        _csv(
+            raw / "essay_templates.csv",
+            ["template_id", "generator"],
+            [[t, "copy" if text is None else "llm"] for t, text in ESSAY_TEMPLATES.items()],
+        )
+        _csv(
+            raw / "evaluation_templates.csv",
+            ["template_id", "parser"],
+            [[t, parser] for t, (parser, _) in EVALUATION_TEMPLATES.items()],
+        )
+        _csv(
+            raw / "llm_models.csv",
+            ["id", "model", "for_generation", "for_evaluation", "price_prompt_per_mtok", "price_completion_per_mtok"],
+            [list(m) for m in MODELS],
+        )
+        for stage, texts in (
+            ("draft", DRAFT_TEMPLATES),
+            ("essay", ESSAY_TEMPLATES),
+            ("evaluation", {t: text for t, (_, text) in EVALUATION_TEMPLATES.items()}),
+        ):
             for template_id, text in texts.items():
                 if text is not None:
                     _write(raw / "templates" / stage / f"{template_id}.txt", text + "\n")
@@ -82,14 +98,31 @@ class StoreBuilder:
         cid = combo_id(concepts, level, len(concepts))
         for concept in concepts:
             self.combo_rows.append([cid, "v1", concept, level, len(concepts), "2024-01-01T00:00:00+00:00"])
-        _csv(self.root / "combo_mappings.csv",
-             ["combo_id", "version", "concept_id", "description_level", "k_max", "created_at"], self.combo_rows)
+        _csv(
+            self.root / "combo_mappings.csv",
+            ["combo_id", "version", "concept_id", "description_level", "k_max", "created_at"],
+            self.combo_rows,
+        )
         return cid
 
-    def _gen(self, stage: str, gen_id: str, meta: dict, *, raw: str | None, parsed: str | None,
-             cohort: str | None, legacy: bool, stale: bool, cost: float | None, tokens: tuple[int, int],
-             parsed_meta: dict | None = None, error: tuple[str, str] | None = None, mode: str = "llm",
-             llm: str | None = None) -> str:
+    def _gen(
+        self,
+        stage: str,
+        gen_id: str,
+        meta: dict,
+        *,
+        raw: str | None,
+        parsed: str | None,
+        cohort: str | None,
+        legacy: bool,
+        stale: bool,
+        cost: float | None,
+        tokens: tuple[int, int],
+        parsed_meta: dict | None = None,
+        error: tuple[str, str] | None = None,
+        mode: str = "llm",
+        llm: str | None = None,
+    ) -> str:
         gdir = self.root / "gens" / stage / gen_id
         meta = {"stage": stage, "gen_id": gen_id, "origin_cohort_id": cohort, "mode": mode, **meta}
         _json(gdir / "metadata.json", meta)
@@ -98,13 +131,28 @@ class StoreBuilder:
             _write(gdir / "raw.txt", raw)
             if not legacy and mode == "llm":
                 sha = OLD_SHA if stale else self.template_sha(stage, meta["template_id"])
-                _json(gdir / "raw_metadata.json", {
-                    "stage": stage, "gen_id": gen_id, "mode": mode, "llm_model_id": llm,
-                    "model": dict((m[0], m[1]) for m in MODELS).get(llm or "", ""), "finish_reason": "stop",
-                    "truncated": False, "usage": {"prompt_tokens": tokens[0], "completion_tokens": tokens[1],
-                                                  "total_tokens": tokens[0] + tokens[1]},
-                    "cost_usd": cost, "duration_s": 1.0, "prompt_sha256": "x", "template_sha256": sha,
-                    "created_at": "2024-01-01T00:00:00+00:00"})
+                _json(
+                    gdir / "raw_metadata.json",
+                    {
+                        "stage": stage,
+                        "gen_id": gen_id,
+                        "mode": mode,
+                        "llm_model_id": llm,
+                        "model": dict((m[0], m[1]) for m in MODELS).get(llm or "", ""),
+                        "finish_reason": "stop",
+                        "truncated": False,
+                        "usage": {
+                            "prompt_tokens": tokens[0],
+                            "completion_tokens": tokens[1],
+                            "total_tokens": tokens[0] + tokens[1],
+                        },
+                        "cost_usd": cost,
+                        "duration_s": 1.0,
+                        "prompt_sha256": "x",
+                        "template_sha256": sha,
+                        "created_at": "2024-01-01T00:00:00+00:00",
+                    },
+                )
         if parsed is not None:
             _write(gdir / "parsed.txt", parsed)
         if parsed_meta is not None and not legacy:
@@ -116,56 +164,147 @@ class StoreBuilder:
         return gen_id
 
     # -- generations -------------------------------------------------------------------------
-    def draft(self, combo: str, template: str, llm: str, *, replicate: int = 1, cohort: str | None = "c1",
-              text: str | None = None, stale: bool = False, legacy: bool = False, cost: float | None = None,
-              tokens: tuple[int, int] = (100, 200), done: bool = True) -> str:
+    def draft(
+        self,
+        combo: str,
+        template: str,
+        llm: str,
+        *,
+        replicate: int = 1,
+        cohort: str | None = "c1",
+        text: str | None = None,
+        stale: bool = False,
+        legacy: bool = False,
+        cost: float | None = None,
+        tokens: tuple[int, int] = (100, 200),
+        done: bool = True,
+    ) -> str:
         gen_id = ids.draft_id(combo, template, llm, replicate)
         text = text or f"Draft {gen_id}\nline two\nline three"
-        return self._gen("draft", gen_id, {"template_id": template, "combo_id": combo, "llm_model_id": llm,
-                                           "parent_gen_id": None, "replicate": replicate},
-                         raw=text if done else None, parsed=text if done else None, cohort=cohort, legacy=legacy,
-                         stale=stale, cost=cost, tokens=tokens, llm=llm,
-                         parsed_meta={"parser": "identity", "success": True} if done else None)
+        return self._gen(
+            "draft",
+            gen_id,
+            {
+                "template_id": template,
+                "combo_id": combo,
+                "llm_model_id": llm,
+                "parent_gen_id": None,
+                "replicate": replicate,
+            },
+            raw=text if done else None,
+            parsed=text if done else None,
+            cohort=cohort,
+            legacy=legacy,
+            stale=stale,
+            cost=cost,
+            tokens=tokens,
+            llm=llm,
+            parsed_meta={"parser": "identity", "success": True} if done else None,
+        )
 
-    def essay(self, draft_id: str, template: str, llm: str, *, replicate: int = 1, cohort: str | None = "c1",
-              text: str | None = None, stale: bool = False, legacy: bool = False, cost: float | None = None,
-              tokens: tuple[int, int] = (300, 400)) -> str:
+    def essay(
+        self,
+        draft_id: str,
+        template: str,
+        llm: str,
+        *,
+        replicate: int = 1,
+        cohort: str | None = "c1",
+        text: str | None = None,
+        stale: bool = False,
+        legacy: bool = False,
+        cost: float | None = None,
+        tokens: tuple[int, int] = (300, 400),
+    ) -> str:
         gen_id = ids.essay_id(draft_id, template, replicate)
         copy = ESSAY_TEMPLATES.get(template, "") is None
         text = text or f"Essay <{gen_id}> & text"
-        return self._gen("essay", gen_id, {"template_id": template, "combo_id": None, "llm_model_id": llm,
-                                           "parent_gen_id": draft_id, "replicate": replicate},
-                         raw=None if copy else text, parsed=text, cohort=cohort, legacy=legacy, stale=stale,
-                         cost=cost, tokens=tokens, mode="copy" if copy else "llm", llm=llm,
-                         parsed_meta={"parser": "copy" if copy else "identity", "success": True})
+        return self._gen(
+            "essay",
+            gen_id,
+            {
+                "template_id": template,
+                "combo_id": None,
+                "llm_model_id": llm,
+                "parent_gen_id": draft_id,
+                "replicate": replicate,
+            },
+            raw=None if copy else text,
+            parsed=text,
+            cohort=cohort,
+            legacy=legacy,
+            stale=stale,
+            cost=cost,
+            tokens=tokens,
+            mode="copy" if copy else "llm",
+            llm=llm,
+            parsed_meta={"parser": "copy" if copy else "identity", "success": True},
+        )
 
-    def evaluation(self, parent: str, template: str, llm: str, score: float | None, *, scale: float | None = None,
-                   replicate: int = 1, cohort: str | None = "c1", legacy: bool = False, stale: bool = False,
-                   cost: float | None = None, tokens: tuple[int, int] = (500, 50), state: str = "done",
-                   raw: str | None = None, parsed_txt: bool = True) -> str:
+    def evaluation(
+        self,
+        parent: str,
+        template: str,
+        llm: str,
+        score: float | None,
+        *,
+        scale: float | None = None,
+        replicate: int = 1,
+        cohort: str | None = "c1",
+        legacy: bool = False,
+        stale: bool = False,
+        cost: float | None = None,
+        tokens: tuple[int, int] = (500, 50),
+        state: str = "done",
+        raw: str | None = None,
+        parsed_txt: bool = True,
+    ) -> str:
         """``state``: done, parse_error (raw kept, parsed_metadata says why), failed (error.json), pending."""
         gen_id = ids.evaluation_id(parent, template, llm, replicate)
         parser = EVALUATION_TEMPLATES[template][0] if template in EVALUATION_TEMPLATES else "complex"
         implied = scale or (9.0 if parser == "in_last_line" else 10.0)
         if raw is None:
-            raw = (f"Reasoning by {llm} <b>\nSCORE: {score:g}" + (f"/{scale:g}" if scale else "")
-                   if score is not None else f"Reasoning by {llm}\nno verdict")
-        meta = {"template_id": template, "combo_id": None, "llm_model_id": llm, "parent_gen_id": parent,
-                "replicate": replicate}
+            raw = (
+                f"Reasoning by {llm} <b>\nSCORE: {score:g}" + (f"/{scale:g}" if scale else "")
+                if score is not None
+                else f"Reasoning by {llm}\nno verdict"
+            )
+        meta = {
+            "template_id": template,
+            "combo_id": None,
+            "llm_model_id": llm,
+            "parent_gen_id": parent,
+            "replicate": replicate,
+        }
         common = dict(cohort=cohort, legacy=legacy, stale=stale, cost=cost, tokens=tokens, llm=llm)
         if state == "pending":
             return self._gen("evaluation", gen_id, meta, raw=None, parsed=None, **common)
         if state == "failed":
-            return self._gen("evaluation", gen_id, meta, raw=None, parsed=None, error=("LLMError", "HTTP 400 bad model"),
-                             **common)
+            return self._gen(
+                "evaluation", gen_id, meta, raw=None, parsed=None, error=("LLMError", "HTTP 400 bad model"), **common
+            )
         if state == "parse_error":
-            return self._gen("evaluation", gen_id, meta, raw=raw, parsed=None, error=("parse", "no score"),
-                             parsed_meta={"parser": parser, "success": False, "error_kind": "parse",
-                                          "error": f"{parser}: no score"}, **common)
-        pm = {"parser": parser, "success": True, "score": score, "scale": scale, "implied_scale": implied,
-              "score_normalized": score / implied}
-        return self._gen("evaluation", gen_id, meta, raw=raw, parsed=f"{score}\n" if parsed_txt else None,
-                         parsed_meta=pm, **common)
+            return self._gen(
+                "evaluation",
+                gen_id,
+                meta,
+                raw=raw,
+                parsed=None,
+                error=("parse", "no score"),
+                parsed_meta={"parser": parser, "success": False, "error_kind": "parse", "error": f"{parser}: no score"},
+                **common,
+            )
+        pm = {
+            "parser": parser,
+            "success": True,
+            "score": score,
+            "scale": scale,
+            "implied_scale": implied,
+            "score_normalized": score / implied,
+        }
+        return self._gen(
+            "evaluation", gen_id, meta, raw=raw, parsed=f"{score}\n" if parsed_txt else None, parsed_meta=pm, **common
+        )
 
     def write_membership(self, cohort: str, *, two_column: bool = False) -> Path:
         path = self.root / "cohorts" / cohort / "membership.csv"
@@ -175,10 +314,23 @@ class StoreBuilder:
         rows = []
         for stage, gen_id in self.members.get(cohort, []):
             m = self.meta[gen_id]
-            rows.append([stage, gen_id, cohort, m.get("parent_gen_id") or "", m.get("combo_id") or "",
-                         m["template_id"], m["llm_model_id"], m["replicate"]])
-        _csv(path, ["stage", "gen_id", "cohort_id", "parent_gen_id", "combo_id", "template_id", "llm_model_id",
-                    "replicate"], rows)
+            rows.append(
+                [
+                    stage,
+                    gen_id,
+                    cohort,
+                    m.get("parent_gen_id") or "",
+                    m.get("combo_id") or "",
+                    m["template_id"],
+                    m["llm_model_id"],
+                    m["replicate"],
+                ]
+            )
+        _csv(
+            path,
+            ["stage", "gen_id", "cohort_id", "parent_gen_id", "combo_id", "template_id", "llm_model_id", "replicate"],
+            rows,
+        )
         return path
 
 
@@ -201,16 +353,16 @@ class SmallStore:
 def small_store(root: Path) -> SmallStore:
     """Cohort ``c1``::
 
-        combo_a -- d_a (dt-v1, gen1, $0.01) -- e_a (et-v1, gen1, no cost reported)
-                                           \\- e_s (et-v1, gen1, replicate 2, STALE template)
-                                           (d_a is also judged directly)
-        combo_b -- d_b (dt-v2, gen2, free)  -- e_b (copy)
+    combo_a -- d_a (dt-v1, gen1, $0.01) -- e_a (et-v1, gen1, no cost reported)
+                                       \\- e_s (et-v1, gen1, replicate 2, STALE template)
+                                       (d_a is also judged directly)
+    combo_b -- d_b (dt-v2, gen2, free)  -- e_b (copy)
 
-        judge-a (in_last_line, /9)   judge-b (complex, /10)
-        e_a: a/j1 7, a/j2 9 (perfect), b/j1 8/10, b/j2 6
-        e_b: a/j1 3, a/j2 5, b/j1 parse failure, b/j2 pending
-        d_a: a/j1 4
-        e_s: a/j1 9 (stale by lineage)
+    judge-a (in_last_line, /9)   judge-b (complex, /10)
+    e_a: a/j1 7, a/j2 9 (perfect), b/j1 8/10, b/j2 6
+    e_b: a/j1 3, a/j2 5, b/j1 parse failure, b/j2 pending
+    d_a: a/j1 4
+    e_s: a/j1 9 (stale by lineage)
     """
     b = StoreBuilder(root)
     combo_a = b.combo(["alpha", "beta"])
@@ -259,7 +411,16 @@ def legacy_store(root: Path) -> SmallStore:
 
 def _legacy_unparseable(b: StoreBuilder, parent: str) -> str:
     gen_id = ids.evaluation_id(parent, "judge-b", "j1", 1)
-    return b._gen("evaluation", gen_id, {"template_id": "judge-b", "combo_id": None, "llm_model_id": "j1",
-                                         "parent_gen_id": parent, "replicate": 1},
-                  raw="I liked it a lot.\nNo number anywhere.", parsed=None, cohort="old", legacy=True, stale=False,
-                  cost=None, tokens=(0, 0), llm="j1")
+    return b._gen(
+        "evaluation",
+        gen_id,
+        {"template_id": "judge-b", "combo_id": None, "llm_model_id": "j1", "parent_gen_id": parent, "replicate": 1},
+        raw="I liked it a lot.\nNo number anywhere.",
+        parsed=None,
+        cohort="old",
+        legacy=True,
+        stale=False,
+        cost=None,
+        tokens=(0, 0),
+        llm="j1",
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import FakeLLM, run_members, snapshot, write_csv
+from helpers import FakeLLM, run_members, snapshot, write_csv
 
 from daydream.cohorts import build_cohort
 from daydream.estimate import estimate_cohort
@@ -35,8 +35,11 @@ def test_budget_stops_new_calls_without_failing_them(built_demo: DataLayout) -> 
     table = status.table()
     assert "5 LLM calls, 500 prompt + 250 completion tokens, $0.0500" in table
     summary = write_stage_summary(layout, "demo", "draft", [o.as_dict() for o in outcomes])
-    assert (summary["budget"], summary["this_run"], summary["cost_usd"]) == (7, {"budget": 7, "done": 5},
-                                                                           pytest.approx(0.05))
+    assert (summary["budget"], summary["this_run"], summary["cost_usd"]) == (
+        7,
+        {"budget": 7, "done": 5},
+        pytest.approx(0.05),
+    )
     assert "7 skipped because the budget (max_cost_usd) was reached" in summary["text"]
     assert (layout.runs_dir("demo") / "draft_summary.json").exists()
 
@@ -64,8 +67,12 @@ def test_budget_counts_catalog_estimates_and_spares_forced_outputs(ran_demo: tup
 def test_estimate_for_the_demo_cohort(built_demo: DataLayout) -> None:
     estimate = estimate_cohort(built_demo, "demo")
     calls = {(r.stage, r.llm_model_id): r.calls for r in estimate.rows}
-    assert calls == {("draft", "deepseek_r1_f"): 6, ("draft", "gemini_25_pro"): 6, ("essay", "gemini_25_pro"): 12,
-                     ("evaluation", "sonnet-4"): 36}
+    assert calls == {
+        ("draft", "deepseek_r1_f"): 6,
+        ("draft", "gemini_25_pro"): 6,
+        ("essay", "gemini_25_pro"): 12,
+        ("evaluation", "sonnet-4"): 36,
+    }
     rows = {(r.stage, r.llm_model_id): r for r in estimate.rows}
     assert rows[("draft", "deepseek_r1_f")].cost_usd == 0.0 and rows[("draft", "deepseek_r1_f")].tier == "free"
     sonnet = rows[("evaluation", "sonnet-4")]
@@ -82,14 +89,17 @@ def test_estimate_after_a_run_counts_nothing_left(ran_demo: tuple[DataLayout, Fa
 
 
 def test_estimate_shows_unknown_not_zero_without_prices(data_root: Path) -> None:
-    write_csv(data_root / "cohorts" / "llama" / "spec" / "config.yaml", """
+    write_csv(
+        data_root / "cohorts" / "llama" / "spec" / "config.yaml",
+        """
 combos:
   k_max: 2
   concepts: [default-mode-network, generator-verifier-gap]
 axes:
   draft_template: [links-brainstorm-v2]
   draft_llm: [llama_33_70b, gemini_25_pro]
-""")
+""",
+    )
     layout = DataLayout(data_root)
     build_cohort(layout, "llama")
     estimate = estimate_cohort(layout, "llama")
@@ -104,7 +114,7 @@ axes:
 
 
 def test_estimate_before_the_build_prices_the_plan_and_writes_nothing(data_root) -> None:
-    from conftest import tree
+    from helpers import tree
 
     from daydream.estimate import estimate_cohort
     from daydream.paths import DataLayout

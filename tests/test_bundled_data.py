@@ -32,7 +32,9 @@ SAMPLE_CONCEPTS = [
     {"name": "Generator-Verifier Gap", "content": "Checking an answer is often easier than finding one."},
     {"name": "Combinatorial Creativity", "content": "New ideas as new combinations of old ones."},
 ]
-SAMPLE_DRAFT = "1. Default Mode Network + Generator-Verifier Gap: background proposals, strict filtering.\n2. ...\n3. ..."
+SAMPLE_DRAFT = (
+    "1. Default Mode Network + Generator-Verifier Gap: background proposals, strict filtering.\n2. ...\n3. ..."
+)
 SAMPLE_VARIABLES = {
     "draft": {"concepts": SAMPLE_CONCEPTS},
     "essay": {"draft_block": SAMPLE_DRAFT, "links_block": SAMPLE_DRAFT},
@@ -60,8 +62,7 @@ def _env() -> jinja2.sandbox.SandboxedEnvironment:
 
 def _all_templates(catalogs: Catalogs):
     for stage in STAGES:
-        for template in catalogs.templates[stage].values():
-            yield template
+        yield from catalogs.templates[stage].values()
 
 
 # ---------------------------------------------------------------- concepts
@@ -197,7 +198,10 @@ def test_models(catalogs: Catalogs) -> None:
     assert any(not m.active for m in models.values())
     # the ids named by the data contract's examples
     assert models["deepseek_r1_f"].model == "deepseek/deepseek-r1:free"
-    assert (models["gemini_25_pro"].price_prompt_per_mtok, models["gemini_25_pro"].price_completion_per_mtok) == (1.25, 10.0)
+    assert (models["gemini_25_pro"].price_prompt_per_mtok, models["gemini_25_pro"].price_completion_per_mtok) == (
+        1.25,
+        10.0,
+    )
     assert models["sonnet-4"].model == "anthropic/claude-sonnet-4"
 
 
@@ -208,7 +212,7 @@ def _resolve_axis(value, spec_dir: Path) -> list:
     if isinstance(value, list):
         return value
     assert isinstance(value, str) and value.startswith("@file:"), value
-    path = spec_dir / value[len("@file:"):]
+    path = spec_dir / value[len("@file:") :]
     assert path.is_file(), path
     if path.suffix == ".txt":
         return [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
@@ -234,7 +238,9 @@ def _check_value(catalogs: Catalogs, axis: str, value, where: str) -> None:
         assert model is not None, f"{where}: unknown model {value!r}"
         assert model.active, f"{where}: inactive model {value!r}"
         role = LLM_AXES[axis]
-        assert model.for_generation if role == "generation" else model.for_evaluation, f"{where}: {value!r} not for {role}"
+        assert model.for_generation if role == "generation" else model.for_evaluation, (
+            f"{where}: {value!r} not for {role}"
+        )
     elif axis.endswith("replicate"):
         assert int(value) >= 1, where
 
@@ -271,7 +277,7 @@ def test_cohort_spec_references(catalogs: Catalogs, spec_path: Path) -> None:
         items = _resolve_axis(tup["items"], spec_dir)
         for item in items:
             assert len(item) == len(tup["axes"]), name
-            for axis, value in zip(tup["axes"], item):
+            for axis, value in zip(tup["axes"], item, strict=False):
                 _check_value(catalogs, axis, value, f"{spec_path}: tuples.{name}")
     field_order = spec["output"]["field_order"]
     assert len(field_order) == len(set(field_order))
@@ -285,8 +291,9 @@ def _expand(spec_path: Path, catalogs: Catalogs) -> list[dict]:
     spec_dir = spec_path.parent
     axes = {name: list(dict.fromkeys(_resolve_axis(v, spec_dir))) for name, v in spec["axes"].items()}
     c = spec["combos"]
-    axes["combo_id"] = [combo.combo_id for combo in
-                        k_subsets(c["concepts"], int(c["k_max"]), c.get("description_level", "paragraph"))]
+    axes["combo_id"] = [
+        combo.combo_id for combo in k_subsets(c["concepts"], int(c["k_max"]), c.get("description_level", "paragraph"))
+    ]
     factors: list[tuple[tuple[str, ...], list[tuple]]] = [((a,), [(v,) for v in lv]) for a, lv in axes.items()]
 
     def take(names) -> list[tuple[tuple[str, ...], list[tuple]]]:
@@ -299,7 +306,7 @@ def _expand(spec_path: Path, catalogs: Catalogs) -> list[dict]:
     for section, body in rules.items():
         for key, rule in body.items():
             if section == "subsets":
-                (names, rows), = take([key])
+                ((names, rows),) = take([key])
                 i = names.index(key)
                 factors.append((names, [r for r in rows if r[i] in rule]))
             elif section == "ties":
@@ -316,8 +323,8 @@ def _expand(spec_path: Path, catalogs: Catalogs) -> list[dict]:
     rows = []
     for combo in itertools.product(*(f[1] for f in factors)):
         row: dict = {}
-        for (names, _), values in zip(factors, combo):
-            row.update(zip(names, values))
+        for (names, _), values in zip(factors, combo, strict=False):
+            row.update(zip(names, values, strict=False))
         rows.append(row)
     return rows
 

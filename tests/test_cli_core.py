@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import REPO, FakeLLM, tree, write_csv
+from helpers import REPO, FakeLLM, tree, write_csv
 
 from daydream.cli import main
 from daydream.paths import DataLayout
@@ -65,16 +65,19 @@ def test_cohort_list_status_estimate(ran_demo: tuple[DataLayout, FakeLLM], capsy
     code, out, _ = run(capsys, "cohort", "status", "demo", "--data-root", root)
     assert code == 0
     assert [line.split() for line in out.splitlines()[2:5]] == [
-        ["draft", "12", "0", "12", "0", "0"], ["essay", "18", "0", "18", "0", "0"],
-        ["evaluation", "36", "0", "36", "0", "0"]]
+        ["draft", "12", "0", "12", "0", "0"],
+        ["essay", "18", "0", "18", "0", "0"],
+        ["evaluation", "36", "0", "36", "0", "0"],
+    ]
     assert "spent: 60 LLM calls, 6000 prompt + 3000 completion tokens, $" in out
 
     code, out, _ = run(capsys, "cohort", "estimate", "demo", "--data-root", root)
     assert code == 0 and "60 generation(s) already done" in out and "total: $0.0000" in out
 
 
-def test_data_root_from_the_environment(built_demo: DataLayout, capsys: Capsys,
-                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_data_root_from_the_environment(
+    built_demo: DataLayout, capsys: Capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("DAYDREAM_DATA_ROOT", str(built_demo.root))
     code, out, _ = run(capsys, "cohort", "list")
     assert code == 0 and out.splitlines()[1].split()[:3] == ["demo", "yes", "66"]
@@ -83,8 +86,12 @@ def test_data_root_from_the_environment(built_demo: DataLayout, capsys: Capsys,
 def test_cohort_estimate_before_a_run(built_demo: DataLayout, capsys: Capsys) -> None:
     code, out, _ = run(capsys, "cohort", "estimate", "demo", "--data-root", str(built_demo.root))
     calls = {tuple(line.split()[:2]): int(line.split()[3]) for line in out.splitlines()[2:-1]}
-    assert code == 0 and calls == {("draft", "deepseek_r1_f"): 6, ("draft", "gemini_25_pro"): 6,
-                                   ("essay", "gemini_25_pro"): 12, ("evaluation", "sonnet-4"): 36}
+    assert code == 0 and calls == {
+        ("draft", "deepseek_r1_f"): 6,
+        ("draft", "gemini_25_pro"): 6,
+        ("essay", "gemini_25_pro"): 12,
+        ("evaluation", "sonnet-4"): 36,
+    }
 
 
 def _break_catalog(root: Path) -> str:
@@ -106,11 +113,20 @@ USER_ERRORS = {
     "missing spec file": (["spec", "compile", "{root}/nope.yaml"], lambda root: f"{root}/nope.yaml"),
     "k_max too large": (["cohort", "build", "demo", "--k-max", "9"], lambda root: "k_max 9 is larger"),
     "unbuilt cohort status": (["cohort", "status", "demo"], lambda root: "daydream cohort build demo"),
-    "unknown cohort estimate": (["cohort", "estimate", "demoo"], lambda root: f"{root}/cohorts/demoo: cohort 'demoo' not found"),
-    "curated unknown id": (["cohort", "build", "picked"], lambda root: str(write_csv(
-        root / "cohorts" / "picked" / "spec" / "selected_drafts.txt", "# x\nd_nope")) + ", line 2"),
-    "missing data root": (["cohort", "build", "demo"], lambda root: str(
-        Path(root.parent / "elsewhere" / "1_raw" / "concepts_metadata.csv"))),
+    "unknown cohort estimate": (
+        ["cohort", "estimate", "demoo"],
+        lambda root: f"{root}/cohorts/demoo: cohort 'demoo' not found",
+    ),
+    "curated unknown id": (
+        ["cohort", "build", "picked"],
+        lambda root: (
+            str(write_csv(root / "cohorts" / "picked" / "spec" / "selected_drafts.txt", "# x\nd_nope")) + ", line 2"
+        ),
+    ),
+    "missing data root": (
+        ["cohort", "build", "demo"],
+        lambda root: str(Path(root.parent / "elsewhere" / "1_raw" / "concepts_metadata.csv")),
+    ),
     "bad argument": (["cohort", "build"], lambda root: "the following arguments are required: cohort_id"),
 }
 
@@ -133,8 +149,12 @@ def test_user_errors_are_one_line_exit_2(data_root: Path, capsys: Capsys, case: 
 
 def test_console_script(data_root: Path) -> None:
     _break_catalog(data_root)
-    proc = subprocess.run([str(REPO / ".venv" / "bin" / "daydream"), "cohort", "build", "demo", "--data-root",
-                           str(data_root)], capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [str(REPO / ".venv" / "bin" / "daydream"), "cohort", "build", "demo", "--data-root", str(data_root)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 2
     assert proc.stderr.startswith("daydream: error: ") and proc.stderr.count("\n") == 1
     assert "row 4, field 'tier'" in proc.stderr and "Traceback" not in proc.stderr

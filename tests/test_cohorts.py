@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import FakeLLM, member_ids, run_members, snapshot, tree, write_csv
+from helpers import FakeLLM, member_ids, run_members, snapshot, tree, write_csv
 
 from daydream.cohorts import _check_parents, build_cohort, list_cohorts, plan_cohort, read_manifest
 from daydream.errors import CohortError, DayDreamError, SpecError
@@ -24,19 +24,28 @@ def test_demo_counts_tiers_and_files(built_demo: DataLayout) -> None:
     assert membership["stage"].value_counts().to_dict() == {"draft": 12, "essay": 18, "evaluation": 36}
     assert set(membership["cohort_id"]) == {"demo"}
     manifest = read_manifest(layout, "demo")
-    assert manifest["tiers"] == {"draft": {"free": 6, "paid": 6}, "essay": {"paid": 12, "local": 6},
-                                 "evaluation": {"paid": 36}}
+    assert manifest["tiers"] == {
+        "draft": {"free": 6, "paid": 6},
+        "essay": {"paid": 12, "local": 6},
+        "evaluation": {"paid": 36},
+    }
     assert len(manifest["combos"]) == 3 and all(c.startswith("combo_v1_") for c in manifest["combos"])
-    assert manifest["templates"] == {"draft": ["creative-synthesis-v10", "links-brainstorm-v2"],
-                                     "essay": ["essay-expand-v3", "draft-as-essay"],
-                                     "evaluation": ["novelty-rubric-v2", "free-verdict-v1"]}
+    assert manifest["templates"] == {
+        "draft": ["creative-synthesis-v10", "links-brainstorm-v2"],
+        "essay": ["essay-expand-v3", "draft-as-essay"],
+        "evaluation": ["novelty-rubric-v2", "free-verdict-v1"],
+    }
     assert manifest["llms"] == {"generation": ["deepseek_r1_f", "gemini_25_pro"], "evaluation": ["sonnet-4"]}
     store = GensStore(layout)
-    assert sorted(store.iter_all()) == sorted(zip(membership["stage"], membership["gen_id"]))
+    assert sorted(store.iter_all()) == sorted(zip(membership["stage"], membership["gen_id"], strict=False))
     for row in membership.itertuples():
         meta = store.read_metadata(row.stage, row.gen_id)
         assert (meta.origin_cohort_id, meta.template_id, meta.llm_model_id, meta.replicate) == (
-            "demo", row.template_id, row.llm_model_id, 1)
+            "demo",
+            row.template_id,
+            row.llm_model_id,
+            1,
+        )
         assert meta.mode == ("copy" if row.template_id == "draft-as-essay" else "llm")
         assert meta.combo_id == (row.combo_id if row.stage == "draft" else None)
     essays = membership[membership["stage"] == "essay"]
@@ -63,9 +72,19 @@ def test_existing_metadata_is_left_untouched(layout: DataLayout) -> None:
     row = plan.membership.iloc[0]
     path = layout.gen_dir(row["stage"], row["gen_id"]) / "metadata.json"
     path.parent.mkdir(parents=True)
-    path.write_text(json.dumps({"stage": row["stage"], "gen_id": row["gen_id"], "combo_id": row["combo_id"],
-                                "template_id": row["template_id"], "llm_model_id": row["llm_model_id"],
-                                "origin_cohort_id": "older", "note": "mine"}))
+    path.write_text(
+        json.dumps(
+            {
+                "stage": row["stage"],
+                "gen_id": row["gen_id"],
+                "combo_id": row["combo_id"],
+                "template_id": row["template_id"],
+                "llm_model_id": row["llm_model_id"],
+                "origin_cohort_id": "older",
+                "note": "mine",
+            }
+        )
+    )
     before = path.read_bytes()
     result = build_cohort(layout, "demo")
     assert result.seeded_metadata == 65
@@ -109,30 +128,41 @@ def test_list_cohorts(built_demo: DataLayout) -> None:
 def small(data_root: Path) -> DataLayout:
     """The bundled templates with small catalogs: 4 active concepts, 2 writers (one also judges), 1 judge."""
     raw = data_root / "1_raw"
-    write_csv(raw / "concepts_metadata.csv", """
+    write_csv(
+        raw / "concepts_metadata.csv",
+        """
 concept_id,name,active
 default-mode-network,Default Mode Network,true
 generator-verifier-gap,Generator-Verifier Gap,yes
 economic-moat,Economic Moat,1
 data-flywheel,Data Flywheel,
 bisociation,Bisociation,false
-""")
-    write_csv(raw / "draft_templates.csv", """
+""",
+    )
+    write_csv(
+        raw / "draft_templates.csv",
+        """
 template_id,parser,active
 creative-synthesis-v10,essay_idea_last,true
 links-brainstorm-v2,,true
 problem-solution-v1,essay_block,false
-""")
+""",
+    )
     write_csv(raw / "essay_templates.csv", "template_id,generator\nessay-expand-v3,\ndraft-as-essay,copy")
-    write_csv(raw / "evaluation_templates.csv", "template_id,parser,active\nnovelty-rubric-v2,in_last_line,true\n"
-                                                "free-verdict-v1,complex,false")
-    write_csv(raw / "llm_models.csv", """
+    write_csv(
+        raw / "evaluation_templates.csv",
+        "template_id,parser,active\nnovelty-rubric-v2,in_last_line,true\nfree-verdict-v1,complex,false",
+    )
+    write_csv(
+        raw / "llm_models.csv",
+        """
 id,model,for_generation,for_evaluation,active
 writer_f,vendor/writer:free,true,true,true
 writer_p,vendor/writer,true,false,true
 judge,vendor/judge,false,true,true
 retired,vendor/old,true,true,false
-""")
+""",
+    )
     return DataLayout(data_root)
 
 
@@ -176,8 +206,9 @@ def test_k_max_flag_is_refused_for_a_spec_that_lists_its_combos(data_root: Path)
     layout = DataLayout(data_root)
     spec = layout.spec_file("listed")
     spec.parent.mkdir(parents=True)
-    spec.write_text("axes:\n  combo_id: [combo_v1_x]\n  draft_template: [links-brainstorm-v2]\n"
-                    "  draft_llm: [gemini_25_pro]\n")
+    spec.write_text(
+        "axes:\n  combo_id: [combo_v1_x]\n  draft_template: [links-brainstorm-v2]\n  draft_llm: [gemini_25_pro]\n"
+    )
     with pytest.raises(SpecError, match="--k-max/--level only apply"):
         build_cohort(layout, "listed", k_max=3)
 
@@ -195,12 +226,16 @@ def _curate(layout: DataLayout, name: str, lines: list[str], config: str | None 
 def test_curated_essays_reuse_existing_evaluations(ran_demo: tuple[DataLayout, FakeLLM]) -> None:
     layout, _ = ran_demo
     essays = member_ids(layout, "essay", template_id="essay-expand-v3")[:2]
-    _curate(layout, "selected_essays.txt", ["# two essays worth a second look", "", f"{essays[0]}  # the best",
-                                            essays[1], essays[0]], config="""
+    _curate(
+        layout,
+        "selected_essays.txt",
+        ["# two essays worth a second look", "", f"{essays[0]}  # the best", essays[1], essays[0]],
+        config="""
 axes:
   evaluation_template: [novelty-rubric-v2, insight-depth-v1]
   evaluation_llm: [sonnet-4]
-""")
+""",
+    )
     result = build_cohort(layout, "picked")
     assert result.source == "curated:selected_essays.txt"
     assert result.stages["essay"] == 2 and result.stages["evaluation"] == 4
@@ -272,12 +307,15 @@ def test_parent_integrity_checks(layout: DataLayout) -> None:
         _check_parents(layout, frame(("draft", "d_1", ""), ("evaluation", "v_2", "e_9")))
 
 
-@pytest.mark.parametrize(("text", "needle"), [
-    ("DRAFT TASK {% for c in concepts %}{{ c.name }}", "line 1: template syntax error"),
-    ("DRAFT TASK\n\n{{ concept_list }}", "line 3: undefined variable: 'concept_list' is undefined"),
-    ("DRAFT TASK {{ ''.__class__.__mro__ }}", "unsafe template operation"),
-    (None, "template file not found"),
-])
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ("DRAFT TASK {% for c in concepts %}{{ c.name }}", "line 1: template syntax error"),
+        ("DRAFT TASK\n\n{{ concept_list }}", "line 3: undefined variable: 'concept_list' is undefined"),
+        ("DRAFT TASK {{ ''.__class__.__mro__ }}", "unsafe template operation"),
+        (None, "template file not found"),
+    ],
+)
 def test_broken_template_stops_the_build_and_writes_nothing(data_root: Path, text: str | None, needle: str) -> None:
     layout = DataLayout(data_root)
     path = layout.template_file("draft", "links-brainstorm-v2")

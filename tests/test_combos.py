@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import write_csv
+from helpers import write_csv
 
 from daydream.combos import Combo, ComboCatalog, k_subsets
 from daydream.errors import ComboError
@@ -32,9 +32,11 @@ def test_append_keeps_existing_bytes_as_a_prefix(catalog_file: Path) -> None:
     assert ComboCatalog(catalog_file).ensure([OLD, new]) == [new]
     after = catalog_file.read_bytes()
     assert after.startswith(before)
-    added = after[len(before):].decode().splitlines()
-    assert [line.split(",")[:5] for line in added] == [[new.combo_id, "v1", "x", "sentence", "2"],
-                                                         [new.combo_id, "v1", "y", "sentence", "2"]]
+    added = after[len(before) :].decode().splitlines()
+    assert [line.split(",")[:5] for line in added] == [
+        [new.combo_id, "v1", "x", "sentence", "2"],
+        [new.combo_id, "v1", "y", "sentence", "2"],
+    ]
     assert ComboCatalog(catalog_file).get(new.combo_id).concept_ids == ("x", "y")
 
 
@@ -65,11 +67,14 @@ def test_existing_combos_write_nothing(catalog_file: Path) -> None:
     assert catalog_file.stat().st_mtime_ns == stat.st_mtime_ns
 
 
-@pytest.mark.parametrize("other", [
-    Combo(OLD.combo_id, ("a", "b", "d"), "paragraph", 3),
-    Combo(OLD.combo_id, ("a", "b", "c"), "sentence", 3),
-    Combo(OLD.combo_id, ("a", "b", "c"), "paragraph", 4),
-])
+@pytest.mark.parametrize(
+    "other",
+    [
+        Combo(OLD.combo_id, ("a", "b", "d"), "paragraph", 3),
+        Combo(OLD.combo_id, ("a", "b", "c"), "sentence", 3),
+        Combo(OLD.combo_id, ("a", "b", "c"), "paragraph", 4),
+    ],
+)
 def test_redefining_an_id_is_an_error_and_changes_nothing(catalog_file: Path, other: Combo) -> None:
     before = catalog_file.read_bytes()
     with pytest.raises(ComboError, match=OLD.combo_id) as info:

@@ -49,7 +49,10 @@ def test_celery_postgres_redis(services: dict) -> None:
         env = services[name]["environment"]
         assert env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
         assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith("postgresql+psycopg2://airflow:airflow@postgres/")
-        assert env["AIRFLOW__CELERY__BROKER_URL"].startswith("redis://") and "@redis:6379" in env["AIRFLOW__CELERY__BROKER_URL"]
+        assert (
+            env["AIRFLOW__CELERY__BROKER_URL"].startswith("redis://")
+            and "@redis:6379" in env["AIRFLOW__CELERY__BROKER_URL"]
+        )
         assert env["AIRFLOW__CELERY__RESULT_BACKEND"].startswith("db+postgresql://")
         assert env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == "http://airflow-apiserver:8080/execution/"
         # Tokens between the components must verify everywhere: one shared secret.

@@ -11,9 +11,19 @@ import json
 import re
 
 import pytest
+from airflow_env import (
+    TINY_SPEC,
+    TWO_CONCEPTS,
+    airflow,
+    assert_store_intact,
+    dag_test,
+    done_ids,
+    env_for,
+    make_data_root,
+    migrate,
+    offline_llm,
+)
 
-from airflow_env import (TINY_SPEC, TWO_CONCEPTS, airflow, assert_store_intact, dag_test, done_ids,
-                         env_for, make_data_root, migrate, offline_llm)
 from daydream.orchestration import build_cohort
 from daydream.paths import STAGES, DataLayout
 

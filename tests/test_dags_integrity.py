@@ -14,19 +14,25 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from airflow_env import REPO  # noqa: I001 (sets AIRFLOW_HOME before Airflow is imported)
-
 from airflow.dag_processing.dagbag import DagBag  # noqa: E402
 from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator  # noqa: E402
+from airflow_env import REPO  # noqa: I001 (sets AIRFLOW_HOME before Airflow is imported)
 
 from daydream.airflow import dags_support  # noqa: E402
-from daydream.airflow.dags_support import POOLS, RunConf, STAGE_DAG_IDS, TIERS  # noqa: E402
+from daydream.airflow.dags_support import POOLS, STAGE_DAG_IDS, TIERS, RunConf  # noqa: E402
 
 DAGS = REPO / "dags"
 POOLS_FILE = REPO / "include" / "pools.json"
-STAGE_TASKS = {"list_generations", "free_ids", "paid_ids", "local_ids", "generate_free", "generate_paid",
-               "generate_local", "summary"}
+STAGE_TASKS = {
+    "list_generations",
+    "free_ids",
+    "paid_ids",
+    "local_ids",
+    "generate_free",
+    "generate_paid",
+    "generate_local",
+    "summary",
+}
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +55,13 @@ def test_expected_dags_and_tasks(bag: DagBag) -> None:
     for dag_id in STAGE_DAG_IDS.values():
         assert set(bag.dags[dag_id].task_ids) == STAGE_TASKS
     assert bag.dags["daydream_cohort"].task_ids == [
-        "build_cohort", "run_draft", "run_essay", "run_evaluation", "run_report", "outcome"]
+        "build_cohort",
+        "run_draft",
+        "run_essay",
+        "run_evaluation",
+        "run_report",
+        "outcome",
+    ]
     assert bag.dags["daydream_report"].task_ids == ["build_reports"]
     assert set(bag.dags["daydream_resume"].task_ids) == {"unfinished_cohorts", "resume_cohort"}
 
@@ -70,7 +82,7 @@ def test_every_pool_a_task_names_is_declared(bag: DagBag, declared_pools: dict[s
 
 
 def test_mapped_generation_tasks(bag: DagBag) -> None:
-    for stage, dag_id in STAGE_DAG_IDS.items():
+    for dag_id in STAGE_DAG_IDS.values():
         dag = bag.dags[dag_id]
         for tier in TIERS:
             task = dag.get_task(f"generate_{tier}")
@@ -111,8 +123,11 @@ def test_trigger_form_params(bag: DagBag) -> None:
     params = bag.dags["daydream_cohort"].params
     assert set(params.keys()) == {"cohort_id", "force", "max_cost_usd", "stages"}
     cohort = params.get_param("cohort_id")
-    assert cohort.schema.get("examples") == sorted(p.name for p in (REPO / "data" / "cohorts").iterdir()
-                                                   if (p / "spec").is_dir() or (p / "membership.csv").exists())
+    assert cohort.schema.get("examples") == sorted(
+        p.name
+        for p in (REPO / "data" / "cohorts").iterdir()
+        if (p / "spec").is_dir() or (p / "membership.csv").exists()
+    )
     assert cohort.value == "demo"
     assert params["stages"] == ["draft", "essay", "evaluation"]
     assert params["force"] is False and params["max_cost_usd"] is None
@@ -153,11 +168,18 @@ def test_resume_dag_schedule_and_fan_out(bag: DagBag, monkeypatch: pytest.Monkey
 
 
 def test_resume_schedule_env_reaches_the_parsed_dag() -> None:
-    code = ("from airflow.dag_processing.dagbag import DagBag; import sys; "
-            "print(DagBag(dag_folder=sys.argv[1]).dags['daydream_resume'].schedule)")
+    code = (
+        "from airflow.dag_processing.dagbag import DagBag; import sys; "
+        "print(DagBag(dag_folder=sys.argv[1]).dags['daydream_resume'].schedule)"
+    )
     env = {**os.environ, "DAYDREAM_RESUME_SCHEDULE": "0 6 * * *"}
-    out = subprocess.run([sys.executable, "-c", code, str(DAGS / "daydream_resume.py")], env=env,
-                         capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(DAGS / "daydream_resume.py")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.stdout.strip().splitlines()[-1] == "0 6 * * *", out.stderr[-2000:]
 
 

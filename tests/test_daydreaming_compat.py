@@ -12,7 +12,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import FakeLLM, run_members, snapshot
+from helpers import FakeLLM, run_members, snapshot
 
 from daydream.cohorts import build_cohort
 from daydream.estimate import estimate_cohort
@@ -43,13 +43,33 @@ def test_fixture_ids_are_the_contract_vectors() -> None:
 def test_status_and_store_check_read_the_older_store(older: DataLayout) -> None:
     status = cohort_status(older, "older-cohort")
     assert {stage: (s.total, s.done) for stage, s in status.stages.items()} == {
-        "draft": (1, 1), "essay": (1, 1), "evaluation": (0, 0)}
+        "draft": (1, 1),
+        "essay": (1, 1),
+        "evaluation": (0, 0),
+    }
     membership = read_membership(older, "older-cohort")
     assert membership.to_dict("records") == [
-        {"stage": "draft", "gen_id": DRAFT, "cohort_id": "older-cohort", "parent_gen_id": "", "combo_id": COMBO,
-         "template_id": "creative-synthesis-v10", "llm_model_id": "gemini_25_pro", "replicate": 1},
-        {"stage": "essay", "gen_id": ESSAY, "cohort_id": "older-cohort", "parent_gen_id": DRAFT, "combo_id": COMBO,
-         "template_id": "creative-synthesis-v10", "llm_model_id": "", "replicate": 1}]
+        {
+            "stage": "draft",
+            "gen_id": DRAFT,
+            "cohort_id": "older-cohort",
+            "parent_gen_id": "",
+            "combo_id": COMBO,
+            "template_id": "creative-synthesis-v10",
+            "llm_model_id": "gemini_25_pro",
+            "replicate": 1,
+        },
+        {
+            "stage": "essay",
+            "gen_id": ESSAY,
+            "cohort_id": "older-cohort",
+            "parent_gen_id": DRAFT,
+            "combo_id": COMBO,
+            "template_id": "creative-synthesis-v10",
+            "llm_model_id": "",
+            "replicate": 1,
+        },
+    ]
     report = check_store(older)
     assert report.healthy, report.table()
     assert report.generations == {"draft": 1, "essay": 1, "evaluation": 0}
@@ -62,8 +82,11 @@ def test_build_reproduces_the_ids_and_run_never_pays_twice(older: DataLayout, co
     result = build_cohort(older, cohort)
     assert result.new_combos == 0 and result.seeded_metadata == 1
     membership = read_membership(older, cohort)
-    assert list(zip(membership["stage"], membership["gen_id"])) == [
-        ("draft", DRAFT), ("essay", ESSAY), ("evaluation", EVALUATION)]
+    assert list(zip(membership["stage"], membership["gen_id"], strict=False)) == [
+        ("draft", DRAFT),
+        ("essay", ESSAY),
+        ("evaluation", EVALUATION),
+    ]
     assert older.combo_mappings.read_bytes() == combos
     assert {k: v for k, v in snapshot(older.gens).items() if k in existing} == existing
 
@@ -78,7 +101,10 @@ def test_build_reproduces_the_ids_and_run_never_pays_twice(older: DataLayout, co
     assert {k: v for k, v in snapshot(older.gens).items() if k in existing} == existing
 
     assert {stage: s.done for stage, s in cohort_status(older, cohort).stages.items()} == {
-        "draft": 1, "essay": 1, "evaluation": 1}
+        "draft": 1,
+        "essay": 1,
+        "evaluation": 1,
+    }
     assert check_store(older).healthy
     again = FakeLLM()
     run_members(older, cohort, again)

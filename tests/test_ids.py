@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import write_csv
+from helpers import write_csv
 
 from daydream import ids
 from daydream.cohorts import build_cohort
@@ -17,8 +17,13 @@ from daydream.membership import read_membership
 from daydream.paths import DataLayout
 
 COMBO = "combo_v1_85128e4e5ef3"
-CONCEPTS = ["dearth-ai-discoveries", "default-mode-network", "economic-innovation-models", "economic-moat",
-            "generator-verifier-gap"]
+CONCEPTS = [
+    "dearth-ai-discoveries",
+    "default-mode-network",
+    "economic-innovation-models",
+    "economic-moat",
+    "generator-verifier-gap",
+]
 TEMPLATE = "creative-synthesis-v10"
 DRAFT = "d_5ezrffv9uf3lr37d"
 ESSAY = "e_sq5klak2lljyyom"
@@ -70,8 +75,14 @@ def test_five_squatted_candidates_fail_the_build_and_write_nothing(data_root: Pa
     layout = _one_combo_cohort(data_root, DRAFT_SPEC)
     sig = ids.draft_signature(COMBO, TEMPLATE, "gemini_25_pro", 1)
     for index in range(ids.MAX_COLLISION_INDEX + 1):
-        _write_metadata(data_root, "draft", ids.gen_id_from_signature("draft", sig, index), combo_id=COMBO,
-                        template_id=TEMPLATE, llm_model_id="gpt_4o_mini")
+        _write_metadata(
+            data_root,
+            "draft",
+            ids.gen_id_from_signature("draft", sig, index),
+            combo_id=COMBO,
+            template_id=TEMPLATE,
+            llm_model_id="gpt_4o_mini",
+        )
     with pytest.raises(StoreError, match="collision"):
         build_cohort(layout, "c1")
     assert not layout.membership("c1").exists()
@@ -82,8 +93,11 @@ def test_five_squatted_candidates_fail_the_build_and_write_nothing(data_root: Pa
 
 def _one_combo_cohort(root: Path, spec: str) -> DataLayout:
     """The bundled catalogs plus the contract's combo and a cohort spec using it."""
-    write_csv(root / "combo_mappings.csv", "combo_id,version,concept_id,description_level,k_max,created_at\n" + "".join(
-        f"{COMBO},v1,{c},paragraph,5,2025-01-01T00:00:00+00:00\n" for c in CONCEPTS))
+    write_csv(
+        root / "combo_mappings.csv",
+        "combo_id,version,concept_id,description_level,k_max,created_at\n"
+        + "".join(f"{COMBO},v1,{c},paragraph,5,2025-01-01T00:00:00+00:00\n" for c in CONCEPTS),
+    )
     write_csv(root / "cohorts" / "c1" / "spec" / "config.yaml", spec)
     return DataLayout(root)
 
@@ -105,8 +119,9 @@ axes:
 
 def test_metadata_of_another_identity_moves_the_id_to_dash_one(data_root: Path) -> None:
     layout = _one_combo_cohort(data_root, DRAFT_SPEC)
-    squatter = _write_metadata(data_root, "draft", DRAFT, combo_id=COMBO, template_id=TEMPLATE,
-                               llm_model_id="gpt_4o_mini", replicate=1)
+    squatter = _write_metadata(
+        data_root, "draft", DRAFT, combo_id=COMBO, template_id=TEMPLATE, llm_model_id="gpt_4o_mini", replicate=1
+    )
     before = squatter.read_bytes()
     build_cohort(layout, "c1")
     drafts = read_membership(layout, "c1")
@@ -118,25 +133,43 @@ def test_metadata_of_another_identity_moves_the_id_to_dash_one(data_root: Path) 
 
 def test_metadata_of_the_same_identity_keeps_the_plain_id(data_root: Path) -> None:
     layout = _one_combo_cohort(data_root, DRAFT_SPEC)
-    _write_metadata(data_root, "draft", DRAFT, combo_id=COMBO.upper(), template_id=TEMPLATE,
-                    llm_model_id="gemini_25_pro", replicate=1, origin_cohort_id="older", finish_reason="stop")
+    _write_metadata(
+        data_root,
+        "draft",
+        DRAFT,
+        combo_id=COMBO.upper(),
+        template_id=TEMPLATE,
+        llm_model_id="gemini_25_pro",
+        replicate=1,
+        origin_cohort_id="older",
+        finish_reason="stop",
+    )
     build_cohort(layout, "c1")
     assert list(read_membership(layout, "c1")["gen_id"]) == [DRAFT]
 
 
 def test_essays_differing_only_in_llm_get_two_ids(data_root: Path) -> None:
-    layout = _one_combo_cohort(data_root, DRAFT_SPEC + f"""
+    layout = _one_combo_cohort(
+        data_root,
+        DRAFT_SPEC
+        + f"""
   essay_template: [{TEMPLATE}]
   essay_llm: [gemini_25_pro, gpt_4o_mini]
-""")
-    write_csv(data_root / "1_raw" / "essay_templates.csv",
-              (data_root / "1_raw" / "essay_templates.csv").read_text() + f"{TEMPLATE},,,,llm,true")
+""",
+    )
+    write_csv(
+        data_root / "1_raw" / "essay_templates.csv",
+        (data_root / "1_raw" / "essay_templates.csv").read_text() + f"{TEMPLATE},,,,llm,true",
+    )
     (data_root / "1_raw" / "templates" / "essay" / f"{TEMPLATE}.txt").write_text("ESSAY TASK\n{{ draft_block }}\n")
     build_cohort(layout, "c1")
     essays = read_membership(layout, "c1").query("stage == 'essay'")
     assert list(essays["llm_model_id"]) == ["gemini_25_pro", "gpt_4o_mini"]
-    assert list(essays["gen_id"]) == [ESSAY, ids.gen_id_from_signature("essay", ids.essay_signature(DRAFT, TEMPLATE), 1)]
-    for gen_id, llm in zip(essays["gen_id"], essays["llm_model_id"]):
+    assert list(essays["gen_id"]) == [
+        ESSAY,
+        ids.gen_id_from_signature("essay", ids.essay_signature(DRAFT, TEMPLATE), 1),
+    ]
+    for gen_id, llm in zip(essays["gen_id"], essays["llm_model_id"], strict=False):
         meta = json.loads((data_root / "gens" / "essay" / gen_id / "metadata.json").read_text())
         assert meta["llm_model_id"] == llm
 

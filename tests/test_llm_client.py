@@ -10,20 +10,17 @@ from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
 import pytest
-from llm_fixtures import (FREE, PAID, RecordingSleep, call, make_client, no_env_key, offline_server,
-                          requests_for)
+from llm_fixtures import FREE, PAID, RecordingSleep, call, make_client, no_env_key, offline_server, requests_for
 
 from daydream.errors import LLMError
 from daydream.llm.client import OpenAICompatibleClient
-from daydream.llm.retry import (AttemptFailure, RetryExhausted, RetryPolicy, call_with_retries,
-                                parse_retry_after, redact)
+from daydream.llm.retry import AttemptFailure, RetryExhausted, RetryPolicy, call_with_retries, parse_retry_after, redact
 from daydream.llm.settings import LLMSettings
 from daydream.llm.types import LLMClient
 
 __all__ = ["no_env_key", "offline_server"]  # fixtures used by name
 
-EVAL_PROMPT = "EVALUATION TASK\n\n--- ESSAY ---\nAn essay about Tacit Knowledge.\n--- END ---\n" \
-              "End with SCORE: <n>."
+EVAL_PROMPT = "EVALUATION TASK\n\n--- ESSAY ---\nAn essay about Tacit Knowledge.\n--- END ---\nEnd with SCORE: <n>."
 
 
 # -- retry policy (pure) --------------------------------------------------------------------------
@@ -53,12 +50,15 @@ def test_backoff_is_exponential_with_full_jitter_and_capped():
 def test_policy_decisions():
     policy = RetryPolicy(max_retries=2, backoff_base_s=1, backoff_max_s=4, max_total_wait_s=10)
     rng = random.Random(0)
-    assert policy.next_delay(AttemptFailure("status", "bad", status=404, retryable=False),
-                             retry_number=1, waited_s=0, rng=rng) == (None, "not retryable")
-    assert policy.next_delay(AttemptFailure("status", "slow down", status=429, retry_after_s=3),
-                             retry_number=1, waited_s=0, rng=rng) == (3, "")
-    delay, reason = policy.next_delay(AttemptFailure("status", "x", status=429, retry_after_s=11),
-                                      retry_number=1, waited_s=0, rng=rng)
+    assert policy.next_delay(
+        AttemptFailure("status", "bad", status=404, retryable=False), retry_number=1, waited_s=0, rng=rng
+    ) == (None, "not retryable")
+    assert policy.next_delay(
+        AttemptFailure("status", "slow down", status=429, retry_after_s=3), retry_number=1, waited_s=0, rng=rng
+    ) == (3, "")
+    delay, reason = policy.next_delay(
+        AttemptFailure("status", "x", status=429, retry_after_s=11), retry_number=1, waited_s=0, rng=rng
+    )
     assert delay is None and "retry after 11s" in reason and "max_total_wait_s=10" in reason
     delay, reason = policy.next_delay(AttemptFailure("timeout", "t"), retry_number=3, waited_s=0, rng=rng)
     assert delay is None and "max_retries=2" in reason
@@ -69,12 +69,14 @@ def test_policy_decisions():
 def test_call_with_retries_counts_attempts_and_sleeps():
     results = iter([AttemptFailure("status", "busy", status=500), AttemptFailure("timeout", "t"), "ok"])
     sleep = RecordingSleep()
-    outcome = call_with_retries(lambda: next(results), RetryPolicy(backoff_base_s=0.5), sleep=sleep,
-                                rng=random.Random(3))
+    outcome = call_with_retries(
+        lambda: next(results), RetryPolicy(backoff_base_s=0.5), sleep=sleep, rng=random.Random(3)
+    )
     assert outcome.value == "ok" and outcome.attempts == 3 and len(sleep.calls) == 2
     with pytest.raises(RetryExhausted) as info:
-        call_with_retries(lambda: AttemptFailure("status", "nope", status=400, retryable=False),
-                          RetryPolicy(), sleep=sleep)
+        call_with_retries(
+            lambda: AttemptFailure("status", "nope", status=400, retryable=False), RetryPolicy(), sleep=sleep
+        )
     assert info.value.attempts == 1
 
 
@@ -111,9 +113,11 @@ def test_free_model_costs_zero_and_missing_cost_is_none(offline_server):
 
 
 def test_request_carries_usage_accounting_defaults_and_headers(offline_server):
-    client = make_client(offline_server, request_defaults={"provider": {"sort": "price"},
-                                                           "temperature": 2.0},
-                         extra_headers={"X-Title": "DayDream"})
+    client = make_client(
+        offline_server,
+        request_defaults={"provider": {"sort": "price"}, "temperature": 2.0},
+        extra_headers={"X-Title": "DayDream"},
+    )
     call(client, temperature=0.3, max_tokens=123)
     last = offline_server.stats()["last_request"]
     body = last["body"]
@@ -121,8 +125,7 @@ def test_request_carries_usage_accounting_defaults_and_headers(offline_server):
     assert body["temperature"] == 0.3 and body["max_tokens"] == 123  # call arguments win
     assert body["messages"] == 1 and body["model"] == PAID
     assert last["headers"]["x-title"] == "DayDream"
-    make_client(offline_server, usage_accounting=False).complete(
-        model=PAID, prompt="x", max_tokens=10, temperature=0)
+    make_client(offline_server, usage_accounting=False).complete(model=PAID, prompt="x", max_tokens=10, temperature=0)
     assert "usage" not in offline_server.stats()["last_request"]["body"]
 
 
@@ -206,11 +209,14 @@ def test_no_score_judge_answer(offline_server):
     assert answer.strip() and "SCORE:" not in answer
 
 
-@pytest.mark.parametrize("config, status, words", [
-    ({"fault": {"fault": "bad_request", "message": "max_tokens too large"}}, 400, "max_tokens too large"),
-    ({"require_api_key": "sk-other-key-000000"}, 401, "Invalid API key"),
-    ({"known_models": ["openai/gpt-5"]}, 404, "model not found"),
-])
+@pytest.mark.parametrize(
+    "config, status, words",
+    [
+        ({"fault": {"fault": "bad_request", "message": "max_tokens too large"}}, 400, "max_tokens too large"),
+        ({"require_api_key": "sk-other-key-000000"}, 401, "Invalid API key"),
+        ({"known_models": ["openai/gpt-5"]}, 404, "model not found"),
+    ],
+)
 def test_client_errors_are_not_retried(offline_server, config, status, words):
     offline_server.configure(**config)
     sleep = RecordingSleep()
@@ -236,8 +242,16 @@ def test_total_wait_is_bounded(offline_server):
     offline_server.configure(fault={"fault": "rate_limit", "retry_after": None})
     sleep = RecordingSleep()
     with pytest.raises(LLMError) as info:
-        call(make_client(offline_server, sleep=sleep, max_retries=100, backoff_base_s=0.4,
-                         backoff_max_s=0.4, max_total_wait_s=1.0))
+        call(
+            make_client(
+                offline_server,
+                sleep=sleep,
+                max_retries=100,
+                backoff_base_s=0.4,
+                backoff_max_s=0.4,
+                max_total_wait_s=1.0,
+            )
+        )
     assert sleep.total <= 1.0 + 1e-9 and "max_total_wait_s=1" in str(info.value)
 
 
@@ -255,8 +269,9 @@ def test_connection_errors_are_retried():
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     sleep = RecordingSleep()
-    client = OpenAICompatibleClient(LLMSettings(base_url=f"http://127.0.0.1:{port}/v1", max_retries=2,
-                                                backoff_base_s=0.01), sleep=sleep)
+    client = OpenAICompatibleClient(
+        LLMSettings(base_url=f"http://127.0.0.1:{port}/v1", max_retries=2, backoff_base_s=0.01), sleep=sleep
+    )
     with pytest.raises(LLMError) as info:
         call(client)
     assert "cannot connect to" in str(info.value) and len(sleep.calls) == 2
@@ -302,8 +317,7 @@ def test_concurrent_calls_share_one_client(offline_server):
     offline_server.configure(latency_s=0.2)
     client = make_client(offline_server)
     results = []
-    threads = [threading.Thread(target=lambda i=i: results.append(call(client, f"p{i}")))
-               for i in range(5)]
+    threads = [threading.Thread(target=lambda i=i: results.append(call(client, f"p{i}"))) for i in range(5)]
     for thread in threads:
         thread.start()
     for thread in threads:

@@ -24,17 +24,26 @@ def airflow_env(tmp_path, monkeypatch, no_env_key):
 
 
 def set_connection(monkeypatch, conn_id: str = "llm_default", **fields) -> None:
-    monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}",
-                       json.dumps({"conn_type": "daydream_llm", **fields}))
+    monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps({"conn_type": "daydream_llm", **fields}))
 
 
 def test_settings_from_the_connection(airflow_env):
     from daydream.airflow.hook import LLMHook
 
-    set_connection(airflow_env, host="http://127.0.0.1:9999/v1/", password=CANARY, extra={
-        "timeout": 7, "max_retries": 2, "extra_headers": '{"X-Title": "DayDream"}',
-        "request_defaults": {"provider": {"sort": "price"}}, "max_total_wait_s": 30,
-        "stages": {"evaluation": {"temperature": 0.1}}, "unrelated": "ignored"})
+    set_connection(
+        airflow_env,
+        host="http://127.0.0.1:9999/v1/",
+        password=CANARY,
+        extra={
+            "timeout": 7,
+            "max_retries": 2,
+            "extra_headers": '{"X-Title": "DayDream"}',
+            "request_defaults": {"provider": {"sort": "price"}},
+            "max_total_wait_s": 30,
+            "stages": {"evaluation": {"temperature": 0.1}},
+            "unrelated": "ignored",
+        },
+    )
     settings = LLMHook().get_settings()
     assert settings.base_url == "http://127.0.0.1:9999/v1"
     assert settings.api_key.get_secret_value() == CANARY
@@ -48,8 +57,7 @@ def test_blank_fields_mean_defaults_and_prefixed_extras_work(airflow_env):
     from daydream.airflow.hook import LLMHook
 
     airflow_env.setenv("OPENROUTER_API_KEY", "sk-or-v1-from-env-000000")
-    set_connection(airflow_env, extra={"extra__daydream_llm__timeout": 9, "max_retries": "",
-                                       "extra_headers": None})
+    set_connection(airflow_env, extra={"extra__daydream_llm__timeout": 9, "max_retries": "", "extra_headers": None})
     settings = LLMHook().get_settings()
     assert settings.base_url == "https://openrouter.ai/api/v1"
     assert settings.api_key.get_secret_value() == "sk-or-v1-from-env-000000"
@@ -91,8 +99,12 @@ def test_hook_calls_the_offline_server(airflow_env, offline_server):
     from daydream.airflow.hook import LLMHook
     from daydream.llm.client import OpenAICompatibleClient
 
-    set_connection(airflow_env, host=offline_server.base_url, password=CANARY,
-                   extra={"timeout": 5, "extra_headers": {"X-Title": "DayDream"}})
+    set_connection(
+        airflow_env,
+        host=offline_server.base_url,
+        password=CANARY,
+        extra={"timeout": 5, "extra_headers": {"X-Title": "DayDream"}},
+    )
     hook = LLMHook()
     assert isinstance(hook.get_conn(), OpenAICompatibleClient) and hook.get_conn() is hook.get_conn()
     result = call(hook, "DRAFT TASK\n- Data Flywheel: loops\n- Economic Moat: walls\n")
@@ -144,13 +156,13 @@ def test_airflow_discovers_the_connection_type(tmp_path):
         "  'behaviour': pm.field_behaviours['daydream_llm']}))\n"
     )
     env = {"AIRFLOW_HOME": str(tmp_path / "airflow"), "PATH": "/usr/bin:/bin"}
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env,
-                         timeout=120)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     data = json.loads(out.stdout.strip().splitlines()[-1])
     assert data["hook"] == "daydream.airflow.hook.LLMHook" and data["testable"]
     assert data["name"] == "DayDream LLM (OpenAI-compatible)"
-    assert data["widgets"] == [f"extra__daydream_llm__{f}" for f in
-                               ("extra_headers", "max_retries", "request_defaults", "timeout")]
+    assert data["widgets"] == [
+        f"extra__daydream_llm__{f}" for f in ("extra_headers", "max_retries", "request_defaults", "timeout")
+    ]
     assert data["behaviour"]["hidden_fields"] == ["schema", "port", "login"]
     assert data["behaviour"]["relabeling"]["host"] == "Base URL"

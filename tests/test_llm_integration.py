@@ -40,8 +40,15 @@ def layout(tmp_path: Path) -> DataLayout:
 
 
 def client_for(server, **settings) -> OpenAICompatibleClient:
-    values = {"base_url": server.base_url, "api_key": CANARY, "timeout_s": 2.0, "max_retries": 3,
-              "backoff_base_s": 0.01, "backoff_max_s": 0.05, "max_total_wait_s": 10.0}
+    values = {
+        "base_url": server.base_url,
+        "api_key": CANARY,
+        "timeout_s": 2.0,
+        "max_retries": 3,
+        "backoff_base_s": 0.01,
+        "backoff_max_s": 0.05,
+        "max_total_wait_s": 10.0,
+    }
     values.update(settings)
     return OpenAICompatibleClient(LLMSettings(**values), rng=random.Random(3))
 
@@ -50,8 +57,11 @@ def run_cohort(layout: DataLayout, llm, **kwargs) -> dict[str, dict]:
     summaries = {}
     for stage in STAGES:
         work = stage_work(layout, "demo", stage)
-        outcomes = [run_generation(layout, stage, gen_id, cohort_id="demo", llm=llm, **kwargs)
-                    for tier in work for gen_id in work[tier]]
+        outcomes = [
+            run_generation(layout, stage, gen_id, cohort_id="demo", llm=llm, **kwargs)
+            for tier in work
+            for gen_id in work[tier]
+        ]
         summaries[stage] = write_stage_summary(layout, "demo", stage, outcomes)
     return summaries
 
@@ -109,7 +119,7 @@ def test_faulty_provider_every_generation_ends_done_or_failed_and_spend_adds_up(
         run_cohort(layout, client_for(server))
         after = server.stats()
         answered_prompts = {sha for _, sha in stats["answered"]}
-        again = [sha for _, sha in after["answered"][len(stats["answered"]):] if sha in answered_prompts]
+        again = [sha for _, sha in after["answered"][len(stats["answered"]) :] if sha in answered_prompts]
         assert again == [], "a rerun re-bought an answer it already had"
         # the rerun only asks for generations that never got an answer (blocked children)
         assert after["total_requests"] - before <= status.stages["essay"].pending + status.stages["evaluation"].pending
@@ -128,7 +138,9 @@ def test_retry_after_is_honoured_and_answer_is_paid_once(layout):
         slept: list[float] = []
         client = OpenAICompatibleClient(
             LLMSettings(base_url=server.base_url, api_key=CANARY, max_retries=4, backoff_base_s=0.01),
-            sleep=slept.append, rng=random.Random(1))
+            sleep=slept.append,
+            rng=random.Random(1),
+        )
         work = stage_work(layout, "demo", "draft")
         gen_id = work["free"][0]
         outcome = run_generation(layout, "draft", gen_id, cohort_id="demo", llm=client)
@@ -146,8 +158,9 @@ def test_retry_after_is_honoured_and_answer_is_paid_once(layout):
 def test_non_retryable_error_fails_at_once_with_provider_message_and_no_key(layout):
     build_cohort(layout, "demo")
     with start_offline_server({"latency_s": 0.0, "known_models": [JUDGE]}) as server:
-        outcome = run_generation(layout, "draft", stage_work(layout, "demo", "draft")["paid"][0],
-                                 cohort_id="demo", llm=client_for(server))
+        outcome = run_generation(
+            layout, "draft", stage_work(layout, "demo", "draft")["paid"][0], cohort_id="demo", llm=client_for(server)
+        )
         assert outcome["state"] == "failed"
         assert "404" in outcome["message"]
         assert CANARY not in outcome["message"]
@@ -162,8 +175,9 @@ def test_budget_stops_a_cohort_with_state_budget_not_failed(layout):
         first = run_generation(layout, "draft", work["paid"][0], cohort_id="demo", llm=llm)
         assert first["state"] == "done" and first["cost_usd"] > 0
         limit = first["cost_usd"] * 1.5  # one more call fits under it, then the budget is reached
-        outcomes = [run_generation(layout, "draft", g, cohort_id="demo", llm=llm, max_cost_usd=limit)
-                    for g in work["paid"][1:]]
+        outcomes = [
+            run_generation(layout, "draft", g, cohort_id="demo", llm=llm, max_cost_usd=limit) for g in work["paid"][1:]
+        ]
         states = [o["state"] for o in outcomes]
         assert states[0] == "done"
         assert set(states[1:]) == {"budget"}

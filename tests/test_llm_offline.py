@@ -36,8 +36,9 @@ def non_empty(text: str) -> list[str]:
 
 def get_json(url: str, data: dict | None = None) -> tuple[int, dict]:
     body = None if data is None else json.dumps(data).encode()
-    request = urllib.request.Request(url, data=body, method="GET" if data is None else "POST",
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        url, data=body, method="GET" if data is None else "POST", headers={"Content-Type": "application/json"}
+    )
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
             return response.status, json.load(response)
@@ -54,12 +55,15 @@ def test_task_is_the_earliest_marker():
     assert task_of("hello") is None
 
 
-@pytest.mark.parametrize("listing", [
-    "".join(f"### {i}. {n}\n\nabout it\n" for i, n in enumerate(CONCEPTS, 1)),
-    "".join(f"[{i}] {n}\nabout it\n" for i, n in enumerate(CONCEPTS, 1)),
-    BULLETS,
-    "".join(f"* {n} \u2014 about it\n" for n in CONCEPTS),
-])
+@pytest.mark.parametrize(
+    "listing",
+    [
+        "".join(f"### {i}. {n}\n\nabout it\n" for i, n in enumerate(CONCEPTS, 1)),
+        "".join(f"[{i}] {n}\nabout it\n" for i, n in enumerate(CONCEPTS, 1)),
+        BULLETS,
+        "".join(f"* {n} \u2014 about it\n" for n in CONCEPTS),
+    ],
+)
 def test_concepts_are_found_in_every_listing_style(listing):
     assert find_concepts("DRAFT TASK\n\n" + listing + "\nWrite things.") == CONCEPTS
 
@@ -72,11 +76,11 @@ def test_plain_draft_has_six_lines_about_the_concepts():
 
 
 def test_draft_with_essay_idea_blocks():
-    prompt = 'DRAFT TASK\n' + BULLETS + 'Use <essay-idea stage="1"> ... then stage="2" and stage="3".'
+    prompt = "DRAFT TASK\n" + BULLETS + 'Use <essay-idea stage="1"> ... then stage="2" and stage="3".'
     text = answer(PAID, prompt)
     opens = re.findall(r'^<essay-idea stage="(\d)">$', text, re.M)
     assert opens == ["1", "2", "3"] and len(re.findall(r"^</essay-idea>$", text, re.M)) == 3
-    two = answer(PAID, 'DRAFT TASK\n' + BULLETS + 'Write <essay-idea stage="1"> and stage="2".')
+    two = answer(PAID, "DRAFT TASK\n" + BULLETS + 'Write <essay-idea stage="1"> and stage="2".')
     assert re.findall(r'^<essay-idea stage="(\d)">$', two, re.M) == ["1", "2"]
     assert len(non_empty(text)) >= 6
 
@@ -105,19 +109,24 @@ def test_judge_answers_end_with_a_score():
     prompt = f"EVALUATION TASK\n--- ESSAY ---\n{essay}\n--- END OF ESSAY ---\nEnd with SCORE: <n>."
     last = non_empty(answer("openai/gpt-5", prompt))[-1]
     assert re.fullmatch(r"SCORE: [0-9]", last)
-    verdict_prompt = (f"EVALUATION TASK\n=== ESSAY ===\n{essay}\n=== END ===\n"
-                      "Originality: x/3\nInsight: x/3\nRigor: x/2\nUsefulness: x/2\n"
-                      "Final Score:\n6/10\n")
+    verdict_prompt = (
+        f"EVALUATION TASK\n=== ESSAY ===\n{essay}\n=== END ===\n"
+        "Originality: x/3\nInsight: x/3\nRigor: x/2\nUsefulness: x/2\n"
+        "Final Score:\n6/10\n"
+    )
     lines = non_empty(answer("openai/gpt-5", verdict_prompt))
     assert lines[-2] == "Final Score:" and re.fullmatch(r"(10|[0-9])/10", lines[-1])
-    assert {line.split(":")[0] for line in lines if re.fullmatch(r"\w+: \d/\d", line)} == \
-        {"Originality", "Insight", "Rigor", "Usefulness"}
+    assert {line.split(":")[0] for line in lines if re.fullmatch(r"\w+: \d/\d", line)} == {
+        "Originality",
+        "Insight",
+        "Rigor",
+        "Usefulness",
+    }
     assert "SCORE" not in answer("openai/gpt-5", prompt, with_score=False)
 
 
 def test_evaluated_text_is_between_the_delimiters():
-    assert evaluated_text("intro\n--- ESSAY ---\nthe essay\n--- END OF ESSAY ---\nrest").strip() == \
-        "the essay"
+    assert evaluated_text("intro\n--- ESSAY ---\nthe essay\n--- END OF ESSAY ---\nrest").strip() == "the essay"
     assert evaluated_text("no delimiters") == "no delimiters"
 
 
@@ -140,21 +149,28 @@ def test_bundled_templates_round_trip_through_the_parsers():
     from daydream.parsers import parse_draft, parse_evaluation
 
     def render(stage: str, name: str, **values) -> str:
-        return jinja2.Environment(undefined=jinja2.StrictUndefined).from_string(
-            (TEMPLATES / stage / f"{name}.txt").read_text(encoding="utf-8")).render(**values)
+        return (
+            jinja2.Environment(undefined=jinja2.StrictUndefined)
+            .from_string((TEMPLATES / stage / f"{name}.txt").read_text(encoding="utf-8"))
+            .render(**values)
+        )
 
     concepts = [{"name": n, "content": f"What {n} means."} for n in CONCEPTS]
-    drafts = {"creative-synthesis-v10": "essay_idea_last", "creative-synthesis-v9": "essay_idea_last",
-              "links-brainstorm-v2": "identity", "problem-solution-v1": "essay_block"}
-    judges = {"novelty-rubric-v2": "in_last_line", "insight-depth-v1": "in_last_line",
-              "free-verdict-v1": "complex"}
+    drafts = {
+        "creative-synthesis-v10": "essay_idea_last",
+        "creative-synthesis-v9": "essay_idea_last",
+        "links-brainstorm-v2": "identity",
+        "problem-solution-v1": "essay_block",
+    }
+    judges = {"novelty-rubric-v2": "in_last_line", "insight-depth-v1": "in_last_line", "free-verdict-v1": "complex"}
     for template, parser in drafts.items():
         if not (TEMPLATES / "draft" / f"{template}.txt").exists():
             continue
         draft = parse_draft(parser, answer(PAID, render("draft", template, concepts=concepts)))
         assert len(non_empty(draft)) >= 3
-        essay = parse_draft("essay_block", answer(PAID, render(
-            "essay", "essay-argument-v1", draft_block=draft, links_block=draft)))
+        essay = parse_draft(
+            "essay_block", answer(PAID, render("essay", "essay-argument-v1", draft_block=draft, links_block=draft))
+        )
         for judge_template, judge_parser in judges.items():
             for judge in JUDGES:
                 verdict = answer(judge, render("evaluation", judge_template, response=essay))
@@ -188,8 +204,7 @@ def test_stats_record_peaks_per_model_and_tier(offline_server):
     offline_server.configure(latency_s=0.3)
     client = make_client(offline_server)
     jobs = [(PAID, f"paid {i}") for i in range(4)] + [(FREE, f"free {i}") for i in range(2)]
-    threads = [threading.Thread(target=call, args=(client, prompt), kwargs={"model": model})
-               for model, prompt in jobs]
+    threads = [threading.Thread(target=call, args=(client, prompt), kwargs={"model": model}) for model, prompt in jobs]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -206,8 +221,9 @@ def test_stats_record_peaks_per_model_and_tier(offline_server):
 
 def test_rate_faults_are_deterministic_and_near_the_rate():
     def run(seed: int) -> list[int]:
-        with start_offline_server({"latency_s": 0, "seed": seed,
-                                   "fault": {"fault": "server_error", "rate": 0.2}}) as server:
+        with start_offline_server(
+            {"latency_s": 0, "seed": seed, "fault": {"fault": "server_error", "rate": 0.2}}
+        ) as server:
             client = make_client(server, max_retries=0)
             failed = []
             for i in range(100):
@@ -223,8 +239,9 @@ def test_rate_faults_are_deterministic_and_near_the_rate():
 
 
 def test_fault_scoped_to_model_and_prompt(offline_server):
-    offline_server.configure(faults=[{"fault": "empty", "model": FREE},
-                                     {"fault": "truncate", "prompt_contains": "cut me"}])
+    offline_server.configure(
+        faults=[{"fault": "empty", "model": FREE}, {"fault": "truncate", "prompt_contains": "cut me"}]
+    )
     client = make_client(offline_server)
     assert call(client, model=FREE).text == "" and call(client).text
     assert call(client, "please cut me").truncated and not call(client, "leave me").truncated
@@ -243,8 +260,10 @@ def test_first_n_counts_per_prompt(offline_server):
 
 def test_config_from_yaml_and_json_files(tmp_path):
     yaml_file = tmp_path / "offline.yaml"
-    yaml_file.write_text("latency_s: 0.2\nmodel_latency_s: {a/b: 1}\nfaults:\n"
-                         "  - {fault: rate_limit, model: a/b, first_n: 2, retry_after: 3}\n")
+    yaml_file.write_text(
+        "latency_s: 0.2\nmodel_latency_s: {a/b: 1}\nfaults:\n"
+        "  - {fault: rate_limit, model: a/b, first_n: 2, retry_after: 3}\n"
+    )
     config = load_config(yaml_file)
     assert config.latency_for("a/b") == 1 and config.latency_for("c/d") == 0.2
     assert config.faults[0].retry_after == 3
@@ -261,8 +280,10 @@ def test_config_from_yaml_and_json_files(tmp_path):
 
 def test_prices_and_tiers_from_the_model_catalog(tmp_path):
     catalog = tmp_path / "llm_models.csv"
-    catalog.write_text("id,model,tier,price_prompt_per_mtok,price_completion_per_mtok\n"
-                       "a,prov/a,paid,1,10\nb,prov/b:free,,0,0\nc,prov/c,free,,\n")
+    catalog.write_text(
+        "id,model,tier,price_prompt_per_mtok,price_completion_per_mtok\n"
+        "a,prov/a,paid,1,10\nb,prov/b:free,,0,0\nc,prov/c,free,,\n"
+    )
     config = load_config(catalog_pricing(catalog))
     assert config.cost("prov/a", 1_000_000, 100_000) == pytest.approx(2.0)
     assert config.tier_of("prov/b:free") == "free" and config.tier_of("prov/c") == "free"
@@ -276,9 +297,13 @@ def test_prices_and_tiers_from_the_model_catalog(tmp_path):
 def test_cli_serve_and_stats(tmp_path):
     ready = tmp_path / "ready"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "daydream", "llm", "serve", "--port", "0",
-                             "--latency", "0", "--ready-file", str(ready)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "daydream", "llm", "serve", "--port", "0", "--latency", "0", "--ready-file", str(ready)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     try:
         deadline = time.monotonic() + 30
         while not ready.exists() and time.monotonic() < deadline and proc.poll() is None:
@@ -286,8 +311,12 @@ def test_cli_serve_and_stats(tmp_path):
         base_url = ready.read_text().strip()
         assert re.fullmatch(r"http://127\.0\.0\.1:\d+/v1", base_url)
         assert get_json(base_url.removesuffix("/v1") + "/health")[0] == 200
-        stats = subprocess.run([sys.executable, "-m", "daydream", "llm", "stats", "--url", base_url],
-                               capture_output=True, text=True, timeout=60)
+        stats = subprocess.run(
+            [sys.executable, "-m", "daydream", "llm", "stats", "--url", base_url],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert stats.returncode == 0 and json.loads(stats.stdout)["total_requests"] == 0
     finally:
         proc.send_signal(signal.SIGTERM)

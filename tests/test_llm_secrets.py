@@ -46,8 +46,12 @@ def failing_calls(server):
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    yield "connection", _error(OpenAICompatibleClient(LLMSettings(
-        base_url=f"http://127.0.0.1:{port}/v1", api_key=CANARY, max_retries=0)))
+    yield (
+        "connection",
+        _error(
+            OpenAICompatibleClient(LLMSettings(base_url=f"http://127.0.0.1:{port}/v1", api_key=CANARY, max_retries=0))
+        ),
+    )
 
 
 def _error(client) -> LLMError:
@@ -57,14 +61,12 @@ def _error(client) -> LLMError:
 
 
 def test_settings_never_show_the_key():
-    settings = LLMSettings(api_key=CANARY, extra_headers={"Authorization": f"Bearer {CANARY}",
-                                                          "X-Title": "DayDream"})
+    settings = LLMSettings(api_key=CANARY, extra_headers={"Authorization": f"Bearer {CANARY}", "X-Title": "DayDream"})
     assert settings.api_key.get_secret_value() == CANARY
     public = settings.public_dict()
     assert public["api_key_set"] is True and "api_key" not in public
     assert public["extra_headers"] == {"Authorization": "<redacted>", "X-Title": "DayDream"}
-    assert_clean(repr(settings), str(settings), f"{settings}", json.dumps(public),
-                 repr(settings.api_key))
+    assert_clean(repr(settings), str(settings), f"{settings}", json.dumps(public), repr(settings.api_key))
     plain = LLMSettings(api_key=CANARY)  # model_dump keeps extra_headers as given, masks api_key
     assert_clean(repr(plain.model_dump()), plain.model_dump_json(), str(plain.model_dump(mode="json")))
 
@@ -80,8 +82,9 @@ def test_exceptions_never_show_the_key(offline_server):
         texts = exception_texts(exc)
         assert_clean(texts)
         assert exc.__cause__ is None and exc.__context__ is None, name
-    offline_server.configure(require_api_key="sk-the-right-one-0000", echo_auth_in_errors=True,
-                             faults=[], known_models=None)
+    offline_server.configure(
+        require_api_key="sk-the-right-one-0000", echo_auth_in_errors=True, faults=[], known_models=None
+    )
     assert "Invalid API key provided: <redacted>" in str(_error(make_client(offline_server)))
 
 
@@ -91,8 +94,9 @@ def test_logs_never_show_the_key(offline_server, caplog, capfd):
         logging.getLogger(name).setLevel(logging.DEBUG)
     try:
         call(make_client(offline_server))
-        offline_server.configure(fault={"fault": "rate_limit", "first_n": 1, "retry_after": 0,
-                                        "message": f"slow down {CANARY}"})
+        offline_server.configure(
+            fault={"fault": "rate_limit", "first_n": 1, "retry_after": 0, "message": f"slow down {CANARY}"}
+        )
         call(make_client(offline_server), "again")
         list(failing_calls(offline_server))
     finally:
@@ -107,8 +111,10 @@ def test_logs_never_show_the_key(offline_server, caplog, capfd):
 
 def test_hook_never_shows_the_key(tmp_path, monkeypatch, offline_server, caplog, capfd, no_env_key):
     monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path / "airflow"))
-    monkeypatch.setenv("AIRFLOW_CONN_LLM_DEFAULT", json.dumps({
-        "conn_type": "daydream_llm", "host": offline_server.base_url, "password": CANARY}))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_LLM_DEFAULT",
+        json.dumps({"conn_type": "daydream_llm", "host": offline_server.base_url, "password": CANARY}),
+    )
     from daydream.airflow.hook import LLMHook
 
     caplog.set_level(logging.DEBUG)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import write_csv
+from helpers import write_csv
 
 from daydream.errors import CohortError
 from daydream.membership import MEMBERSHIP_COLUMNS, read_membership
@@ -16,7 +16,7 @@ def _two_columns(layout: DataLayout, rows: list[tuple[str, str]]) -> None:
 
 def test_two_column_form_is_filled_from_metadata(built_demo: DataLayout) -> None:
     full = read_membership(built_demo, "demo")
-    _two_columns(built_demo, list(zip(full["stage"], full["gen_id"])))
+    _two_columns(built_demo, list(zip(full["stage"], full["gen_id"], strict=False)))
     filled = read_membership(built_demo, "demo")
     assert list(filled.columns) == MEMBERSHIP_COLUMNS
     assert filled.to_dict("records") == full.to_dict("records")
@@ -34,7 +34,7 @@ def test_two_column_combo_of_essays_and_evaluations_comes_from_the_parent_draft(
 
 def test_missing_metadata_for_a_two_column_row_names_file_and_row(built_demo: DataLayout) -> None:
     full = read_membership(built_demo, "demo")
-    rows = list(zip(full["stage"], full["gen_id"]))[:3] + [("essay", "e_gone")]
+    rows = list(zip(full["stage"], full["gen_id"], strict=False))[:3] + [("essay", "e_gone")]
     _two_columns(built_demo, rows)
     with pytest.raises(CohortError) as info:
         read_membership(built_demo, "demo")
@@ -42,10 +42,13 @@ def test_missing_metadata_for_a_two_column_row_names_file_and_row(built_demo: Da
     assert message.startswith(f"{built_demo.membership('demo')}, row 5, field 'gen_id'") and "e_gone" in message
 
 
-@pytest.mark.parametrize(("content", "expected"), [
-    ("gen_id\nd_1", "row 1, field 'stage'"),
-    ("stage,gen_id\ndraft,d_1\nessays,e_1", "row 3, field 'stage': unknown stage 'essays'"),
-])
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        ("gen_id\nd_1", "row 1, field 'stage'"),
+        ("stage,gen_id\ndraft,d_1\nessays,e_1", "row 3, field 'stage': unknown stage 'essays'"),
+    ],
+)
 def test_malformed_membership(built_demo: DataLayout, content: str, expected: str) -> None:
     write_csv(built_demo.membership("demo"), content)
     with pytest.raises(CohortError, match=expected):

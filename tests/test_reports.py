@@ -23,10 +23,16 @@ from daydream.reports import build_cohort_reports, build_cross_experiment  # noq
 from daydream.store import GensStore  # noqa: E402
 
 TABLES = [
-    "parsing/aggregated_scores.csv", "summary/generation_scores_pivot.csv",
-    "summary/evaluation_model_template_pivot.csv", "summary/final_results.csv", "summary/perfect_score_paths.csv",
-    "summary/cost.csv", "summary/stage_summary.csv", "analysis/evaluator_agreement.csv",
-    "analysis/variance_decomposition.csv", "analysis/judge_reliability.csv",
+    "parsing/aggregated_scores.csv",
+    "summary/generation_scores_pivot.csv",
+    "summary/evaluation_model_template_pivot.csv",
+    "summary/final_results.csv",
+    "summary/perfect_score_paths.csv",
+    "summary/cost.csv",
+    "summary/stage_summary.csv",
+    "analysis/evaluator_agreement.csv",
+    "analysis/variance_decomposition.csv",
+    "analysis/judge_reliability.csv",
 ]
 CHARTS = ["score_distribution", "model_template_heatmap", "judge_agreement"]
 
@@ -52,16 +58,26 @@ def by_id(frame: pd.DataFrame, key: str = "gen_id") -> dict:
 
 # -- aggregated scores ---------------------------------------------------------------------------
 
+
 def test_every_evaluation_is_a_row_with_its_lineage(report):
     store, _ = report
     scores = by_id(read(store, "parsing/aggregated_scores.csv"))
     assert set(scores) == set(store.ev.values())
     row = scores[store.ev["a_b_j1"]]
-    assert (row["evaluation_template"], row["evaluation_llm"], row["score"], row["scale"], row["implied_scale"]) == \
-        ("judge-b", "j1", 8.0, 10.0, 10.0)
+    assert (row["evaluation_template"], row["evaluation_llm"], row["score"], row["scale"], row["implied_scale"]) == (
+        "judge-b",
+        "j1",
+        8.0,
+        10.0,
+        10.0,
+    )
     assert row["score_normalized"] == pytest.approx(0.8)
-    assert (row["combo_id"], row["draft_gen_id"], row["draft_template"], row["essay_template"]) == \
-        (store.combo_a, store.d_a, "dt-v1", "et-v1")
+    assert (row["combo_id"], row["draft_gen_id"], row["draft_template"], row["essay_template"]) == (
+        store.combo_a,
+        store.d_a,
+        "dt-v1",
+        "et-v1",
+    )
     assert (row["generation_model"], row["essay_llm"], row["replicate"], row["stale"]) == ("gen1", "gen1", 1, False)
     assert row["evaluation_path"] == f"gens/evaluation/{store.ev['a_b_j1']}"
     assert row["document_path"] == f"gens/essay/{store.e_a}/parsed.txt"
@@ -98,6 +114,7 @@ def test_stale_lineage_is_flagged(report):
 
 # -- summaries -----------------------------------------------------------------------------------
 
+
 def test_final_results_overall_by_hand(report):
     store, _ = report
     final = read(store, "summary/final_results.csv")
@@ -117,9 +134,17 @@ def test_final_results_overall_by_hand(report):
 def test_final_results_groupings(report):
     store, _ = report
     final = read(store, "summary/final_results.csv")
-    assert set(final["grouping"]) == {"overall", "draft_template", "essay_template", "generation_model",
-                                      "evaluation_llm", "evaluation_template", "combo_id",
-                                      "draft_template+generation_model", "essay_template+generation_model"}
+    assert set(final["grouping"]) == {
+        "overall",
+        "draft_template",
+        "essay_template",
+        "generation_model",
+        "evaluation_llm",
+        "evaluation_template",
+        "combo_id",
+        "draft_template+generation_model",
+        "essay_template+generation_model",
+    }
     row = final[(final["grouping"] == "generation_model") & (final["generation_model"] == "gen2")].iloc[0]
     assert (row["count"], row["mean"], row["n_errors"]) == (2, 4.0, 2)  # e_b: 3 and 5; one parse error, one pending
     row = final[(final["grouping"] == "evaluation_llm") & (final["evaluation_llm"] == "j1")].iloc[0]
@@ -190,8 +215,14 @@ def test_stage_summary_matches_gens_store_state(report):
     store, _ = report
     summary = by_id(read(store, "summary/stage_summary.csv"), "stage")
     assert dict(summary["essay"]) == {"stage": "essay", "total": 3, "done": 2, "stale": 1, "failed": 0, "pending": 0}
-    assert dict(summary["evaluation"]) == {"stage": "evaluation", "total": 10, "done": 8, "stale": 0, "failed": 1,
-                                           "pending": 1}
+    assert dict(summary["evaluation"]) == {
+        "stage": "evaluation",
+        "total": 10,
+        "done": 8,
+        "stale": 0,
+        "failed": 1,
+        "pending": 1,
+    }
     gens = GensStore(DataLayout(store.root))
     for stage in ("draft", "essay", "evaluation"):
         counts = {"done": 0, "stale": 0, "failed": 0, "pending": 0}
@@ -242,6 +273,7 @@ def test_variance_decomposition_shares_sum_to_one(report):
 
 # -- stale included on request -----------------------------------------------------------------
 
+
 def test_include_stale_counts_stale_rows(store, tmp_path):
     result = build_cohort_reports(DataLayout(store.root), "c1", include_stale=True)
     try:
@@ -255,6 +287,7 @@ def test_include_stale_counts_stale_rows(store, tmp_path):
 
 
 # -- result, charts, page --------------------------------------------------------------------------
+
 
 def test_result_lists_every_file_and_headline(report):
     store, result = report
@@ -300,6 +333,7 @@ def test_index_html_is_self_contained_and_escaped(report):
 
 
 # -- empty cohort, older layout, cross-experiment --------------------------------------------------
+
 
 def test_empty_cohort_writes_headers_and_says_so(tmp_path):
     builder = StoreBuilder(tmp_path)
@@ -347,8 +381,9 @@ def test_cross_experiment_walks_every_evaluation(tmp_path):
     assert len(scores) == 11 and set(scores["origin_cohort_id"]) == {"c1", "c9"}
     row = scores[scores["evaluation_llm"] == "j3"].iloc[0]
     assert (row["draft_template"], row["generation_model"]) == ("dt-v1", "gen1")
-    versions = pd.read_csv(store.root / "7_cross_experiment" / "template_version_comparison.csv",
-                           keep_default_na=False, na_values=[""])
+    versions = pd.read_csv(
+        store.root / "7_cross_experiment" / "template_version_comparison.csv", keep_default_na=False, na_values=[""]
+    )
     dt = versions[versions["family"] == "dt"].set_index("template_id")
     assert list(dt.index) == ["dt-v1", "dt-v2"] and list(dt["version"]) == [1, 2]
     # dt-v1 (non-stale): 7/9, 9/9, 8/10, 6/10, 4/9, 8/9 (j3)
@@ -389,9 +424,16 @@ def test_agreement_chart_samples_large_data():
 
     rng = np.random.default_rng(0)
     n = 50_000
-    pairs = pd.DataFrame({"evaluation_template": "judge-a", "model_a": rng.choice(["j1", "j2"], n), "model_b": "j3",
-                          "document_gen_id": [f"e_{i}" for i in range(n)], "x_a": rng.integers(0, 11, n),
-                          "x_b": rng.integers(0, 11, n)})
+    pairs = pd.DataFrame(
+        {
+            "evaluation_template": "judge-a",
+            "model_a": rng.choice(["j1", "j2"], n),
+            "model_b": "j3",
+            "document_gen_id": [f"e_{i}" for i in range(n)],
+            "x_a": rng.integers(0, 11, n),
+            "x_b": rng.integers(0, 11, n),
+        }
+    )
     started = time.perf_counter()
     png = judge_agreement(pairs)
     assert time.perf_counter() - started < 10

@@ -7,20 +7,34 @@ import hashlib
 import json
 
 import pytest
-from conftest import FakeLLM, member_ids, run_members, snapshot
+from helpers import FakeLLM, member_ids, run_members, snapshot
 
 from daydream import orchestration
 from daydream.catalogs import read_template_text
 from daydream.errors import LLMError
 from daydream.llm.types import LLMResult, Usage
+from daydream.locks import try_lock
 from daydream.membership import read_membership
 from daydream.paths import DataLayout
-from daydream.runner import RunOptions, StageRunner, _generation_lock
+from daydream.runner import RunOptions, StageRunner
 from daydream.status import cohort_status
 from daydream.store import GensStore, GenState
 
-RAW_METADATA_FIELDS = {"stage", "gen_id", "mode", "llm_model_id", "model", "finish_reason", "truncated", "usage",
-                       "cost_usd", "duration_s", "prompt_sha256", "template_sha256", "created_at"}
+RAW_METADATA_FIELDS = {
+    "stage",
+    "gen_id",
+    "mode",
+    "llm_model_id",
+    "model",
+    "finish_reason",
+    "truncated",
+    "usage",
+    "cost_usd",
+    "duration_s",
+    "prompt_sha256",
+    "template_sha256",
+    "created_at",
+}
 GOOD_DRAFT = "one\ntwo\nthree"
 
 
@@ -40,10 +54,15 @@ def test_full_cohort_run(ran_demo: tuple[DataLayout, FakeLLM]) -> None:
     layout, llm = ran_demo
     store = GensStore(layout)
     assert len(llm.calls) == 12 + 12 + 36  # copy-mode essays call no model
-    assert {c["model"] for c in llm.calls} == {"deepseek/deepseek-r1:free", "google/gemini-2.5-pro",
-                                               "anthropic/claude-sonnet-4"}
-    by_task = {marker: {(c["max_tokens"], c["temperature"]) for c in llm.calls if marker in c["prompt"]}
-               for marker in ("DRAFT TASK", "ESSAY TASK", "EVALUATION TASK")}
+    assert {c["model"] for c in llm.calls} == {
+        "deepseek/deepseek-r1:free",
+        "google/gemini-2.5-pro",
+        "anthropic/claude-sonnet-4",
+    }
+    by_task = {
+        marker: {(c["max_tokens"], c["temperature"]) for c in llm.calls if marker in c["prompt"]}
+        for marker in ("DRAFT TASK", "ESSAY TASK", "EVALUATION TASK")
+    }
     assert by_task == {"DRAFT TASK": {(8192, 0.8)}, "ESSAY TASK": {(8192, 0.7)}, "EVALUATION TASK": {(4096, 0.2)}}
 
     staged = member_ids(layout, "draft", template_id="creative-synthesis-v10")[0]
@@ -60,9 +79,13 @@ def test_full_cohort_run(ran_demo: tuple[DataLayout, FakeLLM]) -> None:
             assert _json(layout, "essay", row.gen_id, "parsed_metadata.json")["mode"] == "copy"
         else:
             assert draft_text in store.read_text("essay", row.gen_id, "prompt.txt")
-    scores = {row.template_id: (store.parsed_text("evaluation", row.gen_id),
-                                _json(layout, "evaluation", row.gen_id, "parsed_metadata.json"))
-              for row in membership[membership["stage"] == "evaluation"].itertuples()}
+    scores = {
+        row.template_id: (
+            store.parsed_text("evaluation", row.gen_id),
+            _json(layout, "evaluation", row.gen_id, "parsed_metadata.json"),
+        )
+        for row in membership[membership["stage"] == "evaluation"].itertuples()
+    }
     assert scores["novelty-rubric-v2"][0] == "6.0\n"
     text, meta = scores["free-verdict-v1"]
     assert text == "7.0\n" and (meta["score"], meta["scale"], meta["score_normalized"]) == (7.0, 10.0, 0.7)
@@ -75,8 +98,11 @@ def test_draft_prompt_has_concepts_in_combo_order(ran_demo: tuple[DataLayout, Fa
     prompt = GensStore(layout).read_text("draft", gen_id, "prompt.txt")
     combo_rows = [line.split(",") for line in layout.combo_mappings.read_text().splitlines()[1:]]
     combo = _json(layout, "draft", gen_id, "metadata.json")["combo_id"]
-    names = {"default-mode-network": "Default Mode Network", "generator-verifier-gap": "Generator-Verifier Gap",
-             "combinatorial-creativity": "Combinatorial Creativity"}
+    names = {
+        "default-mode-network": "Default Mode Network",
+        "generator-verifier-gap": "Generator-Verifier Gap",
+        "combinatorial-creativity": "Combinatorial Creativity",
+    }
     expected = [names[r[2]] for r in combo_rows if r[0] == combo]
     assert [line.split("] ", 1)[1] for line in prompt.splitlines() if line.startswith("[")] == expected
     description = (layout.raw / "concepts" / "descriptions-paragraph" / "default-mode-network.txt").read_text()
@@ -89,14 +115,20 @@ def test_raw_metadata_has_every_contract_field(ran_demo: tuple[DataLayout, FakeL
     meta = _json(layout, "draft", gen_id, "raw_metadata.json")
     assert RAW_METADATA_FIELDS <= set(meta)
     assert (meta["stage"], meta["gen_id"], meta["mode"], meta["llm_model_id"], meta["model"]) == (
-        "draft", gen_id, "llm", "gemini_25_pro", "google/gemini-2.5-pro")
+        "draft",
+        gen_id,
+        "llm",
+        "gemini_25_pro",
+        "google/gemini-2.5-pro",
+    )
     assert meta["usage"] == {"prompt_tokens": 100, "completion_tokens": 50, "total_tokens": 150}
     assert meta["finish_reason"] == "stop" and meta["truncated"] is False and meta["cost_usd"] is None
     assert meta["cost_estimated_usd"] == pytest.approx((100 * 1.25 + 50 * 10) / 1e6)
     prompt = GensStore(layout).read_text("draft", gen_id, "prompt.txt")
     assert meta["prompt_sha256"] == hashlib.sha256(prompt.encode()).hexdigest()
-    template = read_template_text(layout.template_file("draft", _json(layout, "draft", gen_id, "metadata.json")
-                                                       ["template_id"]))
+    template = read_template_text(
+        layout.template_file("draft", _json(layout, "draft", gen_id, "metadata.json")["template_id"])
+    )
     assert meta["template_sha256"] == hashlib.sha256(template.encode()).hexdigest()
     assert not any("key" in k.lower() or "secret" in k.lower() for k in meta)
 
@@ -120,14 +152,19 @@ def test_force_calls_again_and_replaces_the_outputs(ran_demo: tuple[DataLayout, 
     assert GensStore(layout).parsed_text("draft", gen_id) == "new one\nnew two\nnew three"
 
 
-@pytest.mark.parametrize("answer", [
-    LLMResult(text=GOOD_DRAFT, finish_reason="length"),
-    LLMResult(text=GOOD_DRAFT, finish_reason="stop", usage=Usage(completion_tokens=8192)),
-    LLMResult(text="  \n", finish_reason="stop"),
-    LLMResult(text="only\n\ntwo lines", finish_reason="stop"),
-], ids=["finish-length", "max-tokens-reached", "empty", "two-lines"])
+@pytest.mark.parametrize(
+    "answer",
+    [
+        LLMResult(text=GOOD_DRAFT, finish_reason="length"),
+        LLMResult(text=GOOD_DRAFT, finish_reason="stop", usage=Usage(completion_tokens=8192)),
+        LLMResult(text="  \n", finish_reason="stop"),
+        LLMResult(text="only\n\ntwo lines", finish_reason="stop"),
+    ],
+    ids=["finish-length", "max-tokens-reached", "empty", "two-lines"],
+)
 def test_failed_validation_keeps_raw_and_rerun_revalidates_without_paying(
-        built_demo: DataLayout, answer: LLMResult) -> None:
+    built_demo: DataLayout, answer: LLMResult
+) -> None:
     layout = built_demo
     gen_id = member_ids(layout, "draft", template_id="links-brainstorm-v2")[0]
     first = FakeLLM({"DRAFT TASK": answer})
@@ -187,7 +224,7 @@ def test_a_held_lock_makes_a_second_runner_busy(built_demo: DataLayout) -> None:
     layout = built_demo
     gen_id = member_ids(layout, "draft")[0]
     llm = FakeLLM()
-    with _generation_lock(GensStore(layout).path("draft", gen_id, ".lock")) as acquired:
+    with try_lock(GensStore(layout).path("draft", gen_id, ".lock")) as acquired:
         assert acquired
         outcome = _runner(layout, llm).run("draft", gen_id)
     assert outcome.state == "busy" and llm.calls == []
@@ -231,8 +268,11 @@ def test_unknown_template_in_metadata_fails_the_generation(built_demo: DataLayou
     layout = built_demo
     gen_id = member_ids(layout, "draft")[0]
     path = layout.gen_dir("draft", gen_id) / "metadata.json"
-    path.write_text(path.read_text().replace('"template_id": "creative-synthesis-v10"', '"template_id": "gone"')
-                    .replace('"template_id": "links-brainstorm-v2"', '"template_id": "gone"'))
+    path.write_text(
+        path.read_text()
+        .replace('"template_id": "creative-synthesis-v10"', '"template_id": "gone"')
+        .replace('"template_id": "links-brainstorm-v2"', '"template_id": "gone"')
+    )
     outcome = _runner(layout, FakeLLM()).run("draft", gen_id)
     assert outcome.state == "failed" and "unknown draft template 'gone'" in outcome.message
 

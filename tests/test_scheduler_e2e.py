@@ -21,9 +21,17 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from airflow_env import (
+    THREE_CONCEPTS,
+    TINY_SPEC,
+    assert_store_intact,
+    done_ids,
+    env_for,
+    make_data_root,
+    offline_llm,
+    running_airflow,
+)
 
-from airflow_env import (THREE_CONCEPTS, TINY_SPEC, assert_store_intact, done_ids, env_for, make_data_root,
-                         offline_llm, running_airflow)
 from daydream.airflow.local import RUN_DAGS
 from daydream.orchestration import build_cohort
 from daydream.paths import STAGES, DataLayout
@@ -38,10 +46,13 @@ RUN_TIMEOUT = 240
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory):
     root = tmp_path_factory.mktemp("e2e")
-    data = make_data_root(root / "data", {
-        COHORT: TINY_SPEC.format(concepts=THREE_CONCEPTS),
-        KILLED: TINY_SPEC.format(concepts="data-flywheel, economic-moat"),
-    })
+    data = make_data_root(
+        root / "data",
+        {
+            COHORT: TINY_SPEC.format(concepts=THREE_CONCEPTS),
+            KILLED: TINY_SPEC.format(concepts="data-flywheel, economic-moat"),
+        },
+    )
     server = offline_llm(data, latency_s=0.5)
     try:
         with running_airflow(env_for(root / "airflow", data, server.base_url)) as local:
@@ -113,8 +124,11 @@ def test_killed_task_leaves_no_partial_file_and_completes_on_retry(stack) -> Non
     local, data, server = stack
     layout = DataLayout(data)
     build_cohort(layout, KILLED)
-    paid_draft = next(g for g in membership(data, KILLED)["draft"]
-                      if json.loads((layout.gen_dir("draft", g) / "metadata.json").read_text())["llm_model_id"] == "gemini_25_pro")
+    paid_draft = next(
+        g
+        for g in membership(data, KILLED)["draft"]
+        if json.loads((layout.gen_dir("draft", g) / "metadata.json").read_text())["llm_model_id"] == "gemini_25_pro"
+    )
     # The first request of each paid draft stalls for a minute; the retry is answered at once.
     server.configure(faults=[{"fault": "slow", "model": PAID_DRAFT_MODEL, "first_n": 1, "slow_s": 60}])
     answered_before = Counter(map(tuple, server.stats()["answered"]))

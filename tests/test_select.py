@@ -47,9 +47,26 @@ def test_select_by_max_and_ties(store):
 
 
 def test_select_into_a_new_cohort(store):
-    code = main(["select", "top", "--cohort", "c1", "--top-n", "2", "--new-cohort", "c1-rejudged",
-                 "--evaluation-llm", "j3", "--evaluation-llm", "j1", "--evaluation-template", "judge-b",
-                 "--data-root", str(store.root)])
+    code = main(
+        [
+            "select",
+            "top",
+            "--cohort",
+            "c1",
+            "--top-n",
+            "2",
+            "--new-cohort",
+            "c1-rejudged",
+            "--evaluation-llm",
+            "j3",
+            "--evaluation-llm",
+            "j1",
+            "--evaluation-template",
+            "judge-b",
+            "--data-root",
+            str(store.root),
+        ]
+    )
     assert code == 0
     spec = store.root / "cohorts" / "c1-rejudged" / "spec"
     assert read_id_list(spec / "selected_essays.txt") == [store.e_a, store.e_b]
@@ -65,21 +82,38 @@ def test_new_cohort_defaults_to_the_active_judges(store):
 
 
 def test_refuses_to_overwrite_an_existing_cohort(store, capsys):
-    code = main(["select", "top", "--cohort", "c1", "--top-n", "1", "--new-cohort", "c1",
-                 "--data-root", str(store.root)])
+    code = main(
+        ["select", "top", "--cohort", "c1", "--top-n", "1", "--new-cohort", "c1", "--data-root", str(store.root)]
+    )
     assert code == 2
     err = capsys.readouterr().err
     assert "already exists" in err and err.count("\n") == 1
     assert not (store.root / "cohorts" / "c1" / "spec").exists()
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--evaluation-llm", "nobody"], "unknown evaluation model: nobody"),
-    (["--evaluation-template", "judge-z"], "unknown evaluation template: judge-z"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--evaluation-llm", "nobody"], "unknown evaluation model: nobody"),
+        (["--evaluation-template", "judge-z"], "unknown evaluation template: judge-z"),
+    ],
+)
 def test_unknown_judges_are_refused_before_writing(store, capsys, args, message):
-    code = main(["select", "top", "--cohort", "c1", "--top-n", "1", "--new-cohort", "new", *args,
-                 "--data-root", str(store.root)])
+    code = main(
+        [
+            "select",
+            "top",
+            "--cohort",
+            "c1",
+            "--top-n",
+            "1",
+            "--new-cohort",
+            "new",
+            *args,
+            "--data-root",
+            str(store.root),
+        ]
+    )
     assert code == 2 and message in capsys.readouterr().err
     assert not (store.root / "cohorts" / "new").exists()
 

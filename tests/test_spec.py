@@ -75,12 +75,15 @@ def test_product_order_is_axes_order_with_last_axis_fastest(tmp_path: Path) -> N
 
 
 def test_values_are_strings_and_replicates_int64(tmp_path: Path) -> None:
-    frame = compile_text(tmp_path, """
+    frame = compile_text(
+        tmp_path,
+        """
         axes:
           draft_template: [creative-synthesis-v10]
           essay_template: [10, 2.5]
           draft_replicate: [1, "2"]
-    """)
+    """,
+    )
     assert rows(frame) == [(CSV10, "10", 1), (CSV10, "10", 2), (CSV10, "2.5", 1), (CSV10, "2.5", 2)]
     assert frame["draft_replicate"].dtype == np.int64
     assert all(isinstance(v, str) for v in frame["essay_template"])
@@ -92,48 +95,75 @@ def test_absent_replicate_columns_are_not_added(tmp_path: Path) -> None:
 
 
 def test_levels_are_deduplicated_keeping_first_occurrence(tmp_path: Path) -> None:
-    frame = compile_text(tmp_path, """
+    frame = compile_text(
+        tmp_path,
+        """
         axes:
           draft_llm: [deepseek_r1_f, gemini_25_pro, deepseek_r1_f, gemini_25_pro]
-    """)
+    """,
+    )
     assert list(frame["draft_llm"]) == [DEEPSEEK, GEMINI]
 
 
-@pytest.mark.parametrize(("name", "content"), [
-    ("llms.csv", "draft_llm\ndeepseek_r1_f\ngemini_25_pro\n\ndeepseek_r1_f\n"),
-    ("llms.txt", "# generation models\ndeepseek_r1_f\n\n  gemini_25_pro  \n# deepseek_r1_f is listed once\ndeepseek_r1_f\n"),
-    ("llms.yaml", "- deepseek_r1_f\n- gemini_25_pro\n- deepseek_r1_f\n"),
-    ("llms.yml", "[deepseek_r1_f, gemini_25_pro]\n"),
-    ("llms.json", json.dumps([DEEPSEEK, GEMINI, GEMINI])),
-])
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        ("llms.csv", "draft_llm\ndeepseek_r1_f\ngemini_25_pro\n\ndeepseek_r1_f\n"),
+        (
+            "llms.txt",
+            "# generation models\ndeepseek_r1_f\n\n  gemini_25_pro  \n# deepseek_r1_f is listed once\ndeepseek_r1_f\n",
+        ),
+        ("llms.yaml", "- deepseek_r1_f\n- gemini_25_pro\n- deepseek_r1_f\n"),
+        ("llms.yml", "[deepseek_r1_f, gemini_25_pro]\n"),
+        ("llms.json", json.dumps([DEEPSEEK, GEMINI, GEMINI])),
+    ],
+)
 def test_axis_from_file_every_format(tmp_path: Path, name: str, content: str) -> None:
-    frame = compile_text(tmp_path, f"""
+    frame = compile_text(
+        tmp_path,
+        f"""
         axes:
           draft_llm: "@file:lists/{name}"
-    """, {f"lists/{name}": content})
+    """,
+        {f"lists/{name}": content},
+    )
     assert list(frame["draft_llm"]) == [DEEPSEEK, GEMINI]
 
 
 def test_several_column_csv_axis_binds_the_header_columns(tmp_path: Path) -> None:
-    frame = compile_text(tmp_path, """
+    frame = compile_text(
+        tmp_path,
+        """
         axes:
           draft_template: [creative-synthesis-v10]
           judge: "@file:judges.csv"
           draft_llm: [gemini_25_pro]
-    """, {"judges.csv": """
+    """,
+        {
+            "judges.csv": """
         evaluation_template,evaluation_llm
         daydreaming-verification-v2,sonnet-4
         creativity-metrics,gemini_25_pro
         daydreaming-verification-v2,sonnet-4
-    """})
+    """
+        },
+    )
     assert list(frame.columns) == ["draft_template", "evaluation_template", "evaluation_llm", "draft_llm"]
     assert rows(frame) == [(CSV10, VERIFY, SONNET, GEMINI), (CSV10, METRICS, GEMINI, GEMINI)]
 
 
 def test_realistic_fixture_uses_every_source_and_section() -> None:
     frame = compile_spec(FIXTURES / "realistic" / "config.yaml")
-    assert list(frame.columns) == ["combo_id", "draft_template", "draft_llm", "essay_template", "essay_llm",
-                                   "evaluation_template", "evaluation_llm", "draft_replicate"]
+    assert list(frame.columns) == [
+        "combo_id",
+        "draft_template",
+        "draft_llm",
+        "essay_template",
+        "essay_llm",
+        "evaluation_template",
+        "evaluation_llm",
+        "draft_replicate",
+    ]
     assert len(frame) == 2 * 2 * 2 * 3 * 2
     assert rows(frame)[0] == (COMBO_A, CSV10, GEMINI, CSV10, GEMINI, VERIFY, SONNET, 1)
     assert rows(frame)[-1] == (COMBO_B, GWERN, DEEPSEEK, LINKS, DEEPSEEK, METRICS, DEEPSEEK, 2)
@@ -141,10 +171,13 @@ def test_realistic_fixture_uses_every_source_and_section() -> None:
 
 
 def test_missing_file_names_spec_axis_and_path(tmp_path: Path) -> None:
-    message = spec_error(tmp_path, """
+    message = spec_error(
+        tmp_path,
+        """
         axes:
           combo_id: "@file:missing/combos.csv"
-    """)
+    """,
+    )
     assert "axis 'combo_id'" in message
     assert str(tmp_path / "missing" / "combos.csv") in message
 
@@ -172,25 +205,31 @@ def test_replicate_values_must_be_positive_integers(tmp_path: Path, bad: str) ->
 
 
 def test_replicate_aliases_are_normalised(tmp_path: Path) -> None:
-    frame = compile_text(tmp_path, """
+    frame = compile_text(
+        tmp_path,
+        """
         axes:
           draft_template: [creative-synthesis-v10]
           draft_template_replicate: [1, 2]
           evaluation_template_replicate: [3]
         output:
           field_order: [evaluation_template_replicate, draft_replicate]
-    """)
+    """,
+    )
     assert list(frame.columns) == ["evaluation_replicate", "draft_replicate", "draft_template"]
     assert rows(frame) == [(3, 1, CSV10), (3, 2, CSV10)]
     assert (frame.dtypes.iloc[:2] == np.int64).all()
 
 
 def test_alias_and_canonical_name_together_is_an_error(tmp_path: Path) -> None:
-    message = spec_error(tmp_path, """
+    message = spec_error(
+        tmp_path,
+        """
         axes:
           draft_replicate: [1]
           draft_template_replicate: [2]
-    """)
+    """,
+    )
     assert "declared twice" in message and "draft_template_replicate" in message
 
 
@@ -199,22 +238,29 @@ def test_alias_and_canonical_name_together_is_an_error(tmp_path: Path) -> None:
 
 
 def test_subsets_keep_levels_in_axis_order(tmp_path: Path) -> None:
-    frame = compile_text(tmp_path, """
+    frame = compile_text(
+        tmp_path,
+        """
         axes:
           draft_template: [creative-synthesis-v10, gwern_original, deliberate-rolling-thread-v2]
         rules:
           subsets:
             draft_template: [deliberate-rolling-thread-v2, creative-synthesis-v10]
-    """)
+    """,
+    )
     assert list(frame["draft_template"]) == [CSV10, "deliberate-rolling-thread-v2"]
 
 
 def test_subsets_value_not_a_level_lists_values_and_levels(tmp_path: Path) -> None:
-    message = spec_error(tmp_path, TWO_AXES + dedent("""
+    message = spec_error(
+        tmp_path,
+        TWO_AXES
+        + dedent("""
         rules:
           subsets:
             draft_llm: [gemini_25_pro, gpt_5, claude_4]
-    """))
+    """),
+    )
     assert "subsets 'draft_llm'" in message
     assert "gpt_5, claude_4" in message
     assert f"levels: {GEMINI}, {DEEPSEEK}" in message
@@ -231,11 +277,16 @@ def test_subsets_unknown_axis(tmp_path: Path) -> None:
 
 
 def test_subsets_from_file(tmp_path: Path) -> None:
-    frame = compile_text(tmp_path, TWO_AXES + dedent("""
+    frame = compile_text(
+        tmp_path,
+        TWO_AXES
+        + dedent("""
         rules:
           subsets:
             draft_llm: "@file:keep.txt"
-    """), {"keep.txt": "deepseek_r1_f\n"})
+    """),
+        {"keep.txt": "deepseek_r1_f\n"},
+    )
     assert set(frame["draft_llm"]) == {DEEPSEEK}
 
 
@@ -263,20 +314,26 @@ def test_ties_accept_the_axes_mapping_form(tmp_path: Path) -> None:
 
 
 def test_ties_without_common_levels_is_an_error(tmp_path: Path) -> None:
-    message = spec_error(tmp_path, """
+    message = spec_error(
+        tmp_path,
+        """
         axes:
           draft_llm: [deepseek_r1_f]
           essay_llm: [gemini_25_pro]
         rules:
           ties:
             same_model: [draft_llm, essay_llm]
-    """)
+    """,
+    )
     assert "ties 'same_model'" in message and "no common levels" in message
     assert "draft_llm: deepseek_r1_f; essay_llm: gemini_25_pro" in message
 
 
 def test_binding_an_axis_twice_is_an_error(tmp_path: Path) -> None:
-    message = spec_error(tmp_path, TIED + dedent("""
+    message = spec_error(
+        tmp_path,
+        TIED
+        + dedent("""
         rules:
           ties:
             same_model: [draft_llm, essay_llm]
@@ -284,7 +341,8 @@ def test_binding_an_axis_twice_is_an_error(tmp_path: Path) -> None:
             again:
               axes: [draft_llm, draft_template]
               items: [[gemini_25_pro, creative-synthesis-v10]]
-    """))
+    """),
+    )
     assert "tuples 'again'" in message and "already bound by ties 'same_model'" in message
 
 
@@ -294,21 +352,29 @@ def test_binding_an_axis_twice_is_an_error(tmp_path: Path) -> None:
 
 def test_subsets_before_ties_differs_from_after(tmp_path: Path) -> None:
     """A subset naming a level the tie drops works before the tie and fails after it."""
-    before = compile_text(tmp_path, TIED + dedent("""
+    before = compile_text(
+        tmp_path,
+        TIED
+        + dedent("""
         rules:
           - subsets:
               draft_llm: [sonnet-4, gemini_25_pro]
           - ties:
               same_model: [draft_llm, essay_llm]
-    """))
+    """),
+    )
     assert rows(before) == [(GEMINI, CSV10, GEMINI)]
-    message = spec_error(tmp_path, TIED + dedent("""
+    message = spec_error(
+        tmp_path,
+        TIED
+        + dedent("""
         rules:
           ties:
             same_model: [draft_llm, essay_llm]
           subsets:
             draft_llm: [sonnet-4, gemini_25_pro]
-    """))
+    """),
+    )
     assert "subsets 'draft_llm'" in message and "sonnet-4" in message
 
 
@@ -332,7 +398,10 @@ def test_subsets_after_a_tuple_filter_its_rows_but_before_it_find_no_axis(tmp_pa
 
 
 def test_list_form_allows_a_section_twice(tmp_path: Path) -> None:
-    frame = compile_text(tmp_path, TIED + dedent("""
+    frame = compile_text(
+        tmp_path,
+        TIED
+        + dedent("""
         rules:
           - subsets:
               essay_llm: [gemini_25_pro, deepseek_r1_f]
@@ -340,18 +409,23 @@ def test_list_form_allows_a_section_twice(tmp_path: Path) -> None:
               same_model: [draft_llm, essay_llm]
           - subsets:
               draft_llm: [gemini_25_pro]
-    """))
+    """),
+    )
     assert rows(frame) == [(GEMINI, CSV10, GEMINI)]
 
 
 def test_duplicate_section_key_in_the_mapping_form_is_an_error(tmp_path: Path) -> None:
-    message = spec_error(tmp_path, TWO_AXES + dedent("""
+    message = spec_error(
+        tmp_path,
+        TWO_AXES
+        + dedent("""
         rules:
           subsets:
             draft_llm: [gemini_25_pro]
           subsets:
             draft_template: [gwern_original]
-    """))
+    """),
+    )
     assert "duplicate key 'subsets'" in message and "line 8" in message
 
 
@@ -368,45 +442,62 @@ axes:
 
 
 def pair_rule(allowed: str, balance: str | None = None) -> str:
-    return PAIR_AXES + dedent(f"""
+    return (
+        PAIR_AXES
+        + dedent(f"""
         rules:
           pairs:
             draft_essay:
               left: draft_template
               right: essay_template
               allowed: {allowed}
-        """) + (f"      balance: {balance}\n" if balance else "")
+        """)
+        + (f"      balance: {balance}\n" if balance else "")
+    )
 
 
 def test_pairs_replace_two_axes_by_the_allowed_pairs(tmp_path: Path) -> None:
-    frame = compile_text(tmp_path, pair_rule(
-        "[[gwern_original, parsed-from-links-v1], [creative-synthesis-v10, creative-synthesis-v10]]"))
+    frame = compile_text(
+        tmp_path,
+        pair_rule("[[gwern_original, parsed-from-links-v1], [creative-synthesis-v10, creative-synthesis-v10]]"),
+    )
     assert list(frame.columns) == ["draft_template", "draft_llm", "essay_template"]
     assert rows(frame) == [(GWERN, GEMINI, LINKS), (CSV10, GEMINI, CSV10)]
 
 
-UNEVEN = "[[creative-synthesis-v10, creative-synthesis-v10], [creative-synthesis-v10, parsed-from-links-v1], " \
-         "[gwern_original, parsed-from-links-v1]]"
+UNEVEN = (
+    "[[creative-synthesis-v10, creative-synthesis-v10], [creative-synthesis-v10, parsed-from-links-v1], "
+    "[gwern_original, parsed-from-links-v1]]"
+)
 LEFT_EVEN = "[[creative-synthesis-v10, creative-synthesis-v10], [gwern_original, creative-synthesis-v10]]"
 RIGHT_EVEN = "[[creative-synthesis-v10, creative-synthesis-v10], [creative-synthesis-v10, parsed-from-links-v1]]"
 BOTH_EVEN = "[[creative-synthesis-v10, creative-synthesis-v10], [gwern_original, parsed-from-links-v1]]"
 
 
-@pytest.mark.parametrize(("balance", "allowed", "count"), [
-    ("left", LEFT_EVEN, 2), ("right", RIGHT_EVEN, 2), ("both", BOTH_EVEN, 2), ("left", BOTH_EVEN, 2),
-])
+@pytest.mark.parametrize(
+    ("balance", "allowed", "count"),
+    [
+        ("left", LEFT_EVEN, 2),
+        ("right", RIGHT_EVEN, 2),
+        ("both", BOTH_EVEN, 2),
+        ("left", BOTH_EVEN, 2),
+    ],
+)
 def test_pairs_balance_passes(tmp_path: Path, balance: str, allowed: str, count: int) -> None:
     assert len(compile_text(tmp_path, pair_rule(allowed, balance))) == count
 
 
-@pytest.mark.parametrize(("balance", "allowed", "expected"), [
-    ("left", UNEVEN, f"left 'draft_template' is unbalanced: {CSV10}=2, {GWERN}=1"),
-    ("left", RIGHT_EVEN, f"left 'draft_template' is unbalanced: {CSV10}=2, {GWERN}=0"),
-    ("right", UNEVEN, f"right 'essay_template' is unbalanced: {CSV10}=1, {LINKS}=2"),
-    ("right", LEFT_EVEN, f"right 'essay_template' is unbalanced: {CSV10}=2, {LINKS}=0"),
-    ("both", LEFT_EVEN, "right 'essay_template' is unbalanced"),
-    ("both", RIGHT_EVEN, "left 'draft_template' is unbalanced"),
-])
+@pytest.mark.parametrize(
+    ("balance", "allowed", "expected"),
+    [
+        ("left", UNEVEN, f"left 'draft_template' is unbalanced: {CSV10}=2, {GWERN}=1"),
+        ("left", RIGHT_EVEN, f"left 'draft_template' is unbalanced: {CSV10}=2, {GWERN}=0"),
+        ("right", UNEVEN, f"right 'essay_template' is unbalanced: {CSV10}=1, {LINKS}=2"),
+        ("right", LEFT_EVEN, f"right 'essay_template' is unbalanced: {CSV10}=2, {LINKS}=0"),
+        ("both", LEFT_EVEN, "right 'essay_template' is unbalanced"),
+        ("both", RIGHT_EVEN, "left 'draft_template' is unbalanced"),
+    ],
+)
 def test_pairs_balance_fails_naming_the_counts(tmp_path: Path, balance: str, allowed: str, expected: str) -> None:
     message = spec_error(tmp_path, pair_rule(allowed, balance))
     assert "pairs 'draft_essay'" in message and expected in message
@@ -417,12 +508,15 @@ def test_pairs_both_reports_both_sides(tmp_path: Path) -> None:
     assert "left 'draft_template' is unbalanced" in message and "right 'essay_template' is unbalanced" in message
 
 
-@pytest.mark.parametrize(("allowed", "balance", "expected"), [
-    ("[[gwern_original, essay-copy-v1]]", None, "not among the levels of 'essay_template': essay-copy-v1"),
-    ("[[gwern_original]]", None, "item 1 ['gwern_original'] has 1 value(s), expected 2"),
-    ("[]", None, "no items given"),
-    (BOTH_EVEN, "even", "balance must be one of left, right, both"),
-])
+@pytest.mark.parametrize(
+    ("allowed", "balance", "expected"),
+    [
+        ("[[gwern_original, essay-copy-v1]]", None, "not among the levels of 'essay_template': essay-copy-v1"),
+        ("[[gwern_original]]", None, "item 1 ['gwern_original'] has 1 value(s), expected 2"),
+        ("[]", None, "no items given"),
+        (BOTH_EVEN, "even", "balance must be one of left, right, both"),
+    ],
+)
 def test_pairs_errors(tmp_path: Path, allowed: str, balance: str | None, expected: str) -> None:
     message = spec_error(tmp_path, pair_rule(allowed, balance))
     assert "pairs 'draft_essay'" in message and expected in message
@@ -434,11 +528,17 @@ def test_pairs_missing_key(tmp_path: Path) -> None:
 
 
 def test_pairs_allowed_from_file(tmp_path: Path) -> None:
-    frame = compile_text(tmp_path, pair_rule('"@file:pairs.csv"', "both"), {"pairs.csv": f"""
+    frame = compile_text(
+        tmp_path,
+        pair_rule('"@file:pairs.csv"', "both"),
+        {
+            "pairs.csv": f"""
         draft,essay
         {CSV10},{CSV10}
         {GWERN},{LINKS}
-    """})
+    """
+        },
+    )
     assert list(frame["essay_template"]) == [CSV10, LINKS]
 
 
@@ -447,7 +547,9 @@ def test_pairs_allowed_from_file(tmp_path: Path) -> None:
 
 
 def test_tuples_inline_and_axes_only_named_in_tuples_come_last(tmp_path: Path) -> None:
-    frame = compile_text(tmp_path, """
+    frame = compile_text(
+        tmp_path,
+        """
         axes:
           essay_template: [creative-synthesis-v10, parsed-from-links-v1]
           draft_template: [creative-synthesis-v10]
@@ -463,9 +565,15 @@ def test_tuples_inline_and_axes_only_named_in_tuples_come_last(tmp_path: Path) -
               axes: [essay_template, essay_llm]
               items:
                 - [parsed-from-links-v1, deepseek_r1_f]
-    """)
-    assert list(frame.columns) == ["essay_template", "draft_template", "evaluation_template", "evaluation_llm",
-                                   "essay_llm"]
+    """,
+    )
+    assert list(frame.columns) == [
+        "essay_template",
+        "draft_template",
+        "evaluation_template",
+        "evaluation_llm",
+        "essay_llm",
+    ]
     assert rows(frame) == [(LINKS, CSV10, VERIFY, SONNET, DEEPSEEK), (LINKS, CSV10, METRICS, GEMINI, DEEPSEEK)]
 
 
@@ -483,16 +591,24 @@ def judge_spec(items: str) -> str:
 
 
 def test_tuples_items_from_csv_map_header_names_to_axes(tmp_path: Path) -> None:
-    frame = compile_text(tmp_path, judge_spec('"@file:items/judges.csv"'), {"items/judges.csv": f"""
+    frame = compile_text(
+        tmp_path,
+        judge_spec('"@file:items/judges.csv"'),
+        {
+            "items/judges.csv": f"""
         evaluation_llm,evaluation_template
         {SONNET},{VERIFY}
         {GEMINI},{METRICS}
-    """})
+    """
+        },
+    )
     assert rows(frame) == [(SONNET, VERIFY), (GEMINI, METRICS)]
 
 
 def test_tuples_items_from_yaml_file(tmp_path: Path) -> None:
-    frame = compile_text(tmp_path, """
+    frame = compile_text(
+        tmp_path,
+        """
         axes:
           draft_template: [creative-synthesis-v10]
         rules:
@@ -500,27 +616,40 @@ def test_tuples_items_from_yaml_file(tmp_path: Path) -> None:
             generation:
               axes: [draft_llm, essay_llm]
               items: "@file:models.yaml"
-    """, {"models.yaml": "- [gemini_25_pro, gemini_25_pro]\n- [deepseek_r1_f, gemini_25_pro]\n"})
+    """,
+        {"models.yaml": "- [gemini_25_pro, gemini_25_pro]\n- [deepseek_r1_f, gemini_25_pro]\n"},
+    )
     assert rows(frame) == [(CSV10, GEMINI, GEMINI), (CSV10, DEEPSEEK, GEMINI)]
 
 
-@pytest.mark.parametrize(("items", "files", "expected"), [
-    ("[[daydreaming-verification-v2, sonnet-4, extra]]", {}, "item 1 ['daydreaming-verification-v2', 'sonnet-4', "
-                                                            "'extra'] has 3 value(s), expected 2"),
-    ("[sonnet-4]", {}, "item 1 ['sonnet-4'] has 1 value(s), expected 2"),
-    ('"@file:judges.csv"', {"judges.csv": "evaluation_llm\nsonnet-4\n"}, "has 1 value(s), expected 2"),
-    ('"@file:judges.csv"', {"judges.csv": "a,b,c\nx,y,z\n"}, "has 3 value(s), expected 2"),
-    ("[[daydreaming-verification-v2, gpt_5], [creativity-metrics, o3]]", {},
-     "not among the levels of 'evaluation_llm': gpt_5, o3 (levels: sonnet-4, gemini_25_pro)"),
-    ("{a: b}", {}, "expected a list of items"),
-])
+@pytest.mark.parametrize(
+    ("items", "files", "expected"),
+    [
+        (
+            "[[daydreaming-verification-v2, sonnet-4, extra]]",
+            {},
+            "item 1 ['daydreaming-verification-v2', 'sonnet-4', 'extra'] has 3 value(s), expected 2",
+        ),
+        ("[sonnet-4]", {}, "item 1 ['sonnet-4'] has 1 value(s), expected 2"),
+        ('"@file:judges.csv"', {"judges.csv": "evaluation_llm\nsonnet-4\n"}, "has 1 value(s), expected 2"),
+        ('"@file:judges.csv"', {"judges.csv": "a,b,c\nx,y,z\n"}, "has 3 value(s), expected 2"),
+        (
+            "[[daydreaming-verification-v2, gpt_5], [creativity-metrics, o3]]",
+            {},
+            "not among the levels of 'evaluation_llm': gpt_5, o3 (levels: sonnet-4, gemini_25_pro)",
+        ),
+        ("{a: b}", {}, "expected a list of items"),
+    ],
+)
 def test_tuples_errors(tmp_path: Path, items: str, files: dict[str, str], expected: str) -> None:
     message = spec_error(tmp_path, judge_spec(items), files)
     assert "tuples 'judge'" in message and expected in message
 
 
 def test_declared_empty_axis_takes_its_levels_and_place_from_a_tuple(tmp_path: Path) -> None:
-    frame = compile_text(tmp_path, """
+    frame = compile_text(
+        tmp_path,
+        """
         axes:
           evaluation_template: null
           draft_template: [creative-synthesis-v10]
@@ -530,7 +659,8 @@ def test_declared_empty_axis_takes_its_levels_and_place_from_a_tuple(tmp_path: P
             judge:
               axes: [evaluation_llm, evaluation_template]
               items: [[sonnet-4, daydreaming-verification-v2]]
-    """)
+    """,
+    )
     assert list(frame.columns) == ["evaluation_template", "draft_template", "evaluation_llm"]
 
 
@@ -551,18 +681,26 @@ KNOWN = {
 
 
 def test_unknown_ids_are_all_listed(tmp_path: Path) -> None:
-    message = spec_error(tmp_path, """
+    message = spec_error(
+        tmp_path,
+        """
         axes:
           draft_template: [creative-synthesis-v10, creative-synthesis-v99]
           draft_llm: [foo, gemini_25_pro, bar]
           essay_template: [not-checked]
-    """, known_ids=KNOWN)
-    assert ("axis 'draft_template': unknown id(s) not in the catalogs: creative-synthesis-v99; "
-            "axis 'draft_llm': unknown id(s) not in the catalogs: foo, bar") in message
+    """,
+        known_ids=KNOWN,
+    )
+    assert (
+        "axis 'draft_template': unknown id(s) not in the catalogs: creative-synthesis-v99; "
+        "axis 'draft_llm': unknown id(s) not in the catalogs: foo, bar"
+    ) in message
 
 
 def test_unknown_ids_in_tuple_items_and_files(tmp_path: Path) -> None:
-    message = spec_error(tmp_path, """
+    message = spec_error(
+        tmp_path,
+        """
         axes:
           draft_llm: "@file:llms.txt"
         rules:
@@ -570,10 +708,14 @@ def test_unknown_ids_in_tuple_items_and_files(tmp_path: Path) -> None:
             judge:
               axes: [evaluation_template, evaluation_llm]
               items: [[daydreaming-verification-v2, sonnet-4], [creativity-metrics, gpt_5]]
-    """, {"llms.txt": "gemini_25_pro\n"}, known_ids=KNOWN)
+    """,
+        {"llms.txt": "gemini_25_pro\n"},
+        known_ids=KNOWN,
+    )
     assert "axis 'evaluation_llm': unknown id(s) not in the catalogs: gpt_5" in message
-    message = spec_error(tmp_path, 'axes:\n  draft_llm: "@file:llms.txt"\n', {"llms.txt": "o3\ngemini_25_pro\nr2\n"},
-                         known_ids=KNOWN)
+    message = spec_error(
+        tmp_path, 'axes:\n  draft_llm: "@file:llms.txt"\n', {"llms.txt": "o3\ngemini_25_pro\nr2\n"}, known_ids=KNOWN
+    )
     assert "axis 'draft_llm': unknown id(s) not in the catalogs: o3, r2" in message
 
 
@@ -582,15 +724,21 @@ def test_known_ids_pass(tmp_path: Path) -> None:
 
 
 def test_injected_axes_come_first_and_the_spec_wins(tmp_path: Path) -> None:
-    frame = compile_text(tmp_path, TWO_AXES, injected_axes={"combo_id": [COMBO_A, COMBO_B], "draft_llm": ["o3"]},
-                         known_ids={"combo_id": []})
+    frame = compile_text(
+        tmp_path,
+        TWO_AXES,
+        injected_axes={"combo_id": [COMBO_A, COMBO_B], "draft_llm": ["o3"]},
+        known_ids={"combo_id": []},
+    )
     assert list(frame.columns) == ["combo_id", "draft_template", "draft_llm"]
     assert len(frame) == 8 and set(frame["draft_llm"]) == {GEMINI, DEEPSEEK}
     assert rows(frame)[:2] == [(COMBO_A, CSV10, GEMINI), (COMBO_A, CSV10, DEEPSEEK)]
 
 
 def test_injected_axis_fills_a_declared_empty_axis_in_place(tmp_path: Path) -> None:
-    frame = compile_text(tmp_path, """
+    frame = compile_text(
+        tmp_path,
+        """
         axes:
           draft_template: [creative-synthesis-v10]
           combo_id: null
@@ -598,7 +746,9 @@ def test_injected_axis_fills_a_declared_empty_axis_in_place(tmp_path: Path) -> N
         rules:
           subsets:
             combo_id: [combo_v1_1f2e3d4c5b6a]
-    """, injected_axes={"combo_id": [COMBO_A, COMBO_B]})
+    """,
+        injected_axes={"combo_id": [COMBO_A, COMBO_B]},
+    )
     assert rows(frame) == [(CSV10, COMBO_B)]
 
 
@@ -607,7 +757,9 @@ def test_injected_axis_fills_a_declared_empty_axis_in_place(tmp_path: Path) -> N
 
 
 def test_field_order_then_remaining_axes_in_axis_order(tmp_path: Path) -> None:
-    frame = compile_text(tmp_path, """
+    frame = compile_text(
+        tmp_path,
+        """
         axes:
           draft_template: [creative-synthesis-v10]
           draft_llm: [gemini_25_pro]
@@ -615,7 +767,8 @@ def test_field_order_then_remaining_axes_in_axis_order(tmp_path: Path) -> None:
           essay_llm: [gemini_25_pro]
         output:
           field_order: [essay_llm, draft_llm]
-    """)
+    """,
+    )
     assert list(frame.columns) == ["essay_llm", "draft_llm", "draft_template", "essay_template"]
 
 
@@ -647,12 +800,19 @@ SHAPE_ERRORS = [
     (TWO_AXES + "rules: subsets\n", "expected a mapping of sections or a list"),
     (TWO_AXES + "rules:\n  subsets: [draft_llm]\n", "rules.subsets: expected a mapping"),
     (TIED + "rules:\n  ties:\n    same_model: [draft_llm]\n", "ties 'same_model': needs at least 2 axes"),
-    (TIED + "rules:\n  ties:\n    same_model: [draft_llm, draft_llm]\n", "ties 'same_model': axis 'draft_llm' named more"),
-    (TIED + "rules:\n  ties:\n    same_model: [draft_llm, evaluation_llm]\n",
-     "ties 'same_model': unknown axis 'evaluation_llm'"),
+    (
+        TIED + "rules:\n  ties:\n    same_model: [draft_llm, draft_llm]\n",
+        "ties 'same_model': axis 'draft_llm' named more",
+    ),
+    (
+        TIED + "rules:\n  ties:\n    same_model: [draft_llm, evaluation_llm]\n",
+        "ties 'same_model': unknown axis 'evaluation_llm'",
+    ),
     # output
-    (TWO_AXES + "output:\n  field_order: [draft_llm, essay_llm]\n",
-     "output.field_order: field(s) that are not axes: essay_llm (axes: draft_template, draft_llm)"),
+    (
+        TWO_AXES + "output:\n  field_order: [draft_llm, essay_llm]\n",
+        "output.field_order: field(s) that are not axes: essay_llm (axes: draft_template, draft_llm)",
+    ),
     (TWO_AXES + "output:\n  field_order: [draft_replicate]\n", "field(s) that are not axes: draft_replicate"),
     (TWO_AXES + "output:\n  field_order: [draft_llm, draft_llm]\n", "listed more than once: draft_llm"),
     (TWO_AXES + "output:\n  field_order: draft_llm\n", "output.field_order: expected a list of axis names"),
@@ -665,12 +825,15 @@ def test_shape_errors(tmp_path: Path, text: str, expected: str) -> None:
 
 
 def test_yaml_syntax_error_names_file_and_line(tmp_path: Path) -> None:
-    message = spec_error(tmp_path, """
+    message = spec_error(
+        tmp_path,
+        """
         axes:
           draft_template: [creative-synthesis-v10
           draft_llm: [gemini_25_pro]
         rules: {}
-    """)
+    """,
+    )
     assert "YAML syntax error" in message and "line " in message
     path = write_spec(tmp_path, "axes:\n  draft_llm: [a]\n    bad: indent\n")
     with pytest.raises(SpecError, match=r"config\.yaml, line 3: YAML syntax error"):
@@ -694,7 +857,9 @@ def test_row_limit_guard(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
 
 def test_two_hundred_thousand_rows(tmp_path: Path) -> None:
     combos = [f"combo_v1_{i:012x}" for i in range(25_000)]
-    frame = compile_text(tmp_path, """
+    frame = compile_text(
+        tmp_path,
+        """
         axes:
           combo_id: "@file:combos.csv"
           draft_template: [creative-synthesis-v10, gwern_original]
@@ -703,16 +868,27 @@ def test_two_hundred_thousand_rows(tmp_path: Path) -> None:
           evaluation_template: [daydreaming-verification-v2]
           evaluation_llm: [sonnet-4, gemini_25_pro]
           draft_replicate: [1]
-    """, {"combos.csv": "combo_id\n" + "\n".join(combos + combos[:10]) + "\n"},
-        known_ids={"combo_id": combos, "draft_llm": [GEMINI, DEEPSEEK]})
+    """,
+        {"combos.csv": "combo_id\n" + "\n".join(combos + combos[:10]) + "\n"},
+        known_ids={"combo_id": combos, "draft_llm": [GEMINI, DEEPSEEK]},
+    )
     assert len(frame) == 25_000 * 8
     assert isinstance(frame["combo_id"].dtype, pd.CategoricalDtype)
     for index in (0, 1, 7, 8, 123_457, len(frame) - 1):
         combo, rest = divmod(index, 8)
         template, rest = divmod(rest, 4)
         llm, judge = divmod(rest, 2)
-        assert rows(frame.iloc[[index]]) == [(combos[combo], (CSV10, GWERN)[template], (GEMINI, DEEPSEEK)[llm],
-                                              CSV10, VERIFY, (SONNET, GEMINI)[judge], 1)]
+        assert rows(frame.iloc[[index]]) == [
+            (
+                combos[combo],
+                (CSV10, GWERN)[template],
+                (GEMINI, DEEPSEEK)[llm],
+                CSV10,
+                VERIFY,
+                (SONNET, GEMINI)[judge],
+                1,
+            )
+        ]
     assert frame["combo_id"].value_counts().eq(8).all()
 
 

@@ -29,23 +29,50 @@ def test_seed_metadata_only_if_absent(store: GensStore) -> None:
     assert store.seed_metadata(meta) is True
     path = store.path("draft", "d_1", "metadata.json")
     assert json.loads(path.read_text()) == {
-        "stage": "draft", "gen_id": "d_1", "origin_cohort_id": None, "mode": "llm", "template_id": "t",
-        "combo_id": "c", "parent_gen_id": None, "llm_model_id": "m", "replicate": 1}
+        "stage": "draft",
+        "gen_id": "d_1",
+        "origin_cohort_id": None,
+        "mode": "llm",
+        "template_id": "t",
+        "combo_id": "c",
+        "parent_gen_id": None,
+        "llm_model_id": "m",
+        "replicate": 1,
+    }
     path.write_text('{"stage": "draft", "gen_id": "d_1", "note": "hand edited"}')
     assert store.seed_metadata(meta) is False
     assert "hand edited" in path.read_text()
 
 
 def test_older_metadata_keeps_unknown_keys_and_reads_other_spellings(store: GensStore) -> None:
-    _put(store, "evaluation", "v_1", "metadata.json", {
-        "parent_gen_id": "e_1", "evaluation_template": "novelty", "model_id": "sonnet-4", "replicate": None,
-        "function": "evaluation_response"})
+    _put(
+        store,
+        "evaluation",
+        "v_1",
+        "metadata.json",
+        {
+            "parent_gen_id": "e_1",
+            "evaluation_template": "novelty",
+            "model_id": "sonnet-4",
+            "replicate": None,
+            "function": "evaluation_response",
+        },
+    )
     meta = store.read_metadata("evaluation", "v_1")
     assert meta is not None
     assert (meta.stage, meta.gen_id, meta.template_id, meta.llm_model_id, meta.replicate, meta.mode) == (
-        "evaluation", "v_1", "novelty", "sonnet-4", 1, "llm")
-    assert meta.model_extra == {"evaluation_template": "novelty", "model_id": "sonnet-4",
-                                "function": "evaluation_response"}
+        "evaluation",
+        "v_1",
+        "novelty",
+        "sonnet-4",
+        1,
+        "llm",
+    )
+    assert meta.model_extra == {
+        "evaluation_template": "novelty",
+        "model_id": "sonnet-4",
+        "function": "evaluation_response",
+    }
 
 
 @pytest.mark.parametrize("content", ["{not json", "[1, 2]", '{"replicate": "many"}', '{"mode": "telepathy"}'])
@@ -90,6 +117,6 @@ def test_done_without_raw_metadata_is_never_stale(store: GensStore) -> None:
 def test_iter_all_skips_hidden_and_files(store: GensStore) -> None:
     _put(store, "draft", "d_1", "metadata.json", {})
     _put(store, "essay", "e_1", "metadata.json", {})
-    _put(store, "essay", ".hidden", "metadata.json", {})
+    (store.layout.gens / "essay" / ".hidden").mkdir(parents=True)
     (store.layout.gens / "essay" / "stray.txt").write_text("x")
     assert sorted(store.iter_all()) == [("draft", "d_1"), ("essay", "e_1")]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import FakeLLM, member_ids
+from helpers import FakeLLM, member_ids
 
 from daydream.cli import main
 from daydream.paths import DataLayout
@@ -20,8 +20,9 @@ def test_healthy_store(ran_demo: tuple[DataLayout, FakeLLM], capsys: pytest.Capt
     assert "no problems found" in capsys.readouterr().out
 
 
-def test_every_problem_kind_is_reported(ran_demo: tuple[DataLayout, FakeLLM],
-                                        capsys: pytest.CaptureFixture[str]) -> None:
+def test_every_problem_kind_is_reported(
+    ran_demo: tuple[DataLayout, FakeLLM], capsys: pytest.CaptureFixture[str]
+) -> None:
     layout, _ = ran_demo
     gens = layout.gens
     drafts, essays = member_ids(layout, "draft"), member_ids(layout, "essay", template_id="essay-expand-v3")

@@ -26,7 +26,7 @@ import json
 import logging
 import os
 from collections.abc import Iterable, Mapping
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
@@ -81,24 +81,41 @@ def run_params(*, stages: bool = False, budget: bool = True) -> dict[str, Param]
     default = "demo" if "demo" in choices else (choices[0] if choices else "")
     params: dict[str, Param] = {
         "cohort_id": Param(
-            default, type="string", minLength=1, title="Cohort",
+            default,
+            type="string",
+            minLength=1,
+            title="Cohort",
             description="A directory under cohorts/ of the data root (the list shows the cohorts found "
-                        "when the DAG was parsed; any other cohort id may be typed).",
+            "when the DAG was parsed; any other cohort id may be typed).",
             **({"examples": choices} if choices else {}),
         ),
     }
     if budget:
-        params["force"] = Param(False, type="boolean", title="Force",
-                                description="Run generations again even when they are done (pays again).")
-        params["max_cost_usd"] = Param(None, type=["null", "number"], minimum=0, title="Budget (USD)",
-                                       description="Start no further LLM call once the cohort's recorded "
-                                                   "spend (all runs, cohorts/<id>/runs/spend.jsonl) has "
-                                                   "reached this; those generations end in state 'budget'. "
-                                                   "Empty means no limit.")
+        params["force"] = Param(
+            False,
+            type="boolean",
+            title="Force",
+            description="Run generations again even when they are done (pays again).",
+        )
+        params["max_cost_usd"] = Param(
+            None,
+            type=["null", "number"],
+            minimum=0,
+            title="Budget (USD)",
+            description="Start no further LLM call once the cohort's recorded "
+            "spend (all runs, cohorts/<id>/runs/spend.jsonl) has "
+            "reached this; those generations end in state 'budget'. "
+            "Empty means no limit.",
+        )
     if stages:
-        params["stages"] = Param(list(STAGES), type="array", title="Stages",
-                                 items={"type": "string", "enum": list(STAGES)}, examples=list(STAGES),
-                                 description="Stages to run, in pipeline order; the others are skipped.")
+        params["stages"] = Param(
+            list(STAGES),
+            type="array",
+            title="Stages",
+            items={"type": "string", "enum": list(STAGES)},
+            examples=list(STAGES),
+            description="Stages to run, in pipeline order; the others are skipped.",
+        )
     return params
 
 
@@ -108,7 +125,7 @@ class RunConf:
     def __init__(self, params: Mapping[str, Any]):
         cohort_id = str(params.get("cohort_id") or "").strip()
         if not cohort_id:
-            raise AirflowException("param cohort_id is required: trigger with conf {\"cohort_id\": \"demo\"}")
+            raise AirflowException('param cohort_id is required: trigger with conf {"cohort_id": "demo"}')
         self.cohort_id = cohort_id
         self.force = _as_bool(params.get("force", False))
         budget = params.get("max_cost_usd")
@@ -122,7 +139,7 @@ class RunConf:
         self.stages = [s for s in STAGES if s in stages]
 
     @classmethod
-    def current(cls) -> "RunConf":
+    def current(cls) -> RunConf:
         return cls(get_current_context()["params"])
 
     def child_conf(self) -> dict[str, Any]:
@@ -159,8 +176,13 @@ def list_work(stage: str, run: RunConf) -> dict[str, list[str]]:
     limit = max_map_length()
     for tier in TIERS:
         check_map_length(len(work.get(tier, [])), stage=f"{stage} ({tier} tier)", limit=limit)
-    log.info("cohort %s, stage %s: %s to run (parents done, not done yet%s)", run.cohort_id, stage,
-             ", ".join(f"{len(work.get(t, []))} {t}" for t in TIERS), ", forced" if run.force else "")
+    log.info(
+        "cohort %s, stage %s: %s to run (parents done, not done yet%s)",
+        run.cohort_id,
+        stage,
+        ", ".join(f"{len(work.get(t, []))} {t}" for t in TIERS),
+        ", forced" if run.force else "",
+    )
     return {tier: list(work.get(tier, [])) for tier in TIERS}
 
 
@@ -179,25 +201,35 @@ def generate_one(stage: str, tier: str, gen_id: str, run: RunConf, llm: Any = No
     if own_client:
         llm = llm_client()
     try:
-        outcome = run_generation(layout(), stage, gen_id, cohort_id=run.cohort_id, llm=llm,
-                                 force=run.force, max_cost_usd=run.max_cost_usd)
+        outcome = run_generation(
+            layout(), stage, gen_id, cohort_id=run.cohort_id, llm=llm, force=run.force, max_cost_usd=run.max_cost_usd
+        )
     finally:
         if own_client and hasattr(llm, "close"):
             llm.close()
-    log.info("%s %s: %s%s", stage, gen_id, outcome.get("state"),
-             f" ({outcome['message']})" if outcome.get("message") else "")
+    log.info(
+        "%s %s: %s%s", stage, gen_id, outcome.get("state"), f" ({outcome['message']})" if outcome.get("message") else ""
+    )
     return outcome
 
 
 def crashed(stage: str, gen_ids: Iterable[str]) -> list[dict[str, Any]]:
     """Outcomes for generations whose task instance ended without one (crash, error after retries)."""
-    return [{"gen_id": gen_id, "stage": stage, "state": "failed",
-             "message": "its task instance failed after all Airflow retries (worker crash or unexpected "
-                        "error); see the task log"} for gen_id in gen_ids]
+    return [
+        {
+            "gen_id": gen_id,
+            "stage": stage,
+            "state": "failed",
+            "message": "its task instance failed after all Airflow retries (worker crash or unexpected "
+            "error); see the task log",
+        }
+        for gen_id in gen_ids
+    ]
 
 
-def summarize(stage: str, run: RunConf, work: Mapping[str, list[str]],
-              outcomes: list[dict[str, Any]]) -> dict[str, Any]:
+def summarize(
+    stage: str, run: RunConf, work: Mapping[str, list[str]], outcomes: list[dict[str, Any]]
+) -> dict[str, Any]:
     """``write_stage_summary`` with the generations that returned no outcome counted as failed."""
     from daydream.orchestration import write_stage_summary
 
@@ -230,8 +262,14 @@ def build_reports(run: RunConf) -> dict[str, Any]:
     result = build_cohort_reports(layout(), run.cohort_id)
     headline = result.headline.model_dump(mode="json")
     index = layout().reports(run.cohort_id) / "index.html"
-    log.info("reports of cohort %s: %d files, %s; %s evaluations scored, mean score %s", run.cohort_id,
-             len(result.paths), index, headline.get("scored"), headline.get("mean_score"))
+    log.info(
+        "reports of cohort %s: %d files, %s; %s evaluations scored, mean score %s",
+        run.cohort_id,
+        len(result.paths),
+        index,
+        headline.get("scored"),
+        headline.get("mean_score"),
+    )
     return {"cohort_id": run.cohort_id, "index": str(index), "files": len(result.paths), "headline": headline}
 
 
@@ -249,8 +287,11 @@ def stage_dag(stage: str) -> DAG:
     def gen_ids(work: dict[str, list[str]], tier: str) -> list[str]:
         return work[tier]
 
-    @task(retries=GENERATION_RETRIES, retry_delay=timedelta(seconds=5),
-          map_index_template="{{ task.op_kwargs['gen_id'] }}")
+    @task(
+        retries=GENERATION_RETRIES,
+        retry_delay=timedelta(seconds=5),
+        map_index_template="{{ task.op_kwargs['gen_id'] }}",
+    )
     def generate(tier: str, gen_id: str) -> dict[str, Any]:
         return generate_one(stage, tier, gen_id, RunConf.current())
 
@@ -263,11 +304,17 @@ def stage_dag(stage: str) -> DAG:
         pulled = ti.xcom_pull(task_ids=[f"generate_{tier}" for tier in TIERS])
         return summarize(stage, RunConf.current(), work, [o for o in pulled if isinstance(o, dict)])
 
-    @dag(dag_id=STAGE_DAG_IDS[stage], schedule=None, is_paused_upon_creation=False, catchup=False,
-         params=run_params(), tags=[*TAGS, "stage"],
-         doc_md=f"DayDream **{stage}** stage of one cohort: one mapped task instance per generation, "
-                f"free-tier models in pool `llm_api_free`, paid ones in `llm_api_paid`, copy mode "
-                f"without a call. Done generations are not listed again (param `force` lists them).")
+    @dag(
+        dag_id=STAGE_DAG_IDS[stage],
+        schedule=None,
+        is_paused_upon_creation=False,
+        catchup=False,
+        params=run_params(),
+        tags=[*TAGS, "stage"],
+        doc_md=f"DayDream **{stage}** stage of one cohort: one mapped task instance per generation, "
+        f"free-tier models in pool `llm_api_free`, paid ones in `llm_api_paid`, copy mode "
+        f"without a call. Done generations are not listed again (param `force` lists them).",
+    )
     def stage_pipeline() -> None:
         work = list_generations()
         generated = []
@@ -293,10 +340,18 @@ class TriggerStepOperator(TriggerDagRunOperator):
         # One retry: Airflow 3.3 can fail a deferred task whose trigger fires before the scheduler
         # has seen the worker exit from the deferral (a triggered run that ends within seconds);
         # the retry triggers a new run, which finds the finished work and ends at once.
-        super().__init__(task_id=f"run_{step}", trigger_dag_id=dag_id, deferrable=True,
-                         wait_for_completion=True, poke_interval=TRIGGER_POLL_SECONDS,
-                         allowed_states=["success"], failed_states=["failed"], retries=1,
-                         retry_delay=timedelta(seconds=5), **kwargs)
+        super().__init__(
+            task_id=f"run_{step}",
+            trigger_dag_id=dag_id,
+            deferrable=True,
+            wait_for_completion=True,
+            poke_interval=TRIGGER_POLL_SECONDS,
+            allowed_states=["success"],
+            failed_states=["failed"],
+            retries=1,
+            retry_delay=timedelta(seconds=5),
+            **kwargs,
+        )
         self.step = step
 
     def execute(self, context: Any) -> Any:
@@ -306,9 +361,12 @@ class TriggerStepOperator(TriggerDagRunOperator):
         self.conf = run.child_conf() if self.step in STAGES else {"cohort_id": run.cohort_id}
         if is_dag_test(context):
             self.operator_extra_links = ()  # no triggered run to link to
-            log.info("airflow dags test: no scheduler runs a triggered DAG here, so %s runs inline in "
-                     "this task (one generation after another, pools not applied) instead of triggering %s",
-                     self.step, self.trigger_dag_id)
+            log.info(
+                "airflow dags test: no scheduler runs a triggered DAG here, so %s runs inline in "
+                "this task (one generation after another, pools not applied) instead of triggering %s",
+                self.step,
+                self.trigger_dag_id,
+            )
             if self.step in STAGES:
                 return run_stage_inline(self.step, run)
             return build_reports(run)
@@ -352,22 +410,31 @@ def cohort_outcome(run: RunConf, step_states: Mapping[str, str | None], started:
 
     prefixes = {"draft": "d_", "essay": "e_", "evaluation": "v_"}
     ran = [s for s in run.stages if step_states.get(f"run_{s}") not in ("skipped", "upstream_failed")]
-    summaries = {s: v for s, v in read_stage_summaries(run.cohort_id, ran).items()
-                 if started is None or str(v.get("at", "")) >= started.isoformat()[:19]}
+    summaries = {
+        s: v
+        for s, v in read_stage_summaries(run.cohort_id, ran).items()
+        if started is None or str(v.get("at", "")) >= started.isoformat()[:19]
+    }
     failed = sorted({f["gen_id"] for v in summaries.values() for f in v.get("failed", [])})
     try:
-        failed = sorted(set(failed) | {g for g in cohort_failures(layout(), run.cohort_id)
-                                       if any(g.startswith(prefixes[s]) for s in ran)})
+        failed = sorted(
+            set(failed)
+            | {g for g in cohort_failures(layout(), run.cohort_id) if any(g.startswith(prefixes[s]) for s in ran)}
+        )
     except Exception as exc:  # membership missing when the build failed
         log.warning("cannot read the cohort's failures: %s", exc)
     broken = sorted(t for t, state in step_states.items() if state in ("failed", "upstream_failed"))
-    lines = [f"cohort {run.cohort_id}: stages run: {', '.join(ran) or 'none'}"
-             + (f" (skipped: {', '.join(s for s in STAGES if s not in ran)})" if len(ran) < len(STAGES) else "")]
+    lines = [
+        f"cohort {run.cohort_id}: stages run: {', '.join(ran) or 'none'}"
+        + (f" (skipped: {', '.join(s for s in STAGES if s not in ran)})" if len(ran) < len(STAGES) else "")
+    ]
     lines += [summaries[s]["text"] for s in STAGES if s in summaries and summaries[s].get("text")]
     if failed:
         shown = ", ".join(failed[:20]) + (f" and {len(failed) - 20} more" if len(failed) > 20 else "")
-        lines.append(f"{len(failed)} generation(s) failed: {shown} (messages in runs/<stage>_summary.json "
-                     f"and each generation's task log; a rerun retries them)")
+        lines.append(
+            f"{len(failed)} generation(s) failed: {shown} (messages in runs/<stage>_summary.json "
+            f"and each generation's task log; a rerun retries them)"
+        )
     if broken:
         lines.append(f"task(s) failed: {', '.join(broken)} (see their logs)")
     reports = layout().reports(run.cohort_id) / "index.html"
@@ -406,11 +473,17 @@ def cohort_dag() -> DAG:
             step_states = {}
         return cohort_outcome(RunConf.current(), step_states, getattr(dag_run, "start_date", None))
 
-    @dag(dag_id=COHORT_DAG_ID, schedule=None, catchup=False, params=run_params(stages=True),
-         tags=TAGS, doc_md="Builds a DayDream cohort, then runs `daydream_draft`, `daydream_essay`, "
-                           "`daydream_evaluation` and `daydream_report` for it, in order. Generations "
-                           "whose parents failed wait; the run fails, with a summary, when any "
-                           "generation failed.")
+    @dag(
+        dag_id=COHORT_DAG_ID,
+        schedule=None,
+        catchup=False,
+        params=run_params(stages=True),
+        tags=TAGS,
+        doc_md="Builds a DayDream cohort, then runs `daydream_draft`, `daydream_essay`, "
+        "`daydream_evaluation` and `daydream_report` for it, in order. Generations "
+        "whose parents failed wait; the run fails, with a summary, when any "
+        "generation failed.",
+    )
     def cohort_pipeline() -> None:
         previous = build_cohort()
         for step in (*STAGES, "report"):
@@ -430,9 +503,15 @@ def report_dag() -> DAG:
     def reports() -> dict[str, Any]:
         return build_reports(RunConf.current())
 
-    @dag(dag_id=REPORT_DAG_ID, schedule=None, is_paused_upon_creation=False, catchup=False,
-         params=run_params(budget=False), tags=TAGS,
-         doc_md="Writes the reports of one DayDream cohort to `cohorts/<cohort_id>/reports/`.")
+    @dag(
+        dag_id=REPORT_DAG_ID,
+        schedule=None,
+        is_paused_upon_creation=False,
+        catchup=False,
+        params=run_params(budget=False),
+        tags=TAGS,
+        doc_md="Writes the reports of one DayDream cohort to `cohorts/<cohort_id>/reports/`.",
+    )
     def report_pipeline() -> None:
         reports()
 
@@ -455,22 +534,31 @@ def resume_dag() -> DAG:
         ti = get_current_context()["ti"]
         active = ti.get_dr_count(dag_id=COHORT_DAG_ID, states=["queued", "running"])
         if active:
-            log.info("%d %s run(s) are active; resuming next time to avoid running a cohort twice",
-                     active, COHORT_DAG_ID)
+            log.info(
+                "%d %s run(s) are active; resuming next time to avoid running a cohort twice", active, COHORT_DAG_ID
+            )
             return []
         cohorts = unfinished_cohorts(layout())
         log.info("unfinished cohorts: %s", ", ".join(cohorts) or "none")
         return [{"cohort_id": c, **resumed_settings(c)} for c in cohorts]
 
-    @dag(dag_id=RESUME_DAG_ID, schedule=resume_schedule(),
-         start_date=datetime(2025, 1, 1, tzinfo=timezone.utc), catchup=False, max_active_runs=1,
-         tags=TAGS, doc_md=f"Resumes every cohort with pending or failed generations by triggering "
-                           f"`{COHORT_DAG_ID}` for it, so free-tier models whose providers cap requests "
-                           f"per day finish over several days. Schedule: `${RESUME_SCHEDULE_ENV}` "
-                           f"(default `{DEFAULT_RESUME_SCHEDULE}`). Starts paused: unpause it to enable.")
+    @dag(
+        dag_id=RESUME_DAG_ID,
+        schedule=resume_schedule(),
+        start_date=datetime(2025, 1, 1, tzinfo=UTC),
+        catchup=False,
+        max_active_runs=1,
+        tags=TAGS,
+        doc_md=f"Resumes every cohort with pending or failed generations by triggering "
+        f"`{COHORT_DAG_ID}` for it, so free-tier models whose providers cap requests "
+        f"per day finish over several days. Schedule: `${RESUME_SCHEDULE_ENV}` "
+        f"(default `{DEFAULT_RESUME_SCHEDULE}`). Starts paused: unpause it to enable.",
+    )
     def resume_pipeline() -> None:
         TriggerDagRunOperator.partial(
-            task_id="resume_cohort", trigger_dag_id=COHORT_DAG_ID, wait_for_completion=False,
+            task_id="resume_cohort",
+            trigger_dag_id=COHORT_DAG_ID,
+            wait_for_completion=False,
             map_index_template="{{ task.conf['cohort_id'] }}",
         ).expand(conf=unfinished())
 

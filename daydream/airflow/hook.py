@@ -102,8 +102,7 @@ class LLMHook(BaseHook):
             try:
                 conn = self.get_connection(self.llm_conn_id)
             except AirflowNotFoundException:
-                self.log.info("No Airflow connection '%s'; using OPENROUTER_API_KEY and defaults",
-                              self.llm_conn_id)
+                self.log.info("No Airflow connection '%s'; using OPENROUTER_API_KEY and defaults", self.llm_conn_id)
                 self._settings = LLMSettings.from_env(**self._overrides)
             else:
                 fields = settings_from_extras(conn.extra_dejson, conn_id=self.llm_conn_id)
@@ -133,8 +132,7 @@ class LLMHook(BaseHook):
         return self._client
 
     def complete(self, *, model: str, prompt: str, max_tokens: int, temperature: float) -> LLMResult:
-        return self.get_conn().complete(model=model, prompt=prompt, max_tokens=max_tokens,
-                                        temperature=temperature)
+        return self.get_conn().complete(model=model, prompt=prompt, max_tokens=max_tokens, temperature=temperature)
 
     def stage_request(self, stage: str) -> tuple[int, float]:
         return self.get_settings().stage_request(stage)

@@ -29,7 +29,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -50,7 +50,7 @@ class LocalAirflowError(RuntimeError):
 
 
 def now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 # -- environment ------------------------------------------------------------------------------------
@@ -60,8 +60,9 @@ def airflow_env(overrides: Mapping[str, str] | None = None, *, base: Mapping[str
     """The environment after ``source include/scripts/airflow_env.sh`` with ``overrides`` exported first."""
     env = dict(os.environ if base is None else base)
     env.update(overrides or {})
-    out = subprocess.run(["bash", "-c", f'source "{ENV_SCRIPT}" >/dev/null && env -0'], env=env,
-                         capture_output=True, check=True)
+    out = subprocess.run(
+        ["bash", "-c", f'source "{ENV_SCRIPT}" >/dev/null && env -0'], env=env, capture_output=True, check=True
+    )
     return dict(item.split("=", 1) for item in out.stdout.decode().split("\0") if "=" in item)
 
 
@@ -145,8 +146,10 @@ class Services:
 
     def _record(self) -> None:
         self.state_file.parent.mkdir(parents=True, exist_ok=True)
-        data = {"driver": os.getpid(),
-                "services": {**self.recorded(), **{name: p.pid for name, p in self.procs.items()}}}
+        data = {
+            "driver": os.getpid(),
+            "services": {**self.recorded(), **{name: p.pid for name, p in self.procs.items()}},
+        }
         tmp = self.state_file.with_suffix(".json.tmp")
         tmp.write_text(json.dumps(data))
         tmp.replace(self.state_file)
@@ -154,8 +157,14 @@ class Services:
     def start(self, name: str, argv: list[str], *, env: Mapping[str, str], log_file: Path) -> subprocess.Popen:
         log_file.parent.mkdir(parents=True, exist_ok=True)
         with open(log_file, "ab") as out:
-            proc = subprocess.Popen(argv, env=dict(env), stdin=subprocess.DEVNULL, stdout=out,
-                                    stderr=subprocess.STDOUT, start_new_session=True)
+            proc = subprocess.Popen(
+                argv,
+                env=dict(env),
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         self.procs[name] = proc
         self._record()
         return proc
@@ -267,8 +276,10 @@ class AirflowClient:
 
     def healthy(self) -> bool:
         health = self.health()
-        return bool(health) and all(health.get(part, {}).get("status") == "healthy"
-                                    for part in ("metadatabase", "scheduler", "triggerer", "dag_processor"))
+        return bool(health) and all(
+            health.get(part, {}).get("status") == "healthy"
+            for part in ("metadatabase", "scheduler", "triggerer", "dag_processor")
+        )
 
     def dag(self, dag_id: str) -> dict[str, Any] | None:
         try:
@@ -295,14 +306,18 @@ class AirflowClient:
     def task_instances(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
         while True:
-            page = self.request("GET", f"/api/v2/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}/taskInstances",
-                                params={"limit": 1000, "offset": len(out)})
+            page = self.request(
+                "GET",
+                f"/api/v2/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}/taskInstances",
+                params={"limit": 1000, "offset": len(out)},
+            )
             out += page["task_instances"]
             if len(out) >= page["total_entries"] or not page["task_instances"]:
                 return out
 
-    def wait_run(self, dag_id: str, run_id: str, *, timeout: float, interval: float = 3.0,
-                 tick: Callable[[], None] | None = None) -> str:
+    def wait_run(
+        self, dag_id: str, run_id: str, *, timeout: float, interval: float = 3.0, tick: Callable[[], None] | None = None
+    ) -> str:
         """Poll until the run is finished; returns its state (``timeout`` raises)."""
         deadline = time.monotonic() + timeout
         while True:
@@ -327,14 +342,18 @@ def progress_line(client: AirflowClient, since: datetime) -> str:
             parts.append(f"{name}: -")
             continue
         tis = client.task_instances(dag_id, run["dag_run_id"])
-        gens = Counter(_bucket(ti["state"]) for ti in tis if ti["task_id"].startswith("generate_")
-                       and ti["map_index"] >= 0)
+        gens = Counter(
+            _bucket(ti["state"]) for ti in tis if ti["task_id"].startswith("generate_") and ti["map_index"] >= 0
+        )
         if dag_id == "daydream_report" or not sum(gens.values()):
             parts.append(f"{name}: {run['state']}")
             continue
         shown = ", ".join(f"{n} {k}" for k, n in sorted(gens.items(), key=lambda kv: _ORDER.index(kv[0])))
-        parts.append(f"{name}: {gens['done']}/{sum(gens.values())} ({shown})" if run["state"] not in FINISHED
-                     else f"{name}: {run['state']} ({shown})")
+        parts.append(
+            f"{name}: {gens['done']}/{sum(gens.values())} ({shown})"
+            if run["state"] not in FINISHED
+            else f"{name}: {run['state']} ({shown})"
+        )
     return " | ".join(parts)
 
 
@@ -342,9 +361,17 @@ _ORDER = ["done", "running", "queued", "retry", "failed", "skipped", "other"]
 
 
 def _bucket(state: str | None) -> str:
-    return {"success": "done", "running": "running", "queued": "queued", "scheduled": "queued",
-            None: "queued", "up_for_retry": "retry", "failed": "failed", "upstream_failed": "failed",
-            "skipped": "skipped"}.get(state, "other")
+    return {
+        "success": "done",
+        "running": "running",
+        "queued": "queued",
+        "scheduled": "queued",
+        None: "queued",
+        "up_for_retry": "retry",
+        "failed": "failed",
+        "upstream_failed": "failed",
+        "skipped": "skipped",
+    }.get(state, "other")
 
 
 # -- a local Airflow --------------------------------------------------------------------------------
@@ -375,9 +402,11 @@ class LocalAirflow:
         """Stop what a previous, killed start left; refuse to touch a start that still runs."""
         driver = self.services.live_driver()
         if driver is not None:
-            raise LocalAirflowError(f"another DayDream Airflow (started by pid {driver}) runs with AIRFLOW_HOME="
-                                    f"{self.home}: stop it first (Ctrl-C in its terminal), or export "
-                                    f"DAYDREAM_AIRFLOW_HOME=<another directory>")
+            raise LocalAirflowError(
+                f"another DayDream Airflow (started by pid {driver}) runs with AIRFLOW_HOME="
+                f"{self.home}: stop it first (Ctrl-C in its terminal), or export "
+                f"DAYDREAM_AIRFLOW_HOME=<another directory>"
+            )
         left = self.services.recorded()
         if left:
             members = session_members(left.values())
@@ -392,8 +421,10 @@ class LocalAirflow:
         for what, port in ports.items():
             if port_in_use(port):
                 var = "DAYDREAM_AIRFLOW_PORT" if what == "api-server" else "DAYDREAM_LLM_PORT"
-                raise LocalAirflowError(f"port {port} ({what}) is in use by another program: stop it or "
-                                        f"export {var}=<free port> (or DAYDREAM_FREE_PORTS=1)")
+                raise LocalAirflowError(
+                    f"port {port} ({what}) is in use by another program: stop it or "
+                    f"export {var}=<free port> (or DAYDREAM_FREE_PORTS=1)"
+                )
 
     def prepare(self) -> None:
         """``airflow db migrate`` and ``airflow pools import include/pools.json``."""
@@ -402,11 +433,13 @@ class LocalAirflow:
             log_file = self.logs / "setup.log"
             log_file.parent.mkdir(parents=True, exist_ok=True)
             with open(log_file, "ab") as out:
-                code = subprocess.run(argv, env=self.env, stdin=subprocess.DEVNULL, stdout=out,
-                                      stderr=subprocess.STDOUT).returncode
+                code = subprocess.run(
+                    argv, env=self.env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT
+                ).returncode
             if code:
-                raise LocalAirflowError(f"`{' '.join(argv[1:])}` failed (exit {code}); last lines of "
-                                        f"{log_file}:\n{tail(log_file)}")
+                raise LocalAirflowError(
+                    f"`{' '.join(argv[1:])}` failed (exit {code}); last lines of {log_file}:\n{tail(log_file)}"
+                )
         self._sqlite_wal()
 
     def _sqlite_wal(self) -> None:
@@ -421,8 +454,15 @@ class LocalAirflow:
 
     def start_llm(self, latency: float | None = None, config: str | None = None) -> None:
         daydream = _bin(self.env, "daydream")
-        argv = [daydream, "llm", "serve", "--port", self.env["DAYDREAM_LLM_PORT"],
-                "--latency", str(latency if latency is not None else self.env.get("DAYDREAM_LLM_LATENCY", "0.2"))]
+        argv = [
+            daydream,
+            "llm",
+            "serve",
+            "--port",
+            self.env["DAYDREAM_LLM_PORT"],
+            "--latency",
+            str(latency if latency is not None else self.env.get("DAYDREAM_LLM_LATENCY", "0.2")),
+        ]
         models = Path(self.env.get("DAYDREAM_DATA_ROOT", "data")) / "1_raw" / "llm_models.csv"
         if models.exists():
             argv += ["--models-csv", str(models)]
@@ -443,8 +483,10 @@ class LocalAirflow:
             dead = self.services.exited()
             if dead:
                 name, code = next(iter(dead.items()))
-                raise LocalAirflowError(f"{name} exited with code {code} while starting; last lines of "
-                                        f"{self.logs / (name + '.log')}:\n{tail(self.logs / (name + '.log'))}")
+                raise LocalAirflowError(
+                    f"{name} exited with code {code} while starting; last lines of "
+                    f"{self.logs / (name + '.log')}:\n{tail(self.logs / (name + '.log'))}"
+                )
             if time.monotonic() > deadline:
                 raise LocalAirflowError(f"{what} not healthy after {timeout:.0f}s; logs in {self.logs}")
             time.sleep(0.5)
@@ -470,8 +512,9 @@ class LocalAirflow:
             if time.monotonic() > deadline:
                 errors = self.client.request("GET", "/api/v2/importErrors").get("import_errors", [])
                 detail = "; ".join(f"{e['filename']}: {e['stack_trace'].strip().splitlines()[-1]}" for e in errors)
-                raise LocalAirflowError(f"DAGs {missing} not parsed after {timeout:.0f}s"
-                                        + (f"; import errors: {detail}" if detail else ""))
+                raise LocalAirflowError(
+                    f"DAGs {missing} not parsed after {timeout:.0f}s" + (f"; import errors: {detail}" if detail else "")
+                )
             time.sleep(1)
 
     def unpause(self, dag_ids: Iterable[str] = RUN_DAGS) -> None:
@@ -483,8 +526,11 @@ class LocalAirflow:
         failed = []
         for run in self.client.dag_runs(since=since):
             if run["dag_id"] in RUN_DAGS and run["state"] in ("queued", "running"):
-                self.client.request("PATCH", f"/api/v2/dags/{run['dag_id']}/dagRuns/"
-                                             f"{quote(run['dag_run_id'], safe='')}", json={"state": "failed"})
+                self.client.request(
+                    "PATCH",
+                    f"/api/v2/dags/{run['dag_id']}/dagRuns/{quote(run['dag_run_id'], safe='')}",
+                    json={"state": "failed"},
+                )
                 failed.append(f"{run['dag_id']} {run['dag_run_id']}")
         return failed
 
@@ -511,12 +557,17 @@ def _raise_stop(signum: int, _frame: Any) -> None:
 
 
 def _banner(local: LocalAirflow) -> str:
-    llm = (f"offline LLM at {local.llm_url}" if local.offline_llm
-           else "your LLM connection (AIRFLOW_CONN_LLM_DEFAULT, connection llm_default or OPENROUTER_API_KEY)")
-    return (f"Airflow UI   {local.url}   user admin   password {local.client.password()}\n"
-            f"AIRFLOW_HOME {local.home}   data {local.env.get('DAYDREAM_DATA_ROOT')}\n"
-            f"LLM          {llm}\n"
-            f"logs         {local.logs}")
+    llm = (
+        f"offline LLM at {local.llm_url}"
+        if local.offline_llm
+        else "your LLM connection (AIRFLOW_CONN_LLM_DEFAULT, connection llm_default or OPENROUTER_API_KEY)"
+    )
+    return (
+        f"Airflow UI   {local.url}   user admin   password {local.client.password()}\n"
+        f"AIRFLOW_HOME {local.home}   data {local.env.get('DAYDREAM_DATA_ROOT')}\n"
+        f"LLM          {llm}\n"
+        f"logs         {local.logs}"
+    )
 
 
 def _ignore_signals() -> None:
@@ -540,8 +591,12 @@ def _stop_and_check(local: LocalAirflow) -> int:
 def cmd_up(args: argparse.Namespace, env: dict[str, str]) -> int:
     local = LocalAirflow(env)
     try:
-        print("starting Airflow (scheduler, dag-processor, triggerer, api-server)"
-              + (" and the offline LLM" if local.offline_llm else "") + " ...", flush=True)
+        print(
+            "starting Airflow (scheduler, dag-processor, triggerer, api-server)"
+            + (" and the offline LLM" if local.offline_llm else "")
+            + " ...",
+            flush=True,
+        )
         local.start()
         local.wait_dags(RUN_DAGS)
         local.unpause()  # daydream_resume stays as it is: unpause it to resume cohorts on its schedule
@@ -564,8 +619,7 @@ def cmd_demo(args: argparse.Namespace, env: dict[str, str]) -> int:
     started = time.monotonic()
     state = "not started"
     try:
-        print("starting Airflow (scheduler, dag-processor, triggerer, api-server) and the offline LLM ...",
-              flush=True)
+        print("starting Airflow (scheduler, dag-processor, triggerer, api-server) and the offline LLM ...", flush=True)
         local.start(llm=local.offline_llm)
         local.wait_dags(RUN_DAGS)
         for stale in local.fail_active_runs():
@@ -603,8 +657,10 @@ def cmd_demo(args: argparse.Namespace, env: dict[str, str]) -> int:
             except (LocalAirflowError, httpx.HTTPError):
                 pass
         code = _stop_and_check(local)
-        print(f"demo finished in {time.monotonic() - started:.0f}s: daydream_cohort run {state}"
-              + ("" if not code else " (processes left!)"))
+        print(
+            f"demo finished in {time.monotonic() - started:.0f}s: daydream_cohort run {state}"
+            + ("" if not code else " (processes left!)")
+        )
 
 
 def _demo_summary(env: Mapping[str, str], cohort: str, state: str, seconds: float) -> str:
@@ -612,14 +668,17 @@ def _demo_summary(env: Mapping[str, str], cohort: str, state: str, seconds: floa
     lines = [f"daydream_cohort run for cohort '{cohort}': {state.upper()} after {seconds:.0f}s"]
     for stage in ("draft", "essay", "evaluation"):
         try:
-            lines.append("  " + json.loads((root / "cohorts" / cohort / "runs" / f"{stage}_summary.json").read_text())["text"])
+            lines.append(
+                "  " + json.loads((root / "cohorts" / cohort / "runs" / f"{stage}_summary.json").read_text())["text"]
+            )
         except (OSError, ValueError, KeyError):
             pass
     index = root / "cohorts" / cohort / "reports" / "index.html"
     lines.append(f"reports: {index}" if index.exists() else f"no report at {index}")
     if state != "success":
-        lines.append("see the failed task's log in the UI (make airflow) or under "
-                     f"{Path(env['AIRFLOW_HOME']) / 'logs'}")
+        lines.append(
+            f"see the failed task's log in the UI (make airflow) or under {Path(env['AIRFLOW_HOME']) / 'logs'}"
+        )
     return "\n".join(lines)
 
 

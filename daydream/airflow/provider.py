@@ -40,8 +40,7 @@ CONN_FIELDS: dict[str, Any] = {
     },
     "extra_headers": {
         "label": "Extra headers (JSON)",
-        "description": 'Sent with every request, e.g. {"HTTP-Referer": "https://example.org", '
-                       '"X-Title": "DayDream"}.',
+        "description": 'Sent with every request, e.g. {"HTTP-Referer": "https://example.org", "X-Title": "DayDream"}.',
         "schema": {"type": ["object", "null"], "format": "json"},
     },
     "request_defaults": {
@@ -57,7 +56,7 @@ def get_provider_info() -> dict[str, Any]:
         "package-name": "daydream",
         "name": "DayDream",
         "description": "DayDream combinatorial LLM creativity experiments: the OpenAI-compatible "
-                       "LLM connection type used by the stage DAGs.",
+        "LLM connection type used by the stage DAGs.",
         "connection-types": [
             {
                 "hook-class-name": HOOK_CLASS,

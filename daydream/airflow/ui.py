@@ -44,8 +44,7 @@ _SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _bearer = HTTPBearer(auto_error=False)
 
 
-async def require_user(request: Request,
-                       credentials: HTTPAuthorizationCredentials | None = Depends(_bearer)) -> Any:
+async def require_user(request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(_bearer)) -> Any:
     """The logged-in Airflow user; a browser without one goes to the login page, others get 401/403."""
     try:
         from airflow.api_fastapi.core_api.security import get_user
@@ -55,8 +54,9 @@ async def require_user(request: Request,
         return await get_user(request, None, credentials)
     except HTTPException as exc:
         if "text/html" in request.headers.get("accept", "") and request.method == "GET":
-            raise HTTPException(status.HTTP_307_TEMPORARY_REDIRECT, "login required",
-                                headers={"Location": _login_url(request)}) from None
+            raise HTTPException(
+                status.HTTP_307_TEMPORARY_REDIRECT, "login required", headers={"Location": _login_url(request)}
+            ) from None
         raise exc
     except RuntimeError:  # no auth manager initialised: refuse rather than serve anonymously
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "Not authenticated") from None
@@ -117,8 +117,14 @@ def _error_page(title: str, message: str, code: int) -> HTMLResponse:
 
 def create_app(cache: _ScopeCache | None = None) -> FastAPI:
     cache = cache or _ScopeCache()
-    app = FastAPI(title="DayDream", description="DayDream cohorts, leaderboards and lineage",
-                  dependencies=[Depends(require_user)], docs_url=None, redoc_url=None, openapi_url=None)
+    app = FastAPI(
+        title="DayDream",
+        description="DayDream cohorts, leaderboards and lineage",
+        dependencies=[Depends(require_user)],
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
 
     def layout() -> DataLayout:
         return DataLayout.at(None)
@@ -138,13 +144,20 @@ def create_app(cache: _ScopeCache | None = None) -> FastAPI:
         lay, base = layout(), _base(request)
         rows = [_progress_row(cohort_id, scope(cohort_id)) for cohort_id in _cohorts(lay)]
         frame = pd.DataFrame(rows)
-        body = ["<h1>DayDream cohorts</h1>",
-                f'<p class="muted">Data root: {h.esc(lay.root)}. Progress per stage: done / stale / failed / '
-                f"pending of the cohort's generations.</p>"]
+        body = [
+            "<h1>DayDream cohorts</h1>",
+            f'<p class="muted">Data root: {h.esc(lay.root)}. Progress per stage: done / stale / failed / '
+            f"pending of the cohort's generations.</p>",
+        ]
         columns = ["cohort", "draft", "essay", "evaluation", "scored", "mean (0-10)"]
-        body.append(h.table(frame, columns if rows else None,
-                            cells={"cohort": lambda r: h.link(f"{base}/cohorts/{r['cohort']}", r["cohort"])},
-                            empty=f"No cohorts with a membership.csv under {lay.cohorts}."))
+        body.append(
+            h.table(
+                frame,
+                columns if rows else None,
+                cells={"cohort": lambda r: h.link(f"{base}/cohorts/{r['cohort']}", r["cohort"])},
+                empty=f"No cohorts with a membership.csv under {lay.cohorts}.",
+            )
+        )
         return HTMLResponse(h.page("DayDream cohorts", "".join(body)))
 
     @app.get("/api/cohorts", name="cohorts_json")
@@ -153,8 +166,13 @@ def create_app(cache: _ScopeCache | None = None) -> FastAPI:
         out = []
         for cohort_id in _cohorts(lay):
             data = scope(cohort_id)
-            out.append({"cohort_id": cohort_id, "stages": stage_summary(data).to_dict("records"),
-                        "headline": headline(data.scores, None, False).model_dump()})
+            out.append(
+                {
+                    "cohort_id": cohort_id,
+                    "stages": stage_summary(data).to_dict("records"),
+                    "headline": headline(data.scores, None, False).model_dump(),
+                }
+            )
         return JSONResponse(out)
 
     @app.get("/cohorts/{cohort_id}", response_class=HTMLResponse, name="cohort")
@@ -164,12 +182,26 @@ def create_app(cache: _ScopeCache | None = None) -> FastAPI:
         head = headline(data.scores, costs, False)
         docs = document_table(data.scores)
         board = h.leaderboard_frame(docs, LEADERBOARD_SIZE)
-        body = [_nav(base, (cohort_id, None)), f"<h1>Cohort {h.esc(cohort_id)}</h1>", h.headline_cards(head.model_dump()),
-                "<h2>Progress</h2>", h.table(stage_summary(data)), "<h2>Leaderboard</h2>",
-                '<p class="muted">Documents by mean normalised score (x10) over their non-stale evaluations.</p>',
-                h.table(board, h.LEADERBOARD_COLUMNS, headers=h.LEADERBOARD_HEADERS, cells={
-                    "document_gen_id": lambda r: h.link(f"{base}/cohorts/{cohort_id}/documents/{r['document_gen_id']}",
-                                                        r["document_gen_id"])}, empty="No scored documents yet.")]
+        body = [
+            _nav(base, (cohort_id, None)),
+            f"<h1>Cohort {h.esc(cohort_id)}</h1>",
+            h.headline_cards(head.model_dump()),
+            "<h2>Progress</h2>",
+            h.table(stage_summary(data)),
+            "<h2>Leaderboard</h2>",
+            '<p class="muted">Documents by mean normalised score (x10) over their non-stale evaluations.</p>',
+            h.table(
+                board,
+                h.LEADERBOARD_COLUMNS,
+                headers=h.LEADERBOARD_HEADERS,
+                cells={
+                    "document_gen_id": lambda r: h.link(
+                        f"{base}/cohorts/{cohort_id}/documents/{r['document_gen_id']}", r["document_gen_id"]
+                    )
+                },
+                empty="No scored documents yet.",
+            ),
+        ]
         pending = docs[docs["n"] == 0]
         if not pending.empty:
             body.append(f'<p class="muted">{len(pending)} evaluated documents have no usable score yet.</p>')
@@ -184,19 +216,39 @@ def create_app(cache: _ScopeCache | None = None) -> FastAPI:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no evaluated document {gen_id!r} in cohort {cohort_id!r}")
         docs = document_table(evals)
         doc = docs.iloc[0].to_dict()
-        body = [_nav(base, (cohort_id, f"{base}/cohorts/{cohort_id}"), (gen_id, None)),
-                f"<h1>{h.esc(doc['document_stage'])} {h.esc(gen_id)}</h1>",
-                _lineage(lay, data, doc), "<h2>Evaluations</h2>",
-                h.table(evals.sort_values(["evaluation_template", "evaluation_llm", "replicate"]),
-                        ["gen_id", "evaluation_llm", "evaluation_template", "replicate", "score", "implied_scale",
-                         "score_normalized", "status", "stale", "error"],
-                        headers={"evaluation_llm": "judge", "implied_scale": "scale"})]
+        body = [
+            _nav(base, (cohort_id, f"{base}/cohorts/{cohort_id}"), (gen_id, None)),
+            f"<h1>{h.esc(doc['document_stage'])} {h.esc(gen_id)}</h1>",
+            _lineage(lay, data, doc),
+            "<h2>Evaluations</h2>",
+            h.table(
+                evals.sort_values(["evaluation_template", "evaluation_llm", "replicate"]),
+                [
+                    "gen_id",
+                    "evaluation_llm",
+                    "evaluation_template",
+                    "replicate",
+                    "score",
+                    "implied_scale",
+                    "score_normalized",
+                    "status",
+                    "stale",
+                    "error",
+                ],
+                headers={"evaluation_llm": "judge", "implied_scale": "scale"},
+            ),
+        ]
         for ev in evals.sort_values(["evaluation_template", "evaluation_llm", "replicate"]).to_dict("records"):
             score = "" if pd.isna(ev["score"]) else f"{ev['score']:g} / {ev['implied_scale']:g}"
-            label = (f"{h.esc(ev['evaluation_llm'])} &middot; {h.esc(ev['evaluation_template'])} &middot; "
-                     f"{h.esc(score or ev['status'])}{' <span class=stale>stale</span>' if ev['stale'] else ''}")
-            body.append(h.text_block(label, read_text_file(lay, "evaluation", ev["gen_id"], "raw.txt", limit=TEXT_LIMIT),
-                                     open_=True))
+            label = (
+                f"{h.esc(ev['evaluation_llm'])} &middot; {h.esc(ev['evaluation_template'])} &middot; "
+                f"{h.esc(score or ev['status'])}{' <span class=stale>stale</span>' if ev['stale'] else ''}"
+            )
+            body.append(
+                h.text_block(
+                    label, read_text_file(lay, "evaluation", ev["gen_id"], "raw.txt", limit=TEXT_LIMIT), open_=True
+                )
+            )
         return HTMLResponse(h.page(f"DayDream: {gen_id}", "".join(body)))
 
     return app
@@ -205,8 +257,10 @@ def create_app(cache: _ScopeCache | None = None) -> FastAPI:
 def _progress_row(cohort_id: str, data: ScopeData) -> dict[str, Any]:
     row: dict[str, Any] = {"cohort": cohort_id}
     for rec in stage_summary(data).to_dict("records"):
-        row[rec["stage"]] = (f"{rec['done']} done / {rec['stale']} stale / {rec['failed']} failed / "
-                             f"{rec['pending']} pending (of {rec['total']})")
+        row[rec["stage"]] = (
+            f"{rec['done']} done / {rec['stale']} stale / {rec['failed']} failed / "
+            f"{rec['pending']} pending (of {rec['total']})"
+        )
     head = headline(data.scores, None, False)
     row["scored"] = head.evaluations_used
     row["mean (0-10)"] = None if head.mean_score_normalized is None else round(head.mean_score_normalized * 10, 2)
@@ -224,19 +278,26 @@ def _lineage(layout: DataLayout, data: ScopeData, doc: dict[str, Any]) -> str:
         except DayDreamError:
             combo = None
         if combo is not None:
-            names = [data.catalogs.concepts[c].name if data.catalogs and c in data.catalogs.concepts else c
-                     for c in combo.concept_ids]
+            names = [
+                data.catalogs.concepts[c].name if data.catalogs and c in data.catalogs.concepts else c
+                for c in combo.concept_ids
+            ]
             concepts = f" &mdash; concepts: {h.esc(', '.join(names))} (level {h.esc(combo.level)})"
     parts.append(f"<p><b>combo</b> {h.esc(combo_id or 'unknown')}{concepts}</p>")
-    for stage, gen_id in (("draft", doc.get("draft_gen_id")), ("essay", doc.get("document_gen_id")
-                                                                 if doc.get("document_stage") == "essay" else None)):
+    for stage, gen_id in (
+        ("draft", doc.get("draft_gen_id")),
+        ("essay", doc.get("document_gen_id") if doc.get("document_stage") == "essay" else None),
+    ):
         if not gen_id:
             continue
         frame = data.gens[stage]
         rec = frame[frame["gen_id"] == gen_id]
         facts = rec.iloc[0].to_dict() if len(rec) else {}
-        info = ", ".join(f"{k} {h.esc(facts.get(v))}" for k, v in (("template", "template_id"), ("model", "llm_model_id"),
-                                                                   ("mode", "mode"), ("state", "state")) if facts.get(v))
+        info = ", ".join(
+            f"{k} {h.esc(facts.get(v))}"
+            for k, v in (("template", "template_id"), ("model", "llm_model_id"), ("mode", "mode"), ("state", "state"))
+            if facts.get(v)
+        )
         text = read_text_file(layout, stage, gen_id, "parsed.txt", limit=TEXT_LIMIT)
         parts.append(h.text_block(f"{stage} {h.esc(gen_id)} ({info})", text, open_=stage == doc.get("document_stage")))
     return "".join(parts)

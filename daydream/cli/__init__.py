@@ -11,6 +11,7 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from daydream import __version__
 from daydream.errors import DayDreamError
@@ -27,13 +28,12 @@ COMMAND_MODULES = (
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # argparse already exits 2; keep it to one line
+    def error(self, message: str) -> NoReturn:  # argparse already exits 2; keep it to one line
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
 def add_data_root(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data-root", default=None,
-                        help="data directory (default: $DAYDREAM_DATA_ROOT or ./data)")
+    parser.add_argument("--data-root", default=None, help="data directory (default: $DAYDREAM_DATA_ROOT or ./data)")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -19,11 +19,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     build.add_argument("cohort_id")
     build.add_argument("--dry-run", action="store_true", help="show the counts, write nothing")
     build.add_argument("--k-max", type=int, default=None, help="combo size (default: the spec's combos.k_max, or 2)")
-    build.add_argument("--level", default=None, choices=("sentence", "paragraph", "article"),
-                       help="concept description level (default: the spec's, or paragraph)")
-    build.add_argument("--no-code", action="store_true",
-                       help="allow a cohort with no directory yet: every k-subset of the active concepts x active "
-                            "templates x models")
+    build.add_argument(
+        "--level",
+        default=None,
+        choices=("sentence", "paragraph", "article"),
+        help="concept description level (default: the spec's, or paragraph)",
+    )
+    build.add_argument(
+        "--no-code",
+        action="store_true",
+        help="allow a cohort with no directory yet: every k-subset of the active concepts x active templates x models",
+    )
     add_data_root(build)
     build.set_defaults(handler=_build)
 
@@ -43,8 +49,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _build(args: argparse.Namespace) -> int:
-    result = build_cohort(DataLayout.at(args.data_root), args.cohort_id, dry_run=args.dry_run, k_max=args.k_max,
-                          level=args.level, no_code=args.no_code)
+    result = build_cohort(
+        DataLayout.at(args.data_root),
+        args.cohort_id,
+        dry_run=args.dry_run,
+        k_max=args.k_max,
+        level=args.level,
+        no_code=args.no_code,
+    )
     print(result.describe())
     return 0
 

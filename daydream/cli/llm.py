@@ -1,8 +1,8 @@
 """``daydream llm``: run the offline LLM server and read its statistics.
 
-    daydream llm serve [--host 127.0.0.1] [--port 8765] [--config FILE] [--latency S]
-                       [--models-csv data/1_raw/llm_models.csv] [--ready-file PATH]
-    daydream llm stats [--url http://127.0.0.1:8765]
+daydream llm serve [--host 127.0.0.1] [--port 8765] [--config FILE] [--latency S]
+                   [--models-csv data/1_raw/llm_models.csv] [--ready-file PATH]
+daydream llm stats [--url http://127.0.0.1:8765]
 """
 
 from __future__ import annotations
@@ -25,29 +25,36 @@ DEFAULT_URL = f"http://127.0.0.1:{DEFAULT_PORT}"
 
 
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser("llm", help="the offline LLM server (demo and tests)",
-                                   description="Run the offline OpenAI-compatible LLM server.")
+    parser = subparsers.add_parser(
+        "llm",
+        help="the offline LLM server (demo and tests)",
+        description="Run the offline OpenAI-compatible LLM server.",
+    )
     commands = parser.add_subparsers(dest="llm_command", metavar="COMMAND")
     commands.required = True
 
-    serve = commands.add_parser("serve", help="run the offline LLM in the foreground",
-                                description="Serve until SIGTERM or Ctrl-C.")
+    serve = commands.add_parser(
+        "serve", help="run the offline LLM in the foreground", description="Serve until SIGTERM or Ctrl-C."
+    )
     serve.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=DEFAULT_PORT,
-                       help=f"port (default {DEFAULT_PORT}; 0 picks a free one)")
-    serve.add_argument("--config", type=Path, default=None,
-                       help="YAML or JSON config: latency, faults, tiers, prices (see docs/llm.md)")
-    serve.add_argument("--latency", type=float, default=None,
-                       help="default latency per request in seconds (overrides the config)")
-    serve.add_argument("--models-csv", type=Path, default=None,
-                       help="take tiers and prices from this llm_models.csv")
-    serve.add_argument("--ready-file", type=Path, default=None,
-                       help="write the base URL to this file once listening")
+    serve.add_argument(
+        "--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0 picks a free one)"
+    )
+    serve.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        help="YAML or JSON config: latency, faults, tiers, prices (see docs/llm.md)",
+    )
+    serve.add_argument(
+        "--latency", type=float, default=None, help="default latency per request in seconds (overrides the config)"
+    )
+    serve.add_argument("--models-csv", type=Path, default=None, help="take tiers and prices from this llm_models.csv")
+    serve.add_argument("--ready-file", type=Path, default=None, help="write the base URL to this file once listening")
     serve.set_defaults(handler=_serve)
 
     stats = commands.add_parser("stats", help="print the statistics of a running offline LLM")
-    stats.add_argument("--url", default=DEFAULT_URL,
-                       help=f"server URL, with or without /v1 (default {DEFAULT_URL})")
+    stats.add_argument("--url", default=DEFAULT_URL, help=f"server URL, with or without /v1 (default {DEFAULT_URL})")
     stats.set_defaults(handler=_stats)
 
 
@@ -60,10 +67,13 @@ def _serve(args: argparse.Namespace) -> int:
             catalog = catalog_pricing(args.models_csv)
         except OSError as exc:
             raise OfflineConfigError(f"{args.models_csv}: cannot read: {exc.strerror}") from None
-        config = load_config({**config.model_dump(),
-                              "tiers": {**catalog["tiers"], **config.tiers},
-                              "prices": {**catalog["prices"],
-                                         **{k: v.model_dump() for k, v in config.prices.items()}}})
+        config = load_config(
+            {
+                **config.model_dump(),
+                "tiers": {**catalog["tiers"], **config.tiers},
+                "prices": {**catalog["prices"], **{k: v.model_dump() for k, v in config.prices.items()}},
+            }
+        )
     try:
         server = OfflineServer(config, host=args.host, port=args.port)
     except OSError as exc:

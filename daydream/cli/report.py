@@ -16,13 +16,18 @@ class ReportUsageError(DayDreamError):
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     report = subparsers.add_parser(
-        "report", help="write a cohort's reports (tables, charts, index.html) or the cross-cohort views",
+        "report",
+        help="write a cohort's reports (tables, charts, index.html) or the cross-cohort views",
         description="Write cohorts/<COHORT_ID>/reports/ (or, with --all, 7_cross_experiment/ over every "
-                    "evaluation in the gens store).")
+        "evaluation in the gens store).",
+    )
     report.add_argument("cohort_id", nargs="?", metavar="COHORT_ID", help="the cohort to report on")
     report.add_argument("--all", action="store_true", help="cross-cohort views over the whole gens store")
-    report.add_argument("--include-stale", action="store_true",
-                        help="count stale generations (template changed since they ran) in the means")
+    report.add_argument(
+        "--include-stale",
+        action="store_true",
+        help="count stale generations (template changed since they ran) in the means",
+    )
     add_data_root(report)
     report.set_defaults(handler=_report)
 
@@ -31,10 +36,12 @@ def _describe(result: ReportResult) -> str:
     h = result.headline
     mean = "n/a" if h.mean_score_normalized is None else f"{h.mean_score_normalized * 10:.2f}/10"
     cost = "unknown" if h.total_cost_usd is None else f"${h.total_cost_usd:.4f}"
-    lines = [f"reports written to {result.output_dir}",
-             f"  documents {h.documents}, evaluations {h.evaluations} (used in means {h.evaluations_used}), "
-             f"mean score {mean}, parse failures {h.parse_failures}, other failures {h.failed}, "
-             f"pending {h.missing}, stale {h.stale}"]
+    lines = [
+        f"reports written to {result.output_dir}",
+        f"  documents {h.documents}, evaluations {h.evaluations} (used in means {h.evaluations_used}), "
+        f"mean score {mean}, parse failures {h.parse_failures}, other failures {h.failed}, "
+        f"pending {h.missing}, stale {h.stale}",
+    ]
     if result.cohort_id is not None:
         lines[1] += f", total cost {cost}"
         lines.append(f"  open {result.output_dir / 'index.html'}")

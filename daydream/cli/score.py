@@ -21,10 +21,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     score = subparsers.add_parser("score", help="evaluation scores")
     commands = score.add_subparsers(dest="score_command", metavar="COMMAND")
     commands.required = True
-    parse = commands.add_parser(
-        "parse", help="parse judge outputs with an evaluation parser, one JSON line per file")
-    parse.add_argument("--parser", required=True,
-                       help=f"evaluation parser: {', '.join(EVALUATION_PARSER_NAMES)}")
+    parse = commands.add_parser("parse", help="parse judge outputs with an evaluation parser, one JSON line per file")
+    parse.add_argument("--parser", required=True, help=f"evaluation parser: {', '.join(EVALUATION_PARSER_NAMES)}")
     parse.add_argument("files", nargs="+", type=Path, metavar="FILE", help="judge output (raw.txt)")
     add_data_root(parse)  # unused: accepted so every command takes the same options
     parse.set_defaults(handler=run_parse)

@@ -34,8 +34,8 @@ from daydream.llm.retry import (
     redact,
 )
 from daydream.llm.settings import API_KEY_ENV, LLMSettings
-from daydream.values import optional_float
 from daydream.llm.types import LLMResult, Usage
+from daydream.values import optional_float
 
 OFFLINE_PLACEHOLDER_KEY = "offline-no-key"
 NO_KEY_MESSAGE = (
@@ -43,8 +43,7 @@ NO_KEY_MESSAGE = (
     "connection 'llm_default' or the environment variable " + API_KEY_ENV
 )
 # Keys a caller may not override through ``request_defaults``: the call's own arguments.
-_CALL_KEYS = frozenset({"model", "messages", "max_tokens", "max_completion_tokens", "temperature",
-                        "stream"})
+_CALL_KEYS = frozenset({"model", "messages", "max_tokens", "max_completion_tokens", "temperature", "stream"})
 
 
 class OpenAICompatibleClient:
@@ -69,9 +68,11 @@ class OpenAICompatibleClient:
         return self.settings.stage_request(stage)
 
     def __repr__(self) -> str:
-        return (f"OpenAICompatibleClient(base_url={self.settings.base_url!r}, "
-                f"api_key_set={self.settings.has_api_key}, timeout_s={self.settings.timeout_s}, "
-                f"max_retries={self.settings.max_retries})")
+        return (
+            f"OpenAICompatibleClient(base_url={self.settings.base_url!r}, "
+            f"api_key_set={self.settings.has_api_key}, timeout_s={self.settings.timeout_s}, "
+            f"max_retries={self.settings.max_retries})"
+        )
 
     __str__ = __repr__
 
@@ -143,16 +144,17 @@ class OpenAICompatibleClient:
 
         error: LLMError | None = None
         try:
-            outcome = call_with_retries(attempt, self.policy, sleep=self._sleep, rng=self._rng,
-                                        label=label)
+            outcome = call_with_retries(attempt, self.policy, sleep=self._sleep, rng=self._rng, label=label)
         except RetryExhausted as exc:
             error = final_error(exc, label=label, secrets=self._secrets())
         if error is not None:
             raise error  # outside the except block: no __context__ to carry library objects
-        return outcome.value.model_copy(update={
-            "attempts": outcome.attempts,
-            "duration_s": round(time.monotonic() - started, 4),
-        })
+        return outcome.value.model_copy(
+            update={
+                "attempts": outcome.attempts,
+                "duration_s": round(time.monotonic() - started, 4),
+            }
+        )
 
     # -- reading answers and failures -----------------------------------------------------------
 
@@ -165,8 +167,7 @@ class OpenAICompatibleClient:
         if isinstance(exc, openai.APIConnectionError):
             cause = exc.__cause__
             detail = f"{type(cause).__name__}: {cause}" if cause is not None else str(exc)
-            return AttemptFailure("connection", self._clean(
-                f"cannot connect to {self.settings.base_url} ({detail})"))
+            return AttemptFailure("connection", self._clean(f"cannot connect to {self.settings.base_url} ({detail})"))
         if isinstance(exc, openai.APIStatusError):
             status = exc.status_code
             headers = exc.response.headers
@@ -174,11 +175,14 @@ class OpenAICompatibleClient:
             if retry_after is None and headers.get("retry-after-ms"):
                 ms = parse_retry_after(headers.get("retry-after-ms"))
                 retry_after = None if ms is None else ms / 1000.0
-            return AttemptFailure("status", self._clean(provider_message(exc.body, exc.message)),
-                                  status=status, retry_after_s=retry_after,
-                                  retryable=is_retryable_status(status))
-        return AttemptFailure("response", self._clean(f"{type(exc).__name__}: {exc}"),
-                              retryable=False)
+            return AttemptFailure(
+                "status",
+                self._clean(provider_message(exc.body, exc.message)),
+                status=status,
+                retry_after_s=retry_after,
+                retryable=is_retryable_status(status),
+            )
+        return AttemptFailure("response", self._clean(f"{type(exc).__name__}: {exc}"), retryable=False)
 
     def _result(self, completion: Any, *, model: str, max_tokens: int) -> LLMResult | AttemptFailure:
         extra = completion.model_extra or {}
@@ -188,9 +192,12 @@ class OpenAICompatibleClient:
             err = extra.get("error")
             code = err.get("code") if isinstance(err, dict) else None
             status = code if isinstance(code, int) else 502
-            return AttemptFailure("response", self._clean(
-                "provider answered with no choices: " + provider_message(err, "no details")),
-                status=status, retryable=is_retryable_status(status))
+            return AttemptFailure(
+                "response",
+                self._clean("provider answered with no choices: " + provider_message(err, "no details")),
+                status=status,
+                retryable=is_retryable_status(status),
+            )
         choice = choices[0]
         if choice.finish_reason == "error":
             return AttemptFailure("response", "provider reported finish_reason 'error'", status=502)
@@ -236,6 +243,7 @@ class OpenAICompatibleClient:
         if failure is not None:
             return False, f"{self.settings.base_url}: {failure.describe()}"
         return True, f"reached {self.settings.base_url}: {count} models listed, API key accepted"
+
 
 def provider_message(body: object, fallback: str) -> str:
     """The human part of an OpenAI/OpenRouter error body (``message`` plus upstream ``raw``)."""

@@ -40,11 +40,26 @@ from daydream.llm.offline_answers import answer, prompt_sha256
 
 log = logging.getLogger("daydream.llm.offline")
 
-FaultKind = Literal["rate_limit", "server_error", "slow", "truncate", "empty", "no_score",
-                    "upstream_error", "bad_request", "unauthorized", "not_found"]
+FaultKind = Literal[
+    "rate_limit",
+    "server_error",
+    "slow",
+    "truncate",
+    "empty",
+    "no_score",
+    "upstream_error",
+    "bad_request",
+    "unauthorized",
+    "not_found",
+]
 Tier = Literal["free", "paid"]
-STATUS_FAULTS: dict[str, int] = {"rate_limit": 429, "server_error": 500, "bad_request": 400,
-                                 "unauthorized": 401, "not_found": 404}
+STATUS_FAULTS: dict[str, int] = {
+    "rate_limit": 429,
+    "server_error": 500,
+    "bad_request": 400,
+    "unauthorized": 401,
+    "not_found": 404,
+}
 
 
 class OfflineConfigError(DayDreamError):
@@ -74,7 +89,8 @@ class FaultRule(BaseModel):
 
     def matches(self, model: str, prompt: str) -> bool:
         return (self.model is None or self.model == model) and (
-            self.prompt_contains is None or self.prompt_contains in prompt)
+            self.prompt_contains is None or self.prompt_contains in prompt
+        )
 
 
 class Price(BaseModel):
@@ -123,8 +139,7 @@ class OfflineConfig(BaseModel):
         return round((prompt_tokens * price.prompt + completion_tokens * price.completion) / 1e6, 10)
 
 
-def load_config(source: str | Path | dict[str, Any] | OfflineConfig | None = None,
-                **overrides: Any) -> OfflineConfig:
+def load_config(source: str | Path | dict[str, Any] | OfflineConfig | None = None, **overrides: Any) -> OfflineConfig:
     """An ``OfflineConfig`` from a file path (.json/.yaml), a dict, a config, or None (defaults)."""
     if isinstance(source, OfflineConfig):
         data: dict[str, Any] = source.model_dump()
@@ -148,8 +163,9 @@ def load_config(source: str | Path | dict[str, Any] | OfflineConfig | None = Non
         where = f"{source}: " if isinstance(source, (str, Path)) else ""
         first = exc.errors()[0]
         loc = ".".join(str(p) for p in first["loc"])
-        raise OfflineConfigError(f"{where}offline LLM config field '{loc}': {first['msg']} "
-                                 f"({exc.error_count()} error(s))") from None
+        raise OfflineConfigError(
+            f"{where}offline LLM config field '{loc}': {first['msg']} ({exc.error_count()} error(s))"
+        ) from None
 
 
 def catalog_pricing(models_csv: str | Path) -> dict[str, Any]:
@@ -165,8 +181,10 @@ def catalog_pricing(models_csv: str | Path) -> dict[str, Any]:
             if tier in ("free", "paid"):
                 tiers[model] = tier
             try:
-                prices[model] = {"prompt": float(row["price_prompt_per_mtok"]),
-                                 "completion": float(row["price_completion_per_mtok"])}
+                prices[model] = {
+                    "prompt": float(row["price_prompt_per_mtok"]),
+                    "completion": float(row["price_completion_per_mtok"]),
+                }
             except (KeyError, TypeError, ValueError):
                 pass
     return {"tiers": tiers, "prices": prices}
@@ -260,8 +278,9 @@ class ServerState:
         with self.lock:
             self.last_request = {
                 "body": {k: (len(v) if k == "messages" else v) for k, v in body.items()},
-                "headers": {k.lower(): ("<redacted>" if k.lower() == "authorization" else v)
-                            for k, v in headers.items()},
+                "headers": {
+                    k.lower(): ("<redacted>" if k.lower() == "authorization" else v) for k, v in headers.items()
+                },
             }
 
     def record(self, stats: _ModelStats, status: int, model: str, sha: str) -> None:
@@ -281,14 +300,20 @@ class ServerState:
                 "in_flight": self.total.in_flight,
                 "peak_in_flight": self.total.peak_in_flight,
                 "models": {
-                    model: {"tier": self.config.tier_of(model), "requests": s.requests,
-                            "served": s.served, "errors": dict(s.errors),
-                            "in_flight": s.in_flight, "peak_in_flight": s.peak_in_flight}
+                    model: {
+                        "tier": self.config.tier_of(model),
+                        "requests": s.requests,
+                        "served": s.served,
+                        "errors": dict(s.errors),
+                        "in_flight": s.in_flight,
+                        "peak_in_flight": s.peak_in_flight,
+                    }
                     for model, s in sorted(self.models.items())
                 },
-                "tiers": {tier: {"requests": g.requests, "in_flight": g.in_flight,
-                                 "peak_in_flight": g.peak_in_flight}
-                          for tier, g in sorted(self.tiers.items())},
+                "tiers": {
+                    tier: {"requests": g.requests, "in_flight": g.in_flight, "peak_in_flight": g.peak_in_flight}
+                    for tier, g in sorted(self.tiers.items())
+                },
                 "faults_injected": dict(self.fault_counts),
                 "last_request": self.last_request,
                 "answered": [list(pair) for pair in self.answered],
@@ -302,8 +327,7 @@ class ServerState:
 class _Reply(Exception):
     """Raised inside a handler to send an error response."""
 
-    def __init__(self, status: int, message: str, *, code: str | None = None,
-                 headers: dict[str, str] | None = None):
+    def __init__(self, status: int, message: str, *, code: str | None = None, headers: dict[str, str] | None = None):
         super().__init__(message)
         self.status = status
         self.message = message
@@ -339,12 +363,10 @@ class _Handler(BaseHTTPRequestHandler):
         return path[3:] if path.startswith("/v1/") else path
 
     def do_GET(self) -> None:  # noqa: N802 (stdlib name)
-        self._dispatch({"/health": self._health, "/models": self._models, "/key": self._key,
-                        "/stats": self._stats})
+        self._dispatch({"/health": self._health, "/models": self._models, "/key": self._key, "/stats": self._stats})
 
     def do_POST(self) -> None:  # noqa: N802
-        self._dispatch({"/chat/completions": self._chat, "/admin/reset": self._reset,
-                        "/admin/config": self._configure})
+        self._dispatch({"/chat/completions": self._chat, "/admin/reset": self._reset, "/admin/config": self._configure})
 
     def _dispatch(self, routes: dict[str, Any]) -> None:
         route = routes.get(self._path())
@@ -354,9 +376,17 @@ class _Handler(BaseHTTPRequestHandler):
                 raise _Reply(404, f"no route {self.command} {self._path()}", code="not_found")
             self._send(200, route(body))
         except _Reply as reply:
-            self._send(reply.status, {"error": {"message": reply.message, "code": reply.status,
-                                                "type": reply.code or HTTPStatus(reply.status).phrase}},
-                       reply.headers)
+            self._send(
+                reply.status,
+                {
+                    "error": {
+                        "message": reply.message,
+                        "code": reply.status,
+                        "type": reply.code or HTTPStatus(reply.status).phrase,
+                    }
+                },
+                reply.headers,
+            )
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
 
@@ -392,8 +422,7 @@ class _Handler(BaseHTTPRequestHandler):
         config = self.state.config
         self._check_auth(config)
         names = config.known_models or sorted(set(config.tiers) | set(self.state.models))
-        return {"object": "list", "data": [{"id": n, "object": "model", "owned_by": "daydream-offline"}
-                                           for n in names]}
+        return {"object": "list", "data": [{"id": n, "object": "model", "owned_by": "daydream-offline"} for n in names]}
 
     def _key(self, _body: Any) -> dict[str, Any]:
         """OpenRouter's key check: 401 for a wrong key, else facts about the key (never the key)."""
@@ -424,13 +453,19 @@ class _Handler(BaseHTTPRequestHandler):
             raise _Reply(401, f"Invalid API key provided: {shown}", code="invalid_api_key")
 
     def _chat(self, body: Any) -> dict[str, Any]:
-        if not isinstance(body, dict) or not isinstance(body.get("model"), str) \
-                or not isinstance(body.get("messages"), list) or not body["messages"]:
-            raise _Reply(400, "body must have 'model' (string) and 'messages' (non-empty list)",
-                         code="invalid_request_error")
+        if (
+            not isinstance(body, dict)
+            or not isinstance(body.get("model"), str)
+            or not isinstance(body.get("messages"), list)
+            or not body["messages"]
+        ):
+            raise _Reply(
+                400, "body must have 'model' (string) and 'messages' (non-empty list)", code="invalid_request_error"
+            )
         model = body["model"]
-        prompt = "\n\n".join(str(m.get("content") or "") for m in body["messages"]
-                             if isinstance(m, dict) and m.get("role") == "user")
+        prompt = "\n\n".join(
+            str(m.get("content") or "") for m in body["messages"] if isinstance(m, dict) and m.get("role") == "user"
+        )
         sha = prompt_sha256(prompt)
         config = self.state.config
         self.state.remember(body, self.headers)
@@ -439,11 +474,9 @@ class _Handler(BaseHTTPRequestHandler):
             try:
                 self._check_auth(config)
                 if config.known_models is not None and model not in config.known_models:
-                    raise _Reply(404, f"model not found: '{model}' is not a valid model ID",
-                                 code="model_not_found")
+                    raise _Reply(404, f"model not found: '{model}' is not a valid model ID", code="model_not_found")
                 rule = self.state.pick_fault(model, prompt, sha)
-                self._wait(config.latency_for(model) if rule is None or rule.fault != "slow"
-                           else rule.slow_s)
+                self._wait(config.latency_for(model) if rule is None or rule.fault != "slow" else rule.slow_s)
                 if rule is not None and rule.fault in STATUS_FAULTS:
                     raise self._fault_reply(rule)
                 result = self._completion(config, body, model, prompt, rule)
@@ -461,31 +494,39 @@ class _Handler(BaseHTTPRequestHandler):
 
     @staticmethod
     def _fault_reply(rule: FaultRule) -> _Reply:
-        status = rule.status if rule.fault == "server_error" and rule.status else \
-            STATUS_FAULTS[rule.fault]
+        status = rule.status if rule.fault == "server_error" and rule.status else STATUS_FAULTS[rule.fault]
         headers = {}
         if rule.fault == "rate_limit" and rule.retry_after is not None:
             headers["Retry-After"] = f"{rule.retry_after:g}"
-        default = {429: "Rate limit exceeded: free-models-per-min (offline fault)",
-                   500: "Internal server error (offline fault)",
-                   400: "Bad request (offline fault)",
-                   401: "No auth credentials found (offline fault)",
-                   404: "Model not found (offline fault)"}
-        return _Reply(status, rule.message or default.get(status, "offline fault"),
-                      code=rule.fault, headers=headers)
+        default = {
+            429: "Rate limit exceeded: free-models-per-min (offline fault)",
+            500: "Internal server error (offline fault)",
+            400: "Bad request (offline fault)",
+            401: "No auth credentials found (offline fault)",
+            404: "Model not found (offline fault)",
+        }
+        return _Reply(status, rule.message or default.get(status, "offline fault"), code=rule.fault, headers=headers)
 
-    def _completion(self, config: OfflineConfig, body: dict[str, Any], model: str, prompt: str,
-                    rule: FaultRule | None) -> dict[str, Any]:
+    def _completion(
+        self, config: OfflineConfig, body: dict[str, Any], model: str, prompt: str, rule: FaultRule | None
+    ) -> dict[str, Any]:
         fault = rule.fault if rule is not None else None
         text = answer(model, prompt, with_score=fault != "no_score")
         finish_reason = "stop"
         max_tokens = body.get("max_tokens") or body.get("max_completion_tokens")
         limit = int(max_tokens) if isinstance(max_tokens, (int, float)) and max_tokens > 0 else None
         if fault == "upstream_error":  # OpenRouter: HTTP 200, an error object and no choices
-            return {"id": f"gen-offline-{uuid.uuid4().hex[:20]}", "object": "chat.completion",
-                    "created": int(time.time()), "model": model, "choices": [],
-                    "error": {"code": rule.status or 502,  # type: ignore[union-attr]
-                              "message": rule.message or "Upstream provider error (offline fault)"}}
+            return {
+                "id": f"gen-offline-{uuid.uuid4().hex[:20]}",
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": model,
+                "choices": [],
+                "error": {
+                    "code": rule.status or 502,  # type: ignore[union-attr]
+                    "message": rule.message or "Upstream provider error (offline fault)",
+                },
+            }
         if fault == "truncate":
             text = text[: max(1, len(text) // 2)]
             finish_reason = "length"
@@ -498,9 +539,11 @@ class _Handler(BaseHTTPRequestHandler):
         completion_tokens = _tokens(text)
         if finish_reason == "length" and limit is not None:
             completion_tokens = limit
-        usage: dict[str, Any] = {"prompt_tokens": prompt_tokens,
-                                 "completion_tokens": completion_tokens,
-                                 "total_tokens": prompt_tokens + completion_tokens}
+        usage: dict[str, Any] = {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+        }
         if config.report_cost:
             usage["cost"] = config.cost(model, prompt_tokens, completion_tokens)
         return {
@@ -509,8 +552,9 @@ class _Handler(BaseHTTPRequestHandler):
             "created": int(time.time()),
             "model": model,
             "provider": "DayDream Offline",
-            "choices": [{"index": 0, "finish_reason": finish_reason,
-                         "message": {"role": "assistant", "content": text}}],
+            "choices": [
+                {"index": 0, "finish_reason": finish_reason, "message": {"role": "assistant", "content": text}}
+            ],
             "usage": usage,
         }
 
@@ -552,8 +596,13 @@ class _Server(ThreadingHTTPServer):
 class OfflineServer:
     """The offline LLM server; a context manager that serves from a background thread."""
 
-    def __init__(self, config: OfflineConfig | dict[str, Any] | str | Path | None = None, *,
-                 host: str = "127.0.0.1", port: int = 0):
+    def __init__(
+        self,
+        config: OfflineConfig | dict[str, Any] | str | Path | None = None,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ):
         self.state = ServerState(load_config(config))
         self._httpd = _Server((host, port), self.state)
         self._thread: threading.Thread | None = None
@@ -582,8 +631,12 @@ class OfflineServer:
 
     def start(self) -> OfflineServer:
         if self._thread is None:
-            self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.1},
-                                            name=f"offline-llm-{self.port}", daemon=True)
+            self._thread = threading.Thread(
+                target=self._httpd.serve_forever,
+                kwargs={"poll_interval": 0.1},
+                name=f"offline-llm-{self.port}",
+                daemon=True,
+            )
             self._thread.start()
         return self
 
@@ -612,8 +665,9 @@ class OfflineServer:
     def reset(self) -> None:
         self.state.reset()
 
-    def configure(self, config: OfflineConfig | dict[str, Any] | str | Path | None = None,
-                  **changes: Any) -> OfflineConfig:
+    def configure(
+        self, config: OfflineConfig | dict[str, Any] | str | Path | None = None, **changes: Any
+    ) -> OfflineConfig:
         """Replace the config (``config``), or change some fields of the current one (``changes``)."""
         base = load_config(config if config is not None else self.state.config)
         new = load_config({**base.model_dump(), **changes}) if changes else base
@@ -624,7 +678,8 @@ class OfflineServer:
         return f"OfflineServer(base_url={self.base_url!r})"
 
 
-def start_offline_server(config: OfflineConfig | dict[str, Any] | str | Path | None = None,
-                         port: int = 0, host: str = "127.0.0.1") -> OfflineServer:
+def start_offline_server(
+    config: OfflineConfig | dict[str, Any] | str | Path | None = None, port: int = 0, host: str = "127.0.0.1"
+) -> OfflineServer:
     """Start the offline server in a background thread; use as ``with start_offline_server() as s``."""
     return OfflineServer(config, host=host, port=port).start()

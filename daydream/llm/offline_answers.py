@@ -40,17 +40,21 @@ _CONCEPT_PATTERNS = (
 )
 _CAP = r"(?:[A-Z][a-z][a-zA-Z]*|AI)"
 _TITLE_PHRASE = re.compile(rf"\b{_CAP}(?:[- ](?:of |the |and )?{_CAP})+\b")
-_LEADING = frozenset("""If Why From Read Seen An A Nothing Consider Historically This That What It In Of
-And But So For When Where How Parts Some Most""".split())
+_LEADING = frozenset(
+    """If Why From Read Seen An A Nothing Consider Historically This That What It In Of
+And But So For When Where How Parts Some Most""".split()
+)
 _WORD = re.compile(r"[A-Za-z][A-Za-z'-]+")
 _DELIMITER = re.compile(r"^\s*(?:={3,}|-{3,})\s*(?P<label>[^=\-].*?)\s*(?:={3,}|-{3,})\s*$", re.M)
 _CRITERION = re.compile(r"^\s*(?P<label>[A-Z][A-Za-z ]{1,30}):\s*x\s*/\s*(?P<scale>\d+)\s*$", re.M)
 _STAGE = re.compile(r'stage="(\d+)"')
-_STOPWORDS = frozenset("""
+_STOPWORDS = frozenset(
+    """
 about above after again against because before being below between could their there these
 those through under until where which while would should other every first second third write
 essay draft concepts concept below above think stage stages block blocks score answer words
-""".split())
+""".split()
+)
 
 # -- seeds and hashes ---------------------------------------------------------------------------
 
@@ -117,12 +121,12 @@ def topics_of(text: str, limit: int = 6) -> list[str]:
     ranked = sorted(counts, key=lambda p: (-counts[p], text.find(p)))
     phrases = [p for p in ranked if counts[p] >= 2] or ranked
     if len(phrases) < 2:
-        words: dict[str, int] = {}
+        frequency: dict[str, int] = {}
         for word in _WORD.findall(text):
             low = word.lower()
             if len(low) >= 7 and low not in _STOPWORDS:
-                words[low] = words.get(low, 0) + 1
-        phrases += [w for w in sorted(words, key=lambda w: (-words[w], w)) if w not in phrases]
+                frequency[low] = frequency.get(low, 0) + 1
+        phrases += [w for w in sorted(frequency, key=lambda w: (-frequency[w], w)) if w not in phrases]
     return phrases[:limit] or ["the idea"]
 
 
@@ -130,7 +134,7 @@ def evaluated_text(prompt: str) -> str:
     """The text a judge is asked to evaluate: between the first two delimiter lines, else all."""
     marks = list(_DELIMITER.finditer(prompt))
     if len(marks) >= 2:
-        return prompt[marks[0].end(): marks[1].start()]
+        return prompt[marks[0].end() : marks[1].start()]
     return prompt
 
 
@@ -159,12 +163,30 @@ _LINKS = (
     "Seen together, {a} and {b} suggest that {y} is a by-product of {x}, not its cause.",
     "An odd link: {a} behaves like {b} run backwards, trading {y} for {x}.",
 )
-_SLOTS_X = ("idle recombination", "cheap verification", "accumulated tacit skill", "slow incubation",
-            "exploratory search", "shared infrastructure", "accidental encounters", "feedback loops",
-            "distant analogies", "taste for problems")
-_SLOTS_Y = ("durable advantage", "surprising discovery", "reliable judgement", "compounding data",
-            "fruitful recombination", "productive failure", "faster learning", "defensible insight",
-            "adjacent opportunity", "sharper questioning")
+_SLOTS_X = (
+    "idle recombination",
+    "cheap verification",
+    "accumulated tacit skill",
+    "slow incubation",
+    "exploratory search",
+    "shared infrastructure",
+    "accidental encounters",
+    "feedback loops",
+    "distant analogies",
+    "taste for problems",
+)
+_SLOTS_Y = (
+    "durable advantage",
+    "surprising discovery",
+    "reliable judgement",
+    "compounding data",
+    "fruitful recombination",
+    "productive failure",
+    "faster learning",
+    "defensible insight",
+    "adjacent opportunity",
+    "sharper questioning",
+)
 _ESSAY = (
     "The claim is simple to state: {a} and {b} are two views of one process, {x} producing {y}.",
     "Consider how {a} works in practice; the mechanism depends on {x} far more than on talent.",
@@ -204,8 +226,13 @@ _GENERIC = (
     "It talks about {a} and {b} because the prompt did.",
     "The same prompt and model always produce this exact text.",
 )
-_TITLES = ("{a} as {y}", "Why {a} Needs {b}", "The Hidden Link Between {a} and {b}",
-           "{b}, Reconsidered Through {a}", "From {x} to {y}")
+_TITLES = (
+    "{a} as {y}",
+    "Why {a} Needs {b}",
+    "The Hidden Link Between {a} and {b}",
+    "{b}, Reconsidered Through {a}",
+    "From {x} to {y}",
+)
 
 
 def _fill(rng: random.Random, template: str, topics: list[str]) -> str:
@@ -238,19 +265,27 @@ def draft_answer(model: str, prompt: str, rng: random.Random) -> str:
     n_lines = 6 + int(quality * 4 + rng.random())
     preface = f"Thinking about {', '.join(topics[:-1]) or topics[0]} and {topics[-1]} together."
     if "Most promising:" in prompt:
-        items = [f"{_link_prefix(item, topics)}{item}"
-                 for item in _sentences(rng, _LINKS, topics, 8 + int(quality * 4))]
-        items.append(f"{' + '.join(topics)}: all of them describe how {rng.choice(_SLOTS_X)} "
-                     f"becomes {rng.choice(_SLOTS_Y)}.")
+        items = [
+            f"{_link_prefix(item, topics)}{item}" for item in _sentences(rng, _LINKS, topics, 8 + int(quality * 4))
+        ]
+        items.append(
+            f"{' + '.join(topics)}: all of them describe how {rng.choice(_SLOTS_X)} becomes {rng.choice(_SLOTS_Y)}."
+        )
         body = "\n".join(f"{i}. {item}" for i, item in enumerate(items, 1))
-        return (f"{body}\nMost promising: {rng.randint(1, len(items))}, because it makes a claim "
-                "that could turn out to be false.")
+        return (
+            f"{body}\nMost promising: {rng.randint(1, len(items))}, because it makes a claim "
+            "that could turn out to be false."
+        )
     if "<essay-idea stage=" in prompt:
         stages = max([int(s) for s in _STAGE.findall(prompt)] or [2])
-        blocks = [_wrap(f'<essay-idea stage="{stage}">', "</essay-idea>",
-                        "\n".join(_sentences(rng, _LINKS if stage == 1 else _ESSAY, topics,
-                                             max(3, n_lines - 2))))
-                  for stage in range(1, max(2, min(3, stages)) + 1)]
+        blocks = [
+            _wrap(
+                f'<essay-idea stage="{stage}">',
+                "</essay-idea>",
+                "\n".join(_sentences(rng, _LINKS if stage == 1 else _ESSAY, topics, max(3, n_lines - 2))),
+            )
+            for stage in range(1, max(2, min(3, stages)) + 1)
+        ]
         return preface + "\n\n" + "\n\n".join(blocks)
     if "<essay>" in prompt:
         paragraphs = [_paragraph(rng, topics, 2 + int(quality * 2), quality) for _ in range(4)]
@@ -268,12 +303,12 @@ def essay_answer(model: str, prompt: str, rng: random.Random) -> str:
     quality = model_quality(model)
     n_paragraphs = min(5, 3 + int(quality * 2 + rng.random()))
     title = _fill(rng, rng.choice(_TITLES), topics)
-    paragraphs = [_paragraph(rng, topics, 3 + int(quality * 3 + rng.random() * 2), quality)
-                  for _ in range(n_paragraphs)]
+    paragraphs = [
+        _paragraph(rng, topics, 3 + int(quality * 3 + rng.random() * 2), quality) for _ in range(n_paragraphs)
+    ]
     essay = title + "\n\n" + "\n\n".join(paragraphs)
     if "<essay>" in prompt:
-        return "Plan: thesis, mechanism, example, objection, implication.\n\n" + \
-               _wrap("<essay>", "</essay>", essay)
+        return "Plan: thesis, mechanism, example, objection, implication.\n\n" + _wrap("<essay>", "</essay>", essay)
     return essay
 
 
@@ -290,12 +325,18 @@ def evaluation_answer(model: str, prompt: str, rng: random.Random, *, with_score
     reasoning = _sentences(rng, _REASONING, topics, 3 + rng.randint(0, 2))
     if "Final Score:" in prompt:
         out_of_10 = round(score * 10 / 9)
-        criteria = [(m.group("label").strip(), int(m.group("scale")))
-                    for m in _CRITERION.finditer(prompt)] or \
-                   [("Originality", 3), ("Insight", 3), ("Rigor", 2), ("Usefulness", 2)]
+        criteria = [(m.group("label").strip(), int(m.group("scale"))) for m in _CRITERION.finditer(prompt)] or [
+            ("Originality", 3),
+            ("Insight", 3),
+            ("Rigor", 2),
+            ("Usefulness", 2),
+        ]
         total = sum(scale for _, scale in criteria)
-        lines = reasoning + [""] + [f"{label}: {round(scale * out_of_10 / 10) if total else 0}/{scale}"
-                                    for label, scale in criteria]
+        lines = (
+            reasoning
+            + [""]
+            + [f"{label}: {round(scale * out_of_10 / 10) if total else 0}/{scale}" for label, scale in criteria]
+        )
         if with_score:
             lines += ["", "Final Score:", f"{out_of_10}/10"]
         return "\n".join(lines)

@@ -117,9 +117,11 @@ class RetryPolicy:
         remaining = self.max_total_wait_s - waited_s
         if failure.retry_after_s is not None:
             if failure.retry_after_s > remaining + 1e-9:
-                return None, (f"provider asked to retry after {failure.retry_after_s:g}s, more than the "
-                              f"{max(0.0, remaining):g}s left of the retry wait budget "
-                              f"(max_total_wait_s={self.max_total_wait_s:g})")
+                return None, (
+                    f"provider asked to retry after {failure.retry_after_s:g}s, more than the "
+                    f"{max(0.0, remaining):g}s left of the retry wait budget "
+                    f"(max_total_wait_s={self.max_total_wait_s:g})"
+                )
             return failure.retry_after_s, ""
         if remaining <= 0:
             return None, f"retry wait budget used up (max_total_wait_s={self.max_total_wait_s:g})"
@@ -164,8 +166,14 @@ def call_with_retries(
         delay, reason = policy.next_delay(result, retry_number=attempts, waited_s=waited, rng=rng)
         if delay is None:
             raise RetryExhausted(result, attempts, reason, waited)
-        log.warning("%s: %s (attempt %d of %d); retrying in %.2fs", label, result.describe(),
-                    attempts, policy.max_retries + 1, delay)
+        log.warning(
+            "%s: %s (attempt %d of %d); retrying in %.2fs",
+            label,
+            result.describe(),
+            attempts,
+            policy.max_retries + 1,
+            delay,
+        )
         sleep(delay)
         waited += delay
 
@@ -176,15 +184,27 @@ def final_error(exc: RetryExhausted, *, label: str, secrets: Iterable[str | None
     noun = "attempt" if exc.attempts == 1 else "attempts"
     tail = "not retried" if not failure.retryable else exc.reason
     text = f"{label} failed after {exc.attempts} {noun} ({tail}): {failure.describe()}"
-    return LLMCallError(redact(one_line(text, 2000), secrets), status=failure.status,
-                        attempts=exc.attempts, retryable=failure.retryable, kind=failure.kind)
+    return LLMCallError(
+        redact(one_line(text, 2000), secrets),
+        status=failure.status,
+        attempts=exc.attempts,
+        retryable=failure.retryable,
+        kind=failure.kind,
+    )
 
 
 class LLMCallError(LLMError):
     """``LLMError`` with the facts of the last attempt, for callers that want to branch on them."""
 
-    def __init__(self, message: str, *, status: int | None = None, attempts: int = 1,
-                 retryable: bool = False, kind: str = "status"):
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        attempts: int = 1,
+        retryable: bool = False,
+        kind: str = "status",
+    ):
         super().__init__(message)
         self.status = status
         self.attempts = attempts

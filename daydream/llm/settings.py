@@ -120,9 +120,7 @@ class LLMSettings(BaseModel):
         try:
             defaults = self.stages[stage]
         except KeyError:
-            raise ValueError(
-                f"unknown stage {stage!r}; expected one of {', '.join(sorted(self.stages))}"
-            ) from None
+            raise ValueError(f"unknown stage {stage!r}; expected one of {', '.join(sorted(self.stages))}") from None
         return defaults.max_tokens, defaults.temperature
 
     def public_dict(self) -> dict[str, Any]:
@@ -137,7 +135,9 @@ class LLMSettings(BaseModel):
 
     def __repr__(self) -> str:
         shown = self.public_dict()
-        return (f"LLMSettings(base_url={shown['base_url']!r}, api_key_set={shown['api_key_set']}, "
-                f"timeout_s={self.timeout_s}, max_retries={self.max_retries})")
+        return (
+            f"LLMSettings(base_url={shown['base_url']!r}, api_key_set={shown['api_key_set']}, "
+            f"timeout_s={self.timeout_s}, max_retries={self.max_retries})"
+        )
 
     __str__ = __repr__

@@ -18,8 +18,7 @@ DraftParser = Callable[[str], str]
 # essay_idea_last: the templates put each tag on its own line; inline tags are prose, not blocks.
 _IDEA_OPEN = re.compile(r"^\s*<essay-idea(?P<attrs>\s[^>]*)?>\s*$", re.IGNORECASE)
 _IDEA_CLOSE = re.compile(r"^\s*</essay-idea\s*>\s*$", re.IGNORECASE)
-_STAGE_ATTR = re.compile(r"""(?<![\w-])stage\s*=\s*["']?\s*(?P<stage>\d+(?:\.\d+)?)\s*["']?""",
-                         re.IGNORECASE)
+_STAGE_ATTR = re.compile(r"""(?<![\w-])stage\s*=\s*["']?\s*(?P<stage>\d+(?:\.\d+)?)\s*["']?""", re.IGNORECASE)
 
 # essay_block: ``(?:\s[^>]*)?`` admits attributes but keeps ``<essay-idea>`` and ``<essays>`` out.
 _ESSAY_OPEN = re.compile(r"<essay(?:\s[^>]*)?>", re.IGNORECASE)
@@ -83,8 +82,7 @@ def parse_essay_idea_last(text: str) -> str:
     _require_text("essay_idea_last", text)
     blocks = _idea_blocks(text)
     if not blocks:
-        raise ParseError("essay_idea_last: no closed <essay-idea> block with its tags on their "
-                         "own lines")
+        raise ParseError("essay_idea_last: no closed <essay-idea> block with its tags on their own lines")
     staged = [block for block in blocks if block.stage is not None]
     if staged:
         top = max(block.stage for block in staged if block.stage is not None)
@@ -105,7 +103,7 @@ def _first_essay(parser: str, text: str) -> str | None:
     if opening is None:
         return None
     closing = _ESSAY_CLOSE.search(text, opening.end())
-    content = text[opening.end():closing.start() if closing else len(text)].strip()
+    content = text[opening.end() : closing.start() if closing else len(text)].strip()
     if not content:
         raise ParseError(f"{parser}: the <essay> block is empty")
     return content
@@ -124,7 +122,7 @@ def strip_reasoning(text: str) -> str:
     (some providers cut the opening tag of a reasoning trace but keep the close)."""
     cleaned = _REASONING_BLOCK.sub("", text)
     orphans = list(_ORPHAN_REASONING_CLOSE.finditer(cleaned))
-    return cleaned[orphans[-1].end():] if orphans else cleaned
+    return cleaned[orphans[-1].end() :] if orphans else cleaned
 
 
 def parse_essay_block_lenient(text: str) -> str:

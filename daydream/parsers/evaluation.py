@@ -44,17 +44,14 @@ def _source(line: str) -> str:
     return text if len(text) <= _SOURCE_CHARS else text[: _SOURCE_CHARS - 3] + "..."
 
 
-def _make_score(parser: str, value: float, scale: float | None, default_scale: float,
-                line: str) -> Score:
+def _make_score(parser: str, value: float, scale: float | None, default_scale: float, line: str) -> Score:
     """The one place a number becomes a Score, so the range rule is the same for every parser."""
     implied = scale if scale is not None else default_scale
     if implied <= 0:
         raise ParseError(f"{parser}: the scale in '{_source(line)}' is not positive")
     if not 0 <= value <= implied:
-        raise ParseError(f"{parser}: score {value:g} in '{_source(line)}' is outside "
-                         f"0..{implied:g}")
-    return Score(score=value, scale=scale, implied_scale=implied,
-                 score_normalized=value / implied, parser=parser)
+        raise ParseError(f"{parser}: score {value:g} in '{_source(line)}' is outside 0..{implied:g}")
+    return Score(score=value, scale=scale, implied_scale=implied, score_normalized=value / implied, parser=parser)
 
 
 def _non_empty(parser: str, text: str) -> list[str]:
@@ -69,8 +66,10 @@ def _non_empty(parser: str, text: str) -> list[str]:
 _LAST_LINE_MARKUP = re.compile(r"[*#]")
 # "Score: 456" is three sub-scores whose average is the score; a number followed by "/" is a
 # fraction, which this parser does not read (templates using it ask for a bare 0..9 number).
-_LAST_LINE_VALUE = (r"(?:(?P<d1>\d)(?:,\s?|\s)?(?P<d2>\d)(?:,\s?|\s)?(?P<d3>\d)"
-                    rf"|(?P<number>{_NUMBER}))(?![\d/]|\.\d)")
+_LAST_LINE_VALUE = (
+    r"(?:(?P<d1>\d)(?:,\s?|\s)?(?P<d2>\d)(?:,\s?|\s)?(?P<d3>\d)"
+    rf"|(?P<number>{_NUMBER}))(?![\d/]|\.\d)"
+)
 _EXACT_SCORE_LINE = re.compile(rf"^\s*SCORE\s*:\s*{_LAST_LINE_VALUE}\s*$", re.IGNORECASE)
 _LABELLED_SCORE = re.compile(
     r"\b(?:final\s+|total\s+)?score(?:\s*[:=\-\u2013\u2014]\s*|\s+)" + _LAST_LINE_VALUE,
@@ -87,20 +86,16 @@ def _last_line_value(match: re.Match[str]) -> float:
 def parse_in_last_line(text: str) -> Score:
     """Templates that end with the score: only the last lines count, so numbers in the reasoning
     above can never be mistaken for it. Lines are scanned from the last one up."""
-    lines = [_LAST_LINE_MARKUP.sub("", line).strip() for line in
-             _non_empty("in_last_line", text)[-LAST_LINES:]]
+    lines = [_LAST_LINE_MARKUP.sub("", line).strip() for line in _non_empty("in_last_line", text)[-LAST_LINES:]]
     for line in reversed(lines):
         exact = _EXACT_SCORE_LINE.match(line)
         if exact:
-            return _make_score("in_last_line", _last_line_value(exact), None,
-                               IN_LAST_LINE_SCALE, line)
+            return _make_score("in_last_line", _last_line_value(exact), None, IN_LAST_LINE_SCALE, line)
     for line in reversed(lines):
         matches = list(_LABELLED_SCORE.finditer(line))
         if matches:
-            return _make_score("in_last_line", _last_line_value(matches[-1]), None,
-                               IN_LAST_LINE_SCALE, line)
-    raise ParseError(f"in_last_line: no 'SCORE: <n>' or 'Score <n>' in the last {LAST_LINES} "
-                     "non-empty lines")
+            return _make_score("in_last_line", _last_line_value(matches[-1]), None, IN_LAST_LINE_SCALE, line)
+    raise ParseError(f"in_last_line: no 'SCORE: <n>' or 'Score <n>' in the last {LAST_LINES} non-empty lines")
 
 
 # --- complex --------------------------------------------------------------------------------
@@ -114,8 +109,10 @@ _QUOTE = re.compile(r"^\s*(?:>\s*)+")
 _INLINE_MARKUP = re.compile(r"[*_`#]")
 
 # "Total: 2 + 1 + 1 = 4" and "Score: 6-7" are arithmetic or ranges, not a value.
-_VALUE = (rf"(?P<value>{_NUMBER})"
-          r"(?:\s*(?:/|out\s+of)\s*(?P<scale>\d+(?:\.\d+)?))?(?!\d|\s*[-+*=\u00d7]\s*\d)")
+_VALUE = (
+    rf"(?P<value>{_NUMBER})"
+    r"(?:\s*(?:/|out\s+of)\s*(?P<scale>\d+(?:\.\d+)?))?(?!\d|\s*[-+*=\u00d7]\s*\d)"
+)
 _LABEL = re.compile(
     r"(?<![\w-])(?P<label>(?:final|overall|total)\s+(?:score|rating|grade|mark|verdict)"
     r"|verdict|score|rating|total|overall)(?![\w-])",
@@ -196,15 +193,15 @@ def _keeps(strength: int, scale: float | None, listed: bool) -> bool:
     return not listed and (scale is None or scale > SMALL_DENOMINATOR)
 
 
-def _candidate(strength: int, listed: bool, line: _Line, value: re.Match[str], hedge_text: str,
-               source: str) -> _Candidate | None:
+def _candidate(
+    strength: int, listed: bool, line: _Line, value: re.Match[str], hedge_text: str, source: str
+) -> _Candidate | None:
     """``value`` matched in ``line``; its offset is approximate within the line (markup removed),
     which is enough to order candidates and to tell the answer from the reasoning."""
     scale = float(value.group("scale")) if value.group("scale") else None
     if _HEDGE.search(hedge_text) or not _keeps(strength, scale, listed):
         return None
-    return _Candidate(strength, line.offset + value.start(), float(value.group("value")), scale,
-                      source)
+    return _Candidate(strength, line.offset + value.start(), float(value.group("value")), scale, source)
 
 
 def _inline_candidates(line: _Line) -> Iterator[_Candidate]:
@@ -213,24 +210,23 @@ def _inline_candidates(line: _Line) -> Iterator[_Candidate]:
         prefix = line.text[: label.start()]
         at_start = not prefix.strip()
         strength = _label_strength(label.group("label"), at_start, heading=False)
-        if strength is None or (strength == _WEAK and not at_start
-                                and not _ARTICLE_BEFORE.search(prefix)):
+        if strength is None or (strength == _WEAK and not at_start and not _ARTICLE_BEFORE.search(prefix)):
             continue
         after = _AFTER_LABEL.match(line.text, label.end())
         if after is None:
             continue
         if label.group("label").lower() in ("total", "overall") and after.group("sep") != ":":
             continue  # "total of 12 criteria" is arithmetic, "Total: 7/10" is a verdict
-        rest = line.text[after.end():].lstrip()
+        rest = line.text[after.end() :].lstrip()
         clause_start = max((end.end() for end in _CLAUSE_END.finditer(prefix)), default=0)
-        hedge_text = line.text[clause_start: after.end()] + ("?" if rest.startswith("?") else "")
+        hedge_text = line.text[clause_start : after.end()] + ("?" if rest.startswith("?") else "")
         found = _candidate(strength, line.listed, line, after, hedge_text, line.text)
         if found:
             yield found
 
 
 def _next_non_empty(lines: list[_Line], index: int) -> _Line | None:
-    return next((line for line in lines[index + 1:] if line.text), None)
+    return next((line for line in lines[index + 1 :] if line.text), None)
 
 
 def _block_candidate(lines: list[_Line], index: int) -> _Candidate | None:
@@ -248,8 +244,14 @@ def _block_candidate(lines: list[_Line], index: int) -> _Candidate | None:
     tail = value.group("tail").lstrip()
     if value.group("scale") is None and tail and (tail[0].isalnum() or tail.startswith("?")):
         return None  # "7 reasons why..." is prose that happens to start with a number
-    return _candidate(strength, line.listed or following.listed, following, value,
-                      "?" if tail.startswith("?") else "", f"{line.text} {following.text}")
+    return _candidate(
+        strength,
+        line.listed or following.listed,
+        following,
+        value,
+        "?" if tail.startswith("?") else "",
+        f"{line.text} {following.text}",
+    )
 
 
 def _candidates(text: str) -> list[_Candidate]:
@@ -275,8 +277,9 @@ def parse_complex(text: str) -> Score:
     answer_start = closes[-1].end() if closes else 0
     pool = [c for c in candidates if c.offset >= answer_start] or candidates
     if not pool:
-        raise ParseError("complex: no final verdict (SCORE:, Final/Total/Overall Score, or a "
-                         "verdict heading followed by its value)")
+        raise ParseError(
+            "complex: no final verdict (SCORE:, Final/Total/Overall Score, or a verdict heading followed by its value)"
+        )
     best = max(pool, key=lambda c: (c.strength, c.offset))
     return _make_score("complex", best.value, best.scale, COMPLEX_DEFAULT_SCALE, best.source)
 

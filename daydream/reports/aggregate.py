@@ -29,12 +29,34 @@ DEFAULT_SCALE = {"in_last_line": 9.0, "complex": 10.0}
 IDENTITY = ["template_id", "llm_model_id", "parent_gen_id", "combo_id", "replicate", "origin_cohort_id"]
 
 SCORE_COLUMNS = [
-    "gen_id", "parent_gen_id", "evaluation_template", "evaluation_llm",
-    "score", "scale", "implied_scale", "score_normalized", "error", "status",
-    "combo_id", "draft_gen_id", "draft_template", "essay_gen_id", "essay_template",
-    "generation_model", "essay_llm", "replicate", "draft_replicate", "essay_replicate",
-    "document_stage", "stale", "document_stale", "evaluation_path", "document_path",
-    "evaluation_parser", "lineage_error", "origin_cohort_id",
+    "gen_id",
+    "parent_gen_id",
+    "evaluation_template",
+    "evaluation_llm",
+    "score",
+    "scale",
+    "implied_scale",
+    "score_normalized",
+    "error",
+    "status",
+    "combo_id",
+    "draft_gen_id",
+    "draft_template",
+    "essay_gen_id",
+    "essay_template",
+    "generation_model",
+    "essay_llm",
+    "replicate",
+    "draft_replicate",
+    "essay_replicate",
+    "document_stage",
+    "stale",
+    "document_stale",
+    "evaluation_path",
+    "document_path",
+    "evaluation_parser",
+    "lineage_error",
+    "origin_cohort_id",
 ]
 """Columns of ``aggregated_scores.csv`` in order (see docs/reports.md for each)."""
 
@@ -95,8 +117,11 @@ def _with_identity(records: pd.DataFrame, known: pd.DataFrame | None) -> pd.Data
         for col in IDENTITY:
             from_member = frame["gen_id"].map(ident[col]) if col in ident.columns else None
             from_meta = frame[f"m_{col}"]
-            frame[col] = from_meta if from_member is None else from_member.where(from_member.notna() & (from_member != ""),
-                                                                              from_meta)
+            frame[col] = (
+                from_meta
+                if from_member is None
+                else from_member.where(from_member.notna() & (from_member != ""), from_meta)
+            )
         frame["member"] = frame["gen_id"].isin(ident.index)
     else:
         for col in IDENTITY:
@@ -119,13 +144,15 @@ def _derive_state(frame: pd.DataFrame, stage: Stage, templates: TemplateInfo) ->
     frame["mode"] = np.where(is_copy, "copy", "llm")
     has_parsed = frame["has_parsed"].astype(bool)
     failed = frame["has_raw"].astype(bool) | frame["has_error"].astype(bool)
-    frame["state"] = np.select([has_parsed & frame["stale_self"], has_parsed, failed],
-                               ["stale", "done", "failed"], default="pending")
+    frame["state"] = np.select(
+        [has_parsed & frame["stale_self"], has_parsed, failed], ["stale", "done", "failed"], default="pending"
+    )
     return frame
 
 
-def _load(layout: DataLayout, stage: Stage, ids: list[str], templates: TemplateInfo,
-          known: pd.DataFrame | None) -> pd.DataFrame:
+def _load(
+    layout: DataLayout, stage: Stage, ids: list[str], templates: TemplateInfo, known: pd.DataFrame | None
+) -> pd.DataFrame:
     known_ids = set(known["gen_id"]) if known is not None and not known.empty else set()
     need_meta = [i for i in ids if i not in known_ids]
     member_ids = [i for i in ids if i in known_ids]
@@ -140,6 +167,7 @@ def _load(layout: DataLayout, stage: Stage, ids: list[str], templates: TemplateI
 
 def _parent_stage(parent_ids: pd.Series, layout: DataLayout, essays: set[str], drafts: set[str]) -> pd.Series:
     """essay or draft: known generations first, then the directory on disk, then the id prefix."""
+
     def guess(pid: str) -> str:
         if pid in essays:
             return "essay"
@@ -180,11 +208,13 @@ def load_scope(layout: DataLayout, catalogs: Catalogs | None, *, cohort_id: str 
     draft_ids = list(dict.fromkeys([*draft_ids, *(p for p in more_drafts if p)]))
     gens["draft"] = _load(layout, "draft", draft_ids, templates, known["draft"])
     scores = build_scores(layout, gens, templates)
-    return ScopeData(cohort_id=cohort_id, gens=gens, scores=scores, templates=templates, catalogs=catalogs,
-                     membership=membership)
+    return ScopeData(
+        cohort_id=cohort_id, gens=gens, scores=scores, templates=templates, catalogs=catalogs, membership=membership
+    )
 
 
 # -- scores ---------------------------------------------------------------------------------------
+
 
 def _resolve_scores(evals: pd.DataFrame, layout: DataLayout, templates: TemplateInfo) -> pd.DataFrame:
     parser_of = {t: templates.parser(t) for t in evals["template_id"].unique()}
@@ -200,21 +230,33 @@ def _resolve_scores(evals: pd.DataFrame, layout: DataLayout, templates: Template
     status = pd.Series("ok", index=evals.index, dtype=object)
 
     # an older store: raw.txt only, parsed here with the template's parser
-    legacy = (score.isna() & evals["has_raw"].astype(bool) & ~evals["has_parsed"].astype(bool)
-              & evals["pm_success"].isna() & ~evals["has_error"].astype(bool) & evals["rm_truncated"].ne(True))
+    legacy = (
+        score.isna()
+        & evals["has_raw"].astype(bool)
+        & ~evals["has_parsed"].astype(bool)
+        & evals["pm_success"].isna()
+        & ~evals["has_error"].astype(bool)
+        & evals["rm_truncated"].ne(True)
+    )
     for idx in evals.index[legacy]:
         gen_id = evals.at[idx, "gen_id"]
         name = parser[idx]
         if not isinstance(name, str) or not name:
-            status[idx], error[idx] = "parse_error", (f"no parser for evaluation template "
-                                                      f"'{evals.at[idx, 'template_id']}' in evaluation_templates.csv")
+            status[idx], error[idx] = (
+                "parse_error",
+                (f"no parser for evaluation template '{evals.at[idx, 'template_id']}' in evaluation_templates.csv"),
+            )
             continue
         try:
             parsed = parse_evaluation(name, read_text_file(layout, "evaluation", gen_id, "raw.txt") or "")
         except ParseError as exc:
             status[idx], error[idx] = "parse_error", str(exc)
             continue
-        score[idx], scale[idx], implied[idx] = parsed.score, np.nan if parsed.scale is None else parsed.scale, parsed.implied_scale
+        score[idx], scale[idx], implied[idx] = (
+            parsed.score,
+            np.nan if parsed.scale is None else parsed.scale,
+            parsed.implied_scale,
+        )
         normalized[idx], parser[idx] = parsed.score_normalized, parsed.parser
 
     no_score = score.isna() & (status == "ok")
@@ -244,8 +286,15 @@ def _resolve_scores(evals: pd.DataFrame, layout: DataLayout, templates: Template
     bad = status != "ok"
     for series in (score, scale, implied, normalized):
         series[bad] = np.nan
-    return evals.assign(score=score, scale=scale, implied_scale=implied, score_normalized=normalized,
-                        error=error, status=status, evaluation_parser=_str_col(parser))
+    return evals.assign(
+        score=score,
+        scale=scale,
+        implied_scale=implied,
+        score_normalized=normalized,
+        error=error,
+        status=status,
+        evaluation_parser=_str_col(parser),
+    )
 
 
 def build_scores(layout: DataLayout, gens: dict[str, pd.DataFrame], templates: TemplateInfo) -> pd.DataFrame:
@@ -256,8 +305,11 @@ def build_scores(layout: DataLayout, gens: dict[str, pd.DataFrame], templates: T
     is_essay_doc = evals["document_stage"] == "essay"
     essay_id = parent.where(is_essay_doc, "")
     found_essay = essay_id.isin(essays.index)
-    draft_id = pd.Series(np.where(is_essay_doc, essay_id.map(essays["parent_gen_id"]), parent),
-                         index=evals.index).fillna("").astype(str)
+    draft_id = (
+        pd.Series(np.where(is_essay_doc, essay_id.map(essays["parent_gen_id"]), parent), index=evals.index)
+        .fillna("")
+        .astype(str)
+    )
     found_draft = draft_id.isin(drafts.index[drafts["found"].astype(bool)])
 
     def from_essay(col: str, default: object = "") -> pd.Series:
@@ -276,33 +328,39 @@ def build_scores(layout: DataLayout, gens: dict[str, pd.DataFrame], templates: T
     document_stale = from_essay("stale_self", False).astype(bool) | from_draft("stale_self", False).astype(bool)
     stale = evals["stale_self"].astype(bool) | document_stale
     doc_stage = evals["document_stage"].astype(str)
-    out = pd.DataFrame({
-        "gen_id": evals["gen_id"],
-        "parent_gen_id": parent,
-        "evaluation_template": evals["template_id"],
-        "evaluation_llm": evals["llm_model_id"],
-        "score": evals["score"], "scale": evals["scale"], "implied_scale": evals["implied_scale"],
-        "score_normalized": evals["score_normalized"],
-        "error": evals["error"], "status": evals["status"],
-        "combo_id": from_draft("combo_id"),
-        "draft_gen_id": draft_id.where(draft_id != "", ""),
-        "draft_template": from_draft("template_id"),
-        "essay_gen_id": essay_id,
-        "essay_template": from_essay("template_id"),
-        "generation_model": from_draft("llm_model_id"),
-        "essay_llm": from_essay("llm_model_id"),
-        "replicate": evals["replicate"].astype(int),
-        "draft_replicate": from_draft("replicate", np.nan),
-        "essay_replicate": from_essay("replicate", np.nan),
-        "document_stage": doc_stage,
-        "stale": stale.astype(bool),
-        "document_stale": document_stale.astype(bool),
-        "evaluation_path": "gens/evaluation/" + evals["gen_id"],
-        "document_path": np.where(parent != "", "gens/" + doc_stage + "/" + parent + "/parsed.txt", ""),
-        "evaluation_parser": evals["evaluation_parser"],
-        "lineage_error": lineage_error,
-        "origin_cohort_id": evals["origin_cohort_id"],
-    }, columns=SCORE_COLUMNS)
+    out = pd.DataFrame(
+        {
+            "gen_id": evals["gen_id"],
+            "parent_gen_id": parent,
+            "evaluation_template": evals["template_id"],
+            "evaluation_llm": evals["llm_model_id"],
+            "score": evals["score"],
+            "scale": evals["scale"],
+            "implied_scale": evals["implied_scale"],
+            "score_normalized": evals["score_normalized"],
+            "error": evals["error"],
+            "status": evals["status"],
+            "combo_id": from_draft("combo_id"),
+            "draft_gen_id": draft_id.where(draft_id != "", ""),
+            "draft_template": from_draft("template_id"),
+            "essay_gen_id": essay_id,
+            "essay_template": from_essay("template_id"),
+            "generation_model": from_draft("llm_model_id"),
+            "essay_llm": from_essay("llm_model_id"),
+            "replicate": evals["replicate"].astype(int),
+            "draft_replicate": from_draft("replicate", np.nan),
+            "essay_replicate": from_essay("replicate", np.nan),
+            "document_stage": doc_stage,
+            "stale": stale.astype(bool),
+            "document_stale": document_stale.astype(bool),
+            "evaluation_path": "gens/evaluation/" + evals["gen_id"],
+            "document_path": np.where(parent != "", "gens/" + doc_stage + "/" + parent + "/parsed.txt", ""),
+            "evaluation_parser": evals["evaluation_parser"],
+            "lineage_error": lineage_error,
+            "origin_cohort_id": evals["origin_cohort_id"],
+        },
+        columns=SCORE_COLUMNS,
+    )
     for col in ("draft_replicate", "essay_replicate"):
         out[col] = pd.to_numeric(out[col], errors="coerce").astype("Int64")
     for col in ("combo_id", "draft_template", "essay_template", "generation_model", "essay_llm"):

@@ -16,8 +16,23 @@ BUCKETS = ((1.0, "high"), (2.0, "moderate"), (3.0, "low"))
 """Range of the judges' scores (0..10 scale) -> agreement bucket; above 3 is ``poor``."""
 _EPS = 1e-9
 
-AGREEMENT_COLUMNS = ["level", "evaluation_template", "document_gen_id", "combo_id", "generation_model", "n_models",
-                     "mean_x10", "min_x10", "max_x10", "range", "std", "bucket", "alpha", "n_units", "n_values"]
+AGREEMENT_COLUMNS = [
+    "level",
+    "evaluation_template",
+    "document_gen_id",
+    "combo_id",
+    "generation_model",
+    "n_models",
+    "mean_x10",
+    "min_x10",
+    "max_x10",
+    "range",
+    "std",
+    "bucket",
+    "alpha",
+    "n_units",
+    "n_values",
+]
 
 
 def krippendorff_alpha_interval(units: np.ndarray, values: np.ndarray) -> float:
@@ -71,9 +86,12 @@ def judge_means(scores: pd.DataFrame, include_stale: bool = False) -> pd.DataFra
     keys = ["document_gen_id", "evaluation_template", "evaluation_llm"]
     if used.empty:
         return pd.DataFrame(columns=[*keys, "combo_id", "generation_model", "x10"])
-    return (used.assign(x10=used["score_normalized"] * 10.0)
-            .groupby(keys, sort=True).agg(combo_id=("combo_id", "first"), generation_model=("generation_model", "first"),
-                                          x10=("x10", "mean")).reset_index())
+    return (
+        used.assign(x10=used["score_normalized"] * 10.0)
+        .groupby(keys, sort=True)
+        .agg(combo_id=("combo_id", "first"), generation_model=("generation_model", "first"), x10=("x10", "mean"))
+        .reset_index()
+    )
 
 
 def evaluator_agreement(scores: pd.DataFrame, include_stale: bool = False) -> pd.DataFrame:
@@ -82,10 +100,19 @@ def evaluator_agreement(scores: pd.DataFrame, include_stale: bool = False) -> pd
     per_judge = judge_means(scores, include_stale)
     if per_judge.empty:
         return pd.DataFrame(columns=AGREEMENT_COLUMNS)
-    docs = per_judge.groupby(["evaluation_template", "document_gen_id"], sort=True).agg(
-        combo_id=("combo_id", "first"), generation_model=("generation_model", "first"),
-        n_models=("x10", "size"), mean_x10=("x10", "mean"), min_x10=("x10", "min"), max_x10=("x10", "max"),
-        std=("x10", "std")).reset_index()
+    docs = (
+        per_judge.groupby(["evaluation_template", "document_gen_id"], sort=True)
+        .agg(
+            combo_id=("combo_id", "first"),
+            generation_model=("generation_model", "first"),
+            n_models=("x10", "size"),
+            mean_x10=("x10", "mean"),
+            min_x10=("x10", "min"),
+            max_x10=("x10", "max"),
+            std=("x10", "std"),
+        )
+        .reset_index()
+    )
     docs["range"] = (docs["max_x10"] - docs["min_x10"]).where(docs["n_models"] >= 2)
     docs["bucket"] = bucket(docs["range"])
     docs.insert(0, "level", "document")
@@ -100,9 +127,14 @@ def evaluator_agreement(scores: pd.DataFrame, include_stale: bool = False) -> pd
 def _alpha_row(level: str, template: str, units: np.ndarray, sub: pd.DataFrame) -> dict:
     counts = pd.Series(units).value_counts()
     pairable = counts[counts >= 2]
-    return {"level": level, "evaluation_template": template, "n_models": sub["evaluation_llm"].nunique(),
-            "alpha": krippendorff_alpha_interval(units, sub["x10"].to_numpy()),
-            "n_units": int(pairable.size), "n_values": int(pairable.sum())}
+    return {
+        "level": level,
+        "evaluation_template": template,
+        "n_models": sub["evaluation_llm"].nunique(),
+        "alpha": krippendorff_alpha_interval(units, sub["x10"].to_numpy()),
+        "n_units": int(pairable.size),
+        "n_values": int(pairable.sum()),
+    }
 
 
 def judge_pairs(scores: pd.DataFrame, include_stale: bool = False) -> pd.DataFrame:
@@ -114,5 +146,6 @@ def judge_pairs(scores: pd.DataFrame, include_stale: bool = False) -> pd.DataFra
     left = per_judge[["evaluation_template", "document_gen_id", "evaluation_llm", "x10"]]
     pairs = left.merge(left, on=["evaluation_template", "document_gen_id"], suffixes=("_a", "_b"))
     pairs = pairs[pairs["evaluation_llm_a"] < pairs["evaluation_llm_b"]]
-    return pairs.rename(columns={"evaluation_llm_a": "model_a", "evaluation_llm_b": "model_b",
-                                 "x10_a": "x_a", "x10_b": "x_b"})[cols].reset_index(drop=True)
+    return pairs.rename(
+        columns={"evaluation_llm_a": "model_a", "evaluation_llm_b": "model_b", "x10_a": "x_a", "x10_b": "x_b"}
+    )[cols].reset_index(drop=True)

@@ -56,9 +56,13 @@ def headline(scores: pd.DataFrame, cost_table: pd.DataFrame | None, include_stal
     status = scores["status"]
     total = cost_table[(cost_table["stage"] == cost.ALL)].iloc[0] if cost_table is not None else None
     return Headline(
-        documents=int(scores["parent_gen_id"].nunique()), evaluations=len(scores), evaluations_used=int(used.sum()),
-        scored=int((status == "ok").sum()), parse_failures=int((status == "parse_error").sum()),
-        failed=int((status == "failed").sum()), missing=int((status == "missing").sum()),
+        documents=int(scores["parent_gen_id"].nunique()),
+        evaluations=len(scores),
+        evaluations_used=int(used.sum()),
+        scored=int((status == "ok").sum()),
+        parse_failures=int((status == "parse_error").sum()),
+        failed=int((status == "failed").sum()),
+        missing=int((status == "missing").sum()),
         stale=int(((status == "ok") & scores["stale"].astype(bool)).sum()),
         mean_score=_float(scores.loc[used, "score"].mean()) if used.any() else None,
         mean_score_normalized=_float(scores.loc[used, "score_normalized"].mean()) if used.any() else None,
@@ -73,8 +77,9 @@ def scores_csv(scores: pd.DataFrame) -> pd.DataFrame:
     return scores.reindex(columns=SCORE_COLUMNS)
 
 
-def build_cohort_reports(layout: DataLayout, cohort_id: str, *, include_stale: bool = False,
-                         catalogs: Catalogs | None = None) -> ReportResult:
+def build_cohort_reports(
+    layout: DataLayout, cohort_id: str, *, include_stale: bool = False, catalogs: Catalogs | None = None
+) -> ReportResult:
     """Every table, chart and the HTML page of one cohort. Works on an empty cohort too."""
     catalogs = catalogs or Catalogs.load(layout)
     data = load_scope(layout, catalogs, cohort_id=cohort_id)
@@ -113,15 +118,28 @@ def write_cohort_reports(layout: DataLayout, data: ScopeData, *, include_stale: 
     for name, png in pngs.items():
         paths.append(atomic.write_bytes(out / "charts" / f"{name}.png", png, fsync=False))
     head = headline(scores, cost_tab, include_stale)
-    page = index_html(layout, cohort_id=cohort_id, headline=head.model_dump(), include_stale=include_stale,
-                      stage_summary=stage_summary, docs=docs, scores=scores, final=final, reliability=reliability,
-                      variance=var, cost=cost_tab, charts=pngs, tables=[*tables, *(f"charts/{n}.png" for n in pngs)])
+    page = index_html(
+        layout,
+        cohort_id=cohort_id,
+        headline=head.model_dump(),
+        include_stale=include_stale,
+        stage_summary=stage_summary,
+        docs=docs,
+        scores=scores,
+        final=final,
+        reliability=reliability,
+        variance=var,
+        cost=cost_tab,
+        charts=pngs,
+        tables=[*tables, *(f"charts/{n}.png" for n in pngs)],
+    )
     paths.append(atomic.write_text(out / "index.html", page))
     return ReportResult(cohort_id=cohort_id, output_dir=out, paths=paths, headline=head, include_stale=include_stale)
 
 
-def build_cross_experiment(layout: DataLayout, *, include_stale: bool = False,
-                           catalogs: Catalogs | None = None) -> ReportResult:
+def build_cross_experiment(
+    layout: DataLayout, *, include_stale: bool = False, catalogs: Catalogs | None = None
+) -> ReportResult:
     """``7_cross_experiment/``: every evaluation in the gens store, and template versions compared."""
     catalogs = catalogs or Catalogs.load(layout)
     data = load_scope(layout, catalogs, cohort_id=None)
@@ -129,8 +147,12 @@ def build_cross_experiment(layout: DataLayout, *, include_stale: bool = False,
     scores = data.scores
     paths = [
         write_csv(out / "aggregated_scores.csv", scores_csv(scores)),
-        write_csv(out / "template_version_comparison.csv",
-                  pivots.template_version_comparison(scores, include_stale)),
+        write_csv(out / "template_version_comparison.csv", pivots.template_version_comparison(scores, include_stale)),
     ]
-    return ReportResult(cohort_id=None, output_dir=out, paths=paths, headline=headline(scores, None, include_stale),
-                        include_stale=include_stale)
+    return ReportResult(
+        cohort_id=None,
+        output_dir=out,
+        paths=paths,
+        headline=headline(scores, None, include_stale),
+        include_stale=include_stale,
+    )

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 import math
-
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -63,9 +62,11 @@ def score_distribution(used: pd.DataFrame) -> bytes:
         return _empty(title, "No scored evaluations yet")
     templates = sorted(used["evaluation_template"].astype(str).unique())[:MAX_PANELS]
     fig, axes = _grid(len(templates))
-    for ax, template in zip(axes, templates):
+    for ax, template in zip(axes, templates, strict=False):
         sub = used[used["evaluation_template"] == template]
-        top = float(np.nanmax(sub["implied_scale"])) if sub["implied_scale"].notna().any() else float(sub["score"].max())
+        top = (
+            float(np.nanmax(sub["implied_scale"])) if sub["implied_scale"].notna().any() else float(sub["score"].max())
+        )
         bins = np.arange(-0.5, math.ceil(top) + 1.0, 1.0)
         ax.hist(sub["score"].to_numpy(dtype=float), bins=bins, color="#4C72B0", edgecolor="white")
         ax.set_title(f"{template}  (n={len(sub)}, mean={sub['score'].mean():.2f})", fontsize=10)
@@ -83,10 +84,12 @@ def model_template_heatmap(used: pd.DataFrame) -> bytes:
     if used.empty:
         return _empty(title, "No scored evaluations yet")
     table = used.assign(x10=used["score_normalized"] * 10.0).pivot_table(
-        index="generation_model", columns="evaluation_template", values="x10", aggfunc=["mean", "count"])
+        index="generation_model", columns="evaluation_template", values="x10", aggfunc=["mean", "count"]
+    )
     means, counts = table["mean"], table["count"]
-    fig = _figure(figsize=(max(5.0, 1.6 * means.shape[1] + 3), max(2.5, 0.6 * means.shape[0] + 1.8)),
-                 layout="constrained")
+    fig = _figure(
+        figsize=(max(5.0, 1.6 * means.shape[1] + 3), max(2.5, 0.6 * means.shape[0] + 1.8)), layout="constrained"
+    )
     ax = fig.add_subplot()
     image = ax.imshow(means.to_numpy(dtype=float), cmap="viridis", vmin=0, vmax=10, aspect="auto")
     ax.set_xticks(range(means.shape[1]), [str(c) for c in means.columns], rotation=30, ha="right")
@@ -97,8 +100,15 @@ def model_template_heatmap(used: pd.DataFrame) -> bytes:
         for j in range(means.shape[1]):
             value = means.iat[i, j]
             if pd.notna(value):
-                ax.text(j, i, f"{value:.2f}\nn={int(counts.iat[i, j])}", ha="center", va="center", fontsize=9,
-                        color="white" if value < 6 else "black")
+                ax.text(
+                    j,
+                    i,
+                    f"{value:.2f}\nn={int(counts.iat[i, j])}",
+                    ha="center",
+                    va="center",
+                    fontsize=9,
+                    color="white" if value < 6 else "black",
+                )
     fig.colorbar(image, ax=ax, label="mean score (normalised x10)")
     ax.set_title(title, fontsize=11)
     return _png(fig)
@@ -112,21 +122,30 @@ def judge_agreement(pairs: pd.DataFrame, seed: int = 0) -> bytes:
     rng = np.random.default_rng(seed)
     groups = list(pairs.groupby(["evaluation_template", "model_a", "model_b"], sort=True))[:MAX_PANELS]
     fig, axes = _grid(len(groups), width=3.8, height=3.6)
-    for ax, ((template, a, b), sub) in zip(axes, groups):
+    for ax, ((template, a, b), sub) in zip(axes, groups, strict=False):
         n = len(sub)
         if n > MAX_POINTS:
             sub = sub.iloc[rng.choice(n, MAX_POINTS, replace=False)]
         x, y = sub["x_a"].to_numpy(dtype=float), sub["x_b"].to_numpy(dtype=float)
         jitter = 0.12
-        ax.scatter(x + rng.uniform(-jitter, jitter, x.size), y + rng.uniform(-jitter, jitter, y.size),
-                   s=16 if x.size > 200 else 30, alpha=0.45 if x.size > 200 else 0.8, color="#C44E52",
-                   edgecolors="none")
+        ax.scatter(
+            x + rng.uniform(-jitter, jitter, x.size),
+            y + rng.uniform(-jitter, jitter, y.size),
+            s=16 if x.size > 200 else 30,
+            alpha=0.45 if x.size > 200 else 0.8,
+            color="#C44E52",
+            edgecolors="none",
+        )
         ax.plot([0, 10], [0, 10], color="#888888", linewidth=1, linestyle="--")
         ax.set_xlim(-0.5, 10.5)
         ax.set_ylim(-0.5, 10.5)
         ax.set_xlabel(str(a))
         ax.set_ylabel(str(b))
-        r = np.corrcoef(sub["x_a"], sub["x_b"])[0, 1] if n >= 3 and sub["x_a"].std() > 0 and sub["x_b"].std() > 0 else np.nan
+        r = (
+            np.corrcoef(sub["x_a"], sub["x_b"])[0, 1]
+            if n >= 3 and sub["x_a"].std() > 0 and sub["x_b"].std() > 0
+            else np.nan
+        )
         r_text = f", r={r:.2f}" if np.isfinite(r) else ""
         ax.set_title(f"{template}: {a} vs {b}\n(n={n}{r_text})", fontsize=9)
     fig.suptitle(title, fontsize=12)

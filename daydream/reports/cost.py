@@ -14,9 +14,22 @@ import pandas as pd
 
 from daydream.catalogs import Catalogs
 
-COST_COLUMNS = ["stage", "llm_model_id", "model", "calls", "calls_with_usage", "prompt_tokens", "completion_tokens",
-                "total_tokens", "cost_usd", "calls_cost_reported", "cost_estimated_usd", "calls_cost_estimated",
-                "calls_cost_unknown", "cost_total_usd"]
+COST_COLUMNS = [
+    "stage",
+    "llm_model_id",
+    "model",
+    "calls",
+    "calls_with_usage",
+    "prompt_tokens",
+    "completion_tokens",
+    "total_tokens",
+    "cost_usd",
+    "calls_cost_reported",
+    "cost_estimated_usd",
+    "calls_cost_estimated",
+    "calls_cost_unknown",
+    "cost_total_usd",
+]
 ALL = "all"
 
 
@@ -29,29 +42,48 @@ def calls_frame(gens: dict[str, pd.DataFrame], catalogs: Catalogs | None, *, mem
         sub = frame[frame["member"]] if members_only else frame
         called = (sub["mode"] != "copy") & (sub["has_raw"].astype(bool) | sub["has_raw_meta"].astype(bool))
         sub = sub[called]
-        llm = sub["rm_llm_model_id"].where(sub["rm_llm_model_id"].notna() & (sub["rm_llm_model_id"] != ""),
-                                           sub["llm_model_id"]).astype(str)
-        parts.append(pd.DataFrame({
-            "stage": stage, "llm_model_id": llm, "model": sub["rm_model"].fillna("").astype(str),
-            "prompt_tokens": pd.to_numeric(sub["prompt_tokens"], errors="coerce"),
-            "completion_tokens": pd.to_numeric(sub["completion_tokens"], errors="coerce"),
-            "total_tokens": pd.to_numeric(sub["total_tokens"], errors="coerce"),
-            "reported": pd.to_numeric(sub["cost_usd"], errors="coerce"),
-            "recorded_estimate": pd.to_numeric(sub["cost_estimated_usd"], errors="coerce"),
-        }))
-    cols = ["stage", "llm_model_id", "model", "prompt_tokens", "completion_tokens", "total_tokens", "reported",
-            "recorded_estimate"]
+        llm = (
+            sub["rm_llm_model_id"]
+            .where(sub["rm_llm_model_id"].notna() & (sub["rm_llm_model_id"] != ""), sub["llm_model_id"])
+            .astype(str)
+        )
+        parts.append(
+            pd.DataFrame(
+                {
+                    "stage": stage,
+                    "llm_model_id": llm,
+                    "model": sub["rm_model"].fillna("").astype(str),
+                    "prompt_tokens": pd.to_numeric(sub["prompt_tokens"], errors="coerce"),
+                    "completion_tokens": pd.to_numeric(sub["completion_tokens"], errors="coerce"),
+                    "total_tokens": pd.to_numeric(sub["total_tokens"], errors="coerce"),
+                    "reported": pd.to_numeric(sub["cost_usd"], errors="coerce"),
+                    "recorded_estimate": pd.to_numeric(sub["cost_estimated_usd"], errors="coerce"),
+                }
+            )
+        )
+    cols = [
+        "stage",
+        "llm_model_id",
+        "model",
+        "prompt_tokens",
+        "completion_tokens",
+        "total_tokens",
+        "reported",
+        "recorded_estimate",
+    ]
     calls = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=cols)
     models = catalogs.models if catalogs is not None else {}
     price_p = calls["llm_model_id"].map({k: m.price_prompt_per_mtok for k, m in models.items()}).astype(float)
     price_c = calls["llm_model_id"].map({k: m.price_completion_per_mtok for k, m in models.items()}).astype(float)
-    catalog_estimate = (calls["prompt_tokens"].astype(float) * price_p
-                        + calls["completion_tokens"].astype(float) * price_c) / 1e6
+    catalog_estimate = (
+        calls["prompt_tokens"].astype(float) * price_p + calls["completion_tokens"].astype(float) * price_c
+    ) / 1e6
     estimate = catalog_estimate.fillna(calls["recorded_estimate"].astype(float))
     calls["estimated"] = estimate.where(calls["reported"].isna())
     no_model = calls["model"] == ""
-    calls.loc[no_model, "model"] = calls.loc[no_model, "llm_model_id"].map(
-        {k: m.model for k, m in models.items()}).fillna("")
+    calls.loc[no_model, "model"] = (
+        calls.loc[no_model, "llm_model_id"].map({k: m.model for k, m in models.items()}).fillna("")
+    )
     return calls
 
 
@@ -83,8 +115,14 @@ def cost_table(calls: pd.DataFrame) -> pd.DataFrame:
     for stage, per_stage in calls.groupby("stage", sort=False):
         for llm, per_model in per_stage.groupby("llm_model_id", sort=True):
             model = per_model["model"][per_model["model"] != ""]
-            rows.append({"stage": stage, "llm_model_id": llm, "model": model.iloc[0] if len(model) else "",
-                         **_summarise(per_model)})
+            rows.append(
+                {
+                    "stage": stage,
+                    "llm_model_id": llm,
+                    "model": model.iloc[0] if len(model) else "",
+                    **_summarise(per_model),
+                }
+            )
         rows.append({"stage": stage, "llm_model_id": ALL, "model": "", **_summarise(per_stage)})
     rows.append({"stage": ALL, "llm_model_id": ALL, "model": "", **_summarise(calls)})
     out = pd.DataFrame(rows, columns=COST_COLUMNS)

@@ -15,9 +15,10 @@ from typing import Any
 import pandas as pd
 
 CSS = """
-body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0 auto;max-width:1200px;padding:1rem 1.5rem;
-color:#1f2933;background:#fff;line-height:1.45}
-h1{font-size:1.6rem;margin:.5rem 0}h2{font-size:1.25rem;margin-top:2rem;border-bottom:1px solid #d9e2ec;padding-bottom:.2rem}
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0 auto;max-width:1200px;
+padding:1rem 1.5rem;color:#1f2933;background:#fff;line-height:1.45}
+h1{font-size:1.6rem;margin:.5rem 0}
+h2{font-size:1.25rem;margin-top:2rem;border-bottom:1px solid #d9e2ec;padding-bottom:.2rem}
 h3{font-size:1.05rem}
 .muted{color:#627d98;font-size:.9rem}
 .cards{display:flex;flex-wrap:wrap;gap:.75rem;margin:1rem 0}
@@ -64,8 +65,15 @@ def money(value: Any) -> str:
 Cell = Callable[[Mapping[str, Any]], str]
 
 
-def table(frame: pd.DataFrame, columns: Sequence[str] | None = None, *, headers: Mapping[str, str] | None = None,
-          cells: Mapping[str, Cell] | None = None, max_rows: int | None = None, empty: str = "No rows.") -> str:
+def table(
+    frame: pd.DataFrame,
+    columns: Sequence[str] | None = None,
+    *,
+    headers: Mapping[str, str] | None = None,
+    cells: Mapping[str, Cell] | None = None,
+    max_rows: int | None = None,
+    empty: str = "No rows.",
+) -> str:
     """An HTML table; ``cells`` maps a column to a function returning its (already escaped) HTML."""
     columns = list(columns or frame.columns)
     headers = headers or {}
@@ -86,15 +94,23 @@ def table(frame: pd.DataFrame, columns: Sequence[str] | None = None, *, headers:
             else:
                 tds.append(f"<td>{esc(fmt(value))}</td>")
         body.append("<tr>" + "".join(tds) + "</tr>")
-    more = "" if max_rows is None or len(frame) <= max_rows else \
-        f'<p class="muted">{len(frame) - max_rows:,} more rows in the CSV.</p>'
+    more = (
+        ""
+        if max_rows is None or len(frame) <= max_rows
+        else f'<p class="muted">{len(frame) - max_rows:,} more rows in the CSV.</p>'
+    )
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>{more}"
 
 
 def cards(items: Iterable[tuple[str, str]]) -> str:
-    return '<div class="cards">' + "".join(
-        f'<div class="card"><div class="value">{esc(value)}</div><div class="label">{esc(label)}</div></div>'
-        for label, value in items) + "</div>"
+    return (
+        '<div class="cards">'
+        + "".join(
+            f'<div class="card"><div class="value">{esc(value)}</div><div class="label">{esc(label)}</div></div>'
+            for label, value in items
+        )
+        + "</div>"
+    )
 
 
 def image(png: bytes, alt: str) -> str:
@@ -112,36 +128,59 @@ def text_block(summary_html: str, text: str | None, *, open_: bool = False) -> s
 
 
 def page(title: str, body: str, *, extra_head: str = "") -> str:
-    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-            f'<meta name="viewport" content="width=device-width, initial-scale=1">'
-            f"<title>{esc(title)}</title><style>{CSS}</style>{extra_head}</head>"
-            f"<body>{body}</body></html>\n")
+    return (
+        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f'<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{esc(title)}</title><style>{CSS}</style>{extra_head}</head>"
+        f"<body>{body}</body></html>\n"
+    )
 
 
 def headline_cards(h: Mapping[str, Any]) -> str:
     """The headline numbers as cards (``Headline.model_dump()``)."""
     mean = h.get("mean_score_normalized")
-    return cards([
-        ("documents evaluated", fmt(h.get("documents"))),
-        ("evaluations", fmt(h.get("evaluations"))),
-        ("scored (used in means)", fmt(h.get("evaluations_used"))),
-        ("mean score (0-10)", "" if mean is None else f"{mean * 10:.2f}"),
-        ("parse failures", fmt(h.get("parse_failures"))),
-        ("other failures", fmt(h.get("failed"))),
-        ("pending", fmt(h.get("missing"))),
-        ("stale evaluations", fmt(h.get("stale"))),
-        ("total cost", money(h.get("total_cost_usd"))),
-    ])
+    return cards(
+        [
+            ("documents evaluated", fmt(h.get("documents"))),
+            ("evaluations", fmt(h.get("evaluations"))),
+            ("scored (used in means)", fmt(h.get("evaluations_used"))),
+            ("mean score (0-10)", "" if mean is None else f"{mean * 10:.2f}"),
+            ("parse failures", fmt(h.get("parse_failures"))),
+            ("other failures", fmt(h.get("failed"))),
+            ("pending", fmt(h.get("missing"))),
+            ("stale evaluations", fmt(h.get("stale"))),
+            ("total cost", money(h.get("total_cost_usd"))),
+        ]
+    )
 
 
-LEADERBOARD_COLUMNS = ["rank", "document_gen_id", "combo_id", "draft_template", "essay_template", "generation_model",
-                       "n", "mean", "mean_x10"]
-LEADERBOARD_HEADERS = {"document_gen_id": "document", "combo_id": "combo", "draft_template": "draft template",
-                       "essay_template": "essay template", "generation_model": "model", "n": "judges (n)",
-                       "mean": "mean score", "mean_x10": "mean (0-10)"}
+LEADERBOARD_COLUMNS = [
+    "rank",
+    "document_gen_id",
+    "combo_id",
+    "draft_template",
+    "essay_template",
+    "generation_model",
+    "n",
+    "mean",
+    "mean_x10",
+]
+LEADERBOARD_HEADERS = {
+    "document_gen_id": "document",
+    "combo_id": "combo",
+    "draft_template": "draft template",
+    "essay_template": "essay template",
+    "generation_model": "model",
+    "n": "judges (n)",
+    "mean": "mean score",
+    "mean_x10": "mean (0-10)",
+}
 
 
 def leaderboard_frame(docs: pd.DataFrame, top_n: int) -> pd.DataFrame:
-    ranked = docs[docs["n"] > 0].sort_values(["mean_normalized", "n", "document_gen_id"],
-                                             ascending=[False, False, True], kind="stable").head(top_n)
+    ranked = (
+        docs[docs["n"] > 0]
+        .sort_values(["mean_normalized", "n", "document_gen_id"], ascending=[False, False, True], kind="stable")
+        .head(top_n)
+    )
     return ranked.assign(rank=range(1, len(ranked) + 1), mean_x10=ranked["mean_normalized"] * 10.0)

@@ -24,14 +24,38 @@ META_FIELDS = ("template_id", "llm_model_id", "parent_gen_id", "combo_id", "repl
 """``metadata.json`` fields a report uses; read into ``m_<field>`` columns."""
 
 RECORD_COLUMNS = (
-    "gen_id", "found", "has_metadata", *(f"m_{f}" for f in META_FIELDS),
-    "has_raw", "has_parsed", "has_error", "has_raw_meta", "has_parsed_meta",
-    "error_kind", "error_message",
-    "rm_llm_model_id", "rm_model", "rm_mode", "rm_template_sha", "rm_finish_reason", "rm_truncated",
-    "prompt_tokens", "completion_tokens", "total_tokens", "cost_usd", "cost_estimated_usd",
-    "pm_success", "pm_error_kind", "pm_error", "pm_parser",
-    "pm_score", "pm_scale", "pm_implied_scale", "pm_score_normalized",
-    "parsed_value", "read_error",
+    "gen_id",
+    "found",
+    "has_metadata",
+    *(f"m_{f}" for f in META_FIELDS),
+    "has_raw",
+    "has_parsed",
+    "has_error",
+    "has_raw_meta",
+    "has_parsed_meta",
+    "error_kind",
+    "error_message",
+    "rm_llm_model_id",
+    "rm_model",
+    "rm_mode",
+    "rm_template_sha",
+    "rm_finish_reason",
+    "rm_truncated",
+    "prompt_tokens",
+    "completion_tokens",
+    "total_tokens",
+    "cost_usd",
+    "cost_estimated_usd",
+    "pm_success",
+    "pm_error_kind",
+    "pm_error",
+    "pm_parser",
+    "pm_score",
+    "pm_scale",
+    "pm_implied_scale",
+    "pm_score_normalized",
+    "parsed_value",
+    "read_error",
 )
 _INDEX = {name: i for i, name in enumerate(RECORD_COLUMNS)}
 _WIDTH = len(RECORD_COLUMNS)
@@ -52,22 +76,36 @@ def _flag(value: Any) -> bool | None:
     return None if value is None else bool(value)
 
 
-_PRESENCE = (("has_metadata", "metadata.json"), ("has_raw", "raw.txt"), ("has_parsed", "parsed.txt"),
-             ("has_error", "error.json"), ("has_raw_meta", "raw_metadata.json"),
-             ("has_parsed_meta", "parsed_metadata.json"))
+_PRESENCE = (
+    ("has_metadata", "metadata.json"),
+    ("has_raw", "raw.txt"),
+    ("has_parsed", "parsed.txt"),
+    ("has_error", "error.json"),
+    ("has_raw_meta", "raw_metadata.json"),
+    ("has_parsed_meta", "parsed_metadata.json"),
+)
 # (column, key in the JSON file, conversion)
 _ERROR_FIELDS = (("error_kind", "kind", _text), ("error_message", "error", _text))
 _RAW_FIELDS = (
-    ("rm_llm_model_id", "llm_model_id", _text), ("rm_model", "model", _text), ("rm_mode", "mode", _text),
-    ("rm_template_sha", "template_sha256", _text), ("rm_finish_reason", "finish_reason", _text),
-    ("rm_truncated", "truncated", _flag), ("cost_usd", "cost_usd", optional_float),
+    ("rm_llm_model_id", "llm_model_id", _text),
+    ("rm_model", "model", _text),
+    ("rm_mode", "mode", _text),
+    ("rm_template_sha", "template_sha256", _text),
+    ("rm_finish_reason", "finish_reason", _text),
+    ("rm_truncated", "truncated", _flag),
+    ("cost_usd", "cost_usd", optional_float),
     ("cost_estimated_usd", "cost_estimated_usd", optional_float),
 )
 _USAGE_FIELDS = tuple((name, name, optional_float) for name in ("prompt_tokens", "completion_tokens", "total_tokens"))
 _PARSED_FIELDS = (
-    ("pm_success", "success", _flag), ("pm_error_kind", "error_kind", _text), ("pm_error", "error", _text),
-    ("pm_parser", "parser", _text), ("pm_score", "score", optional_float), ("pm_scale", "scale", optional_float),
-    ("pm_implied_scale", "implied_scale", optional_float), ("pm_score_normalized", "score_normalized", optional_float),
+    ("pm_success", "success", _flag),
+    ("pm_error_kind", "error_kind", _text),
+    ("pm_error", "error", _text),
+    ("pm_parser", "parser", _text),
+    ("pm_score", "score", optional_float),
+    ("pm_scale", "scale", optional_float),
+    ("pm_implied_scale", "implied_scale", optional_float),
+    ("pm_score_normalized", "score_normalized", optional_float),
 )
 _META_FIELDS = tuple((f"m_{name}", name, _text) for name in META_FIELDS)
 
@@ -127,8 +165,10 @@ def read_gens(layout: DataLayout, stage: Stage, gen_ids: Iterable[str], *, metad
     """Records of ``gen_ids`` of one stage, one row each, in ``RECORD_COLUMNS``."""
     base = str(layout.gens / stage)
     evaluation = stage == "evaluation"
-    rows = [read_one(os.path.join(base, gen_id), gen_id, metadata=metadata, evaluation=evaluation)
-            for gen_id in dict.fromkeys(gen_ids)]
+    rows = [
+        read_one(os.path.join(base, gen_id), gen_id, metadata=metadata, evaluation=evaluation)
+        for gen_id in dict.fromkeys(gen_ids)
+    ]
     frame = pd.DataFrame(rows, columns=list(RECORD_COLUMNS))
     frame = frame.astype({c: "object" for c in RECORD_COLUMNS}) if frame.empty else frame
     frame.insert(1, "stage", stage)

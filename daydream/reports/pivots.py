@@ -21,8 +21,16 @@ _EPS = 1e-9
 JUDGE_SEP = "__"
 """Judge column names of the pivot: ``<evaluation_llm>__<evaluation_template>``."""
 
-DOCUMENT_KEYS = ["document_gen_id", "document_stage", "combo_id", "draft_gen_id", "draft_template", "essay_template",
-                 "generation_model", "essay_llm"]
+DOCUMENT_KEYS = [
+    "document_gen_id",
+    "document_stage",
+    "combo_id",
+    "draft_gen_id",
+    "draft_template",
+    "essay_template",
+    "generation_model",
+    "essay_llm",
+]
 
 GROUPINGS: list[tuple[str, list[str]]] = [
     ("overall", []),
@@ -35,14 +43,46 @@ GROUPINGS: list[tuple[str, list[str]]] = [
     ("draft_template+generation_model", ["draft_template", "generation_model"]),
     ("essay_template+generation_model", ["essay_template", "generation_model"]),
 ]
-GROUP_KEY_COLUMNS = ["draft_template", "essay_template", "generation_model", "evaluation_llm", "evaluation_template",
-                     "combo_id"]
-STAT_COLUMNS = ["count", "mean", "std", "min", "max", "mean_normalized", "std_normalized", "high_share", "low_share",
-                "n_stale", "n_errors"]
+GROUP_KEY_COLUMNS = [
+    "draft_template",
+    "essay_template",
+    "generation_model",
+    "evaluation_llm",
+    "evaluation_template",
+    "combo_id",
+]
+STAT_COLUMNS = [
+    "count",
+    "mean",
+    "std",
+    "min",
+    "max",
+    "mean_normalized",
+    "std_normalized",
+    "high_share",
+    "low_share",
+    "n_stale",
+    "n_errors",
+]
 FINAL_COLUMNS = ["grouping", "key", *GROUP_KEY_COLUMNS, *STAT_COLUMNS]
-PERFECT_COLUMNS = ["document_gen_id", "document_stage", "combo_id", "draft_template", "essay_template",
-                   "generation_model", "evaluation_gen_id", "evaluation_template", "evaluation_llm", "score",
-                   "implied_scale", "stale", "draft_path", "essay_path", "evaluation_path", "all_evaluation_paths"]
+PERFECT_COLUMNS = [
+    "document_gen_id",
+    "document_stage",
+    "combo_id",
+    "draft_template",
+    "essay_template",
+    "generation_model",
+    "evaluation_gen_id",
+    "evaluation_template",
+    "evaluation_llm",
+    "score",
+    "implied_scale",
+    "stale",
+    "draft_path",
+    "essay_path",
+    "evaluation_path",
+    "all_evaluation_paths",
+]
 
 
 def with_flags(scores: pd.DataFrame, include_stale: bool) -> pd.DataFrame:
@@ -52,8 +92,12 @@ def with_flags(scores: pd.DataFrame, include_stale: bool) -> pd.DataFrame:
         is_stale=scores["stale"].astype(bool) & (scores["status"] == "ok") & (not include_stale),
         is_error=scores["status"] != "ok",
         document_gen_id=scores["parent_gen_id"],
-        high=(scores["score_normalized"] >= HIGH_THRESHOLD - _EPS).astype(float).where(scores["score_normalized"].notna()),
-        low=(scores["score_normalized"] <= LOW_THRESHOLD + _EPS).astype(float).where(scores["score_normalized"].notna()),
+        high=(scores["score_normalized"] >= HIGH_THRESHOLD - _EPS)
+        .astype(float)
+        .where(scores["score_normalized"].notna()),
+        low=(scores["score_normalized"] <= LOW_THRESHOLD + _EPS)
+        .astype(float)
+        .where(scores["score_normalized"].notna()),
     )
 
 
@@ -63,18 +107,32 @@ def _used(frame: pd.DataFrame, col: str) -> pd.Series:
 
 def _stats(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     """count/mean/std/min/max of raw and normalised scores per group, plus stale/error counts."""
-    work = pd.DataFrame({
-        "score": _used(frame, "score"), "norm": _used(frame, "score_normalized"),
-        "high": _used(frame, "high"), "low": _used(frame, "low"),
-        "is_stale": frame["is_stale"].astype(int), "is_error": frame["is_error"].astype(int),
-    })
+    work = pd.DataFrame(
+        {
+            "score": _used(frame, "score"),
+            "norm": _used(frame, "score_normalized"),
+            "high": _used(frame, "high"),
+            "low": _used(frame, "low"),
+            "is_stale": frame["is_stale"].astype(int),
+            "is_error": frame["is_error"].astype(int),
+        }
+    )
     for key in keys:
         work[key] = frame[key].astype(str)
     grouped = work.groupby(keys, sort=True, dropna=False) if keys else work.groupby(np.zeros(len(work)))
-    out = grouped.agg(count=("score", "count"), mean=("score", "mean"), std=("score", "std"),
-                      min=("score", "min"), max=("score", "max"), mean_normalized=("norm", "mean"),
-                      std_normalized=("norm", "std"), high_share=("high", "mean"), low_share=("low", "mean"),
-                      n_stale=("is_stale", "sum"), n_errors=("is_error", "sum"))
+    out = grouped.agg(
+        count=("score", "count"),
+        mean=("score", "mean"),
+        std=("score", "std"),
+        min=("score", "min"),
+        max=("score", "max"),
+        mean_normalized=("norm", "mean"),
+        std_normalized=("norm", "std"),
+        high_share=("high", "mean"),
+        low_share=("low", "mean"),
+        n_stale=("is_stale", "sum"),
+        n_errors=("is_error", "sum"),
+    )
     return out.reset_index(drop=not keys)
 
 
@@ -103,20 +161,44 @@ def document_table(scores: pd.DataFrame, include_stale: bool = False) -> pd.Data
     """One row per evaluated document: lineage, n, mean/min/max score and mean normalised score."""
     frame = with_flags(scores, include_stale)
     if frame.empty:
-        return pd.DataFrame(columns=[*DOCUMENT_KEYS, "stale", "n", "n_stale", "n_errors", "mean", "min", "max",
-                                     "mean_normalized", "max_normalized"])
+        return pd.DataFrame(
+            columns=[
+                *DOCUMENT_KEYS,
+                "stale",
+                "n",
+                "n_stale",
+                "n_errors",
+                "mean",
+                "min",
+                "max",
+                "mean_normalized",
+                "max_normalized",
+            ]
+        )
     docs = frame.groupby("document_gen_id", sort=False).agg(
         **{k: (k, "first") for k in DOCUMENT_KEYS if k != "document_gen_id"},
         stale=("document_stale", "max"),
-        n_stale=("is_stale", "sum"), n_errors=("is_error", "sum"))
-    used = frame[frame["use"]].groupby("document_gen_id").agg(
-        n=("score", "count"), mean=("score", "mean"), min=("score", "min"), max=("score", "max"),
-        mean_normalized=("score_normalized", "mean"), max_normalized=("score_normalized", "max"))
+        n_stale=("is_stale", "sum"),
+        n_errors=("is_error", "sum"),
+    )
+    used = (
+        frame[frame["use"]]
+        .groupby("document_gen_id")
+        .agg(
+            n=("score", "count"),
+            mean=("score", "mean"),
+            min=("score", "min"),
+            max=("score", "max"),
+            mean_normalized=("score_normalized", "mean"),
+            max_normalized=("score_normalized", "max"),
+        )
+    )
     out = docs.join(used, how="left")
     out["n"] = out["n"].fillna(0).astype(int)
     out = out.reset_index()
-    return out[[*DOCUMENT_KEYS, "stale", "n", "n_stale", "n_errors", "mean", "min", "max", "mean_normalized",
-                "max_normalized"]]
+    return out[
+        [*DOCUMENT_KEYS, "stale", "n", "n_stale", "n_errors", "mean", "min", "max", "mean_normalized", "max_normalized"]
+    ]
 
 
 def generation_scores_pivot(scores: pd.DataFrame, include_stale: bool = False) -> pd.DataFrame:
@@ -126,31 +208,42 @@ def generation_scores_pivot(scores: pd.DataFrame, include_stale: bool = False) -
     judges = sorted(_judge_column(frame).unique()) if not frame.empty else []
     if judges:
         used = frame[frame["use"]]
-        wide = (used.assign(judge=_judge_column(used)).pivot_table(index="document_gen_id", columns="judge",
-                                                                    values="score", aggfunc="mean")
-                .reindex(columns=judges))
+        wide = (
+            used.assign(judge=_judge_column(used))
+            .pivot_table(index="document_gen_id", columns="judge", values="score", aggfunc="mean")
+            .reindex(columns=judges)
+        )
         wide.columns = list(wide.columns)
         docs = docs.join(wide, on="document_gen_id")
     ordered = [*DOCUMENT_KEYS, "stale", *judges, "n", "n_stale", "n_errors", "min", "max", "mean", "mean_normalized"]
     docs = docs.reindex(columns=ordered)
-    return docs.sort_values(["mean_normalized", "document_gen_id"], ascending=[False, True], na_position="last",
-                            kind="stable").reset_index(drop=True)
+    return docs.sort_values(
+        ["mean_normalized", "document_gen_id"], ascending=[False, True], na_position="last", kind="stable"
+    ).reset_index(drop=True)
 
 
 def evaluation_model_template_pivot(scores: pd.DataFrame, include_stale: bool = False) -> pd.DataFrame:
     """Evaluation model x evaluation template: mean score per cell, with counts per model."""
     frame = with_flags(scores, include_stale)
     templates = sorted(frame["evaluation_template"].astype(str).unique())
-    base_cols = ["evaluation_llm", *templates, *[f"n{JUDGE_SEP}{t}" for t in templates], "n", "mean_normalized",
-                 "n_stale", "n_errors"]
+    base_cols = [
+        "evaluation_llm",
+        *templates,
+        *[f"n{JUDGE_SEP}{t}" for t in templates],
+        "n",
+        "mean_normalized",
+        "n_stale",
+        "n_errors",
+    ]
     if frame.empty:
         return pd.DataFrame(columns=base_cols)
     used = frame[frame["use"]]
     means = used.pivot_table(index="evaluation_llm", columns="evaluation_template", values="score", aggfunc="mean")
     counts = used.pivot_table(index="evaluation_llm", columns="evaluation_template", values="score", aggfunc="count")
     counts.columns = [f"n{JUDGE_SEP}{c}" for c in counts.columns]
-    per_model = frame.groupby("evaluation_llm").agg(n=("use", "sum"), n_stale=("is_stale", "sum"),
-                                                    n_errors=("is_error", "sum"))
+    per_model = frame.groupby("evaluation_llm").agg(
+        n=("use", "sum"), n_stale=("is_stale", "sum"), n_errors=("is_error", "sum")
+    )
     per_model["mean_normalized"] = used.groupby("evaluation_llm")["score_normalized"].mean()
     out = per_model.join(means).join(counts).reset_index()
     for t in templates:
@@ -167,18 +260,28 @@ def perfect_score_paths(scores: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame(columns=PERFECT_COLUMNS)
     all_paths = (scores["evaluation_path"] + "/raw.txt").groupby(scores["parent_gen_id"]).agg(";".join)
     essay = perfect["essay_gen_id"].astype(str)
-    out = pd.DataFrame({
-        "document_gen_id": perfect["parent_gen_id"], "document_stage": perfect["document_stage"],
-        "combo_id": perfect["combo_id"], "draft_template": perfect["draft_template"],
-        "essay_template": perfect["essay_template"], "generation_model": perfect["generation_model"],
-        "evaluation_gen_id": perfect["gen_id"], "evaluation_template": perfect["evaluation_template"],
-        "evaluation_llm": perfect["evaluation_llm"], "score": perfect["score"],
-        "implied_scale": perfect["implied_scale"], "stale": perfect["stale"],
-        "draft_path": np.where(perfect["draft_gen_id"] != "", "gens/draft/" + perfect["draft_gen_id"] + "/parsed.txt", ""),
-        "essay_path": np.where(essay != "", "gens/essay/" + essay + "/parsed.txt", ""),
-        "evaluation_path": perfect["evaluation_path"] + "/raw.txt",
-        "all_evaluation_paths": perfect["parent_gen_id"].map(all_paths),
-    })
+    out = pd.DataFrame(
+        {
+            "document_gen_id": perfect["parent_gen_id"],
+            "document_stage": perfect["document_stage"],
+            "combo_id": perfect["combo_id"],
+            "draft_template": perfect["draft_template"],
+            "essay_template": perfect["essay_template"],
+            "generation_model": perfect["generation_model"],
+            "evaluation_gen_id": perfect["gen_id"],
+            "evaluation_template": perfect["evaluation_template"],
+            "evaluation_llm": perfect["evaluation_llm"],
+            "score": perfect["score"],
+            "implied_scale": perfect["implied_scale"],
+            "stale": perfect["stale"],
+            "draft_path": np.where(
+                perfect["draft_gen_id"] != "", "gens/draft/" + perfect["draft_gen_id"] + "/parsed.txt", ""
+            ),
+            "essay_path": np.where(essay != "", "gens/essay/" + essay + "/parsed.txt", ""),
+            "evaluation_path": perfect["evaluation_path"] + "/raw.txt",
+            "all_evaluation_paths": perfect["parent_gen_id"].map(all_paths),
+        }
+    )
     return out.sort_values(["document_gen_id", "evaluation_gen_id"]).reset_index(drop=True)
 
 
@@ -197,7 +300,17 @@ def template_version_comparison(scores: pd.DataFrame, include_stale: bool = Fals
     score overall and per evaluation model (columns ``<evaluation_llm>``)."""
     frame = with_flags(scores, include_stale)
     llms = sorted(frame["evaluation_llm"].astype(str).unique()) if not frame.empty else []
-    columns = ["template_kind", "family", "version", "template_id", "n", "mean_normalized", *llms, "n_stale", "n_errors"]
+    columns = [
+        "template_kind",
+        "family",
+        "version",
+        "template_id",
+        "n",
+        "mean_normalized",
+        *llms,
+        "n_stale",
+        "n_errors",
+    ]
     parts = []
     for kind in VERSION_KINDS:
         sub = frame[frame[kind].astype(str) != ""]
@@ -217,5 +330,8 @@ def template_version_comparison(scores: pd.DataFrame, include_stale: bool = Fals
         return pd.DataFrame(columns=columns)
     out = pd.concat(parts, ignore_index=True).reindex(columns=columns)
     out["_v"] = pd.to_numeric(out["version"], errors="coerce")
-    return (out.sort_values(["template_kind", "family", "_v", "template_id"], na_position="first")
-            .drop(columns="_v").reset_index(drop=True))
+    return (
+        out.sort_values(["template_kind", "family", "_v", "template_id"], na_position="first")
+        .drop(columns="_v")
+        .reset_index(drop=True)
+    )

@@ -9,8 +9,18 @@ from daydream.reports.aggregate import ScopeData
 
 STATE_COLUMNS = ["done", "stale", "failed", "pending"]
 STAGE_SUMMARY_COLUMNS = ["stage", "total", *STATE_COLUMNS]
-RELIABILITY_COLUMNS = ["evaluation_template", "evaluation_llm", "evaluations", "with_output", "parsed",
-                       "parse_failures", "parse_failure_rate", "other_failures", "missing", "stale"]
+RELIABILITY_COLUMNS = [
+    "evaluation_template",
+    "evaluation_llm",
+    "evaluations",
+    "with_output",
+    "parsed",
+    "parse_failures",
+    "parse_failure_rate",
+    "other_failures",
+    "missing",
+    "stale",
+]
 
 
 def stage_summary(data: ScopeData) -> pd.DataFrame:
@@ -25,8 +35,9 @@ def stage_summary(data: ScopeData) -> pd.DataFrame:
         frame = data.gens.get(stage)
         states = frame.loc[frame["member"], "state"] if frame is not None and len(frame) else pd.Series(dtype=object)
         counts = states.value_counts()
-        rows.append({"stage": stage, "total": int(len(states)),
-                     **{state: int(counts.get(state, 0)) for state in STATE_COLUMNS}})
+        rows.append(
+            {"stage": stage, "total": int(len(states)), **{state: int(counts.get(state, 0)) for state in STATE_COLUMNS}}
+        )
     return pd.DataFrame(rows, columns=STAGE_SUMMARY_COLUMNS)
 
 
@@ -40,15 +51,29 @@ def judge_reliability(scores: pd.DataFrame) -> pd.DataFrame:
     if scores.empty:
         return pd.DataFrame(columns=RELIABILITY_COLUMNS)
     status = scores["status"]
-    work = pd.DataFrame({
-        "evaluation_template": scores["evaluation_template"], "evaluation_llm": scores["evaluation_llm"],
-        "parsed": (status == "ok").astype(int), "parse_failures": (status == "parse_error").astype(int),
-        "other_failures": (status == "failed").astype(int), "missing": (status == "missing").astype(int),
-        "stale": ((status == "ok") & scores["stale"].astype(bool)).astype(int),
-    })
-    out = work.groupby(["evaluation_template", "evaluation_llm"], sort=True).agg(
-        evaluations=("parsed", "size"), parsed=("parsed", "sum"), parse_failures=("parse_failures", "sum"),
-        other_failures=("other_failures", "sum"), missing=("missing", "sum"), stale=("stale", "sum")).reset_index()
+    work = pd.DataFrame(
+        {
+            "evaluation_template": scores["evaluation_template"],
+            "evaluation_llm": scores["evaluation_llm"],
+            "parsed": (status == "ok").astype(int),
+            "parse_failures": (status == "parse_error").astype(int),
+            "other_failures": (status == "failed").astype(int),
+            "missing": (status == "missing").astype(int),
+            "stale": ((status == "ok") & scores["stale"].astype(bool)).astype(int),
+        }
+    )
+    out = (
+        work.groupby(["evaluation_template", "evaluation_llm"], sort=True)
+        .agg(
+            evaluations=("parsed", "size"),
+            parsed=("parsed", "sum"),
+            parse_failures=("parse_failures", "sum"),
+            other_failures=("other_failures", "sum"),
+            missing=("missing", "sum"),
+            stale=("stale", "sum"),
+        )
+        .reset_index()
+    )
     out["with_output"] = out["parsed"] + out["parse_failures"]
     out["parse_failure_rate"] = (out["parse_failures"] / out["with_output"]).where(out["with_output"] > 0)
     return out[RELIABILITY_COLUMNS]

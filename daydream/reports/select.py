@@ -8,7 +8,7 @@ the smaller gen id, so the same store always selects the same list.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -35,8 +35,9 @@ class SelectionResult(BaseModel):
     new_cohort: str | None = None
 
 
-def rank_documents(scores: pd.DataFrame, *, by: str = "mean", include_stale: bool = False,
-                   stage: str | None = None) -> pd.DataFrame:
+def rank_documents(
+    scores: pd.DataFrame, *, by: str = "mean", include_stale: bool = False, stage: str | None = None
+) -> pd.DataFrame:
     """Scored documents best first; ``stage`` essay or draft (default: essays if any were judged)."""
     if by not in RANK_BY:
         raise CohortError(f"--by must be one of {', '.join(RANK_BY)}, got {by!r}")
@@ -46,8 +47,9 @@ def rank_documents(scores: pd.DataFrame, *, by: str = "mean", include_stale: boo
         stage = "essay" if (docs["document_stage"] == "essay").any() else "draft"
     docs = docs[docs["document_stage"] == stage]
     column = RANK_BY[by]
-    return docs.sort_values([column, "n", "document_gen_id"], ascending=[False, False, True],
-                            kind="stable").reset_index(drop=True)
+    return docs.sort_values(
+        [column, "n", "document_gen_id"], ascending=[False, False, True], kind="stable"
+    ).reset_index(drop=True)
 
 
 def _check_new_cohort(layout: DataLayout, name: str) -> Path:
@@ -55,16 +57,22 @@ def _check_new_cohort(layout: DataLayout, name: str) -> Path:
         raise CohortError(f"invalid cohort id {name!r}: use a plain directory name")
     target = layout.cohort_dir(name)
     if target.exists():
-        raise CohortError(located(f"cohort {name!r} already exists; choose another --new-cohort name "
-                                  f"(an existing cohort is never overwritten)", file=target))
+        raise CohortError(
+            located(
+                f"cohort {name!r} already exists; choose another --new-cohort name "
+                f"(an existing cohort is never overwritten)",
+                file=target,
+            )
+        )
     return target
 
 
 def _check_ids(kind: str, wanted: Sequence[str], known: Sequence[str], file: Path, field: str) -> list[str]:
     missing = [w for w in wanted if w not in known]
     if missing:
-        raise CatalogError(located(f"unknown {kind}: {', '.join(missing)} (known: {', '.join(known)})",
-                                   file=file, field=field))
+        raise CatalogError(
+            located(f"unknown {kind}: {', '.join(missing)} (known: {', '.join(known)})", file=file, field=field)
+        )
     return list(dict.fromkeys(wanted))
 
 
@@ -72,10 +80,19 @@ def _header(lines: list[str]) -> str:
     return "".join(f"# {line}\n" for line in lines)
 
 
-def select_top(layout: DataLayout, cohort_id: str, top_n: int, *, by: str = "mean", new_cohort: str | None = None,
-               evaluation_llms: Sequence[str] = (), evaluation_templates: Sequence[str] = (),
-               include_stale: bool = False, command: str | None = None,
-               catalogs: Catalogs | None = None) -> SelectionResult:
+def select_top(
+    layout: DataLayout,
+    cohort_id: str,
+    top_n: int,
+    *,
+    by: str = "mean",
+    new_cohort: str | None = None,
+    evaluation_llms: Sequence[str] = (),
+    evaluation_templates: Sequence[str] = (),
+    include_stale: bool = False,
+    command: str | None = None,
+    catalogs: Catalogs | None = None,
+) -> SelectionResult:
     """Write ``reports/selection/selected_<stage>s.txt`` (and the ranking as CSV); with ``new_cohort``,
     ``cohorts/<new>/spec/selected_<stage>s.txt`` and ``spec/config.yaml`` naming the judges."""
     if top_n < 1:
@@ -84,45 +101,66 @@ def select_top(layout: DataLayout, cohort_id: str, top_n: int, *, by: str = "mea
         raise CohortError(f"--by must be one of {', '.join(RANK_BY)}, got {by!r}")
     catalogs = catalogs or Catalogs.load(layout)
     target = _check_new_cohort(layout, new_cohort) if new_cohort is not None else None
-    templates = _check_ids("evaluation template", evaluation_templates or catalogs.active_template_ids("evaluation"),
-                           list(catalogs.templates["evaluation"]), layout.templates_csv("evaluation"), "template_id")
-    llms = _check_ids("evaluation model", evaluation_llms or catalogs.evaluation_model_ids, list(catalogs.models),
-                      layout.models_csv, "id")
+    templates = _check_ids(
+        "evaluation template",
+        evaluation_templates or catalogs.active_template_ids("evaluation"),
+        list(catalogs.templates["evaluation"]),
+        layout.templates_csv("evaluation"),
+        "template_id",
+    )
+    llms = _check_ids(
+        "evaluation model",
+        evaluation_llms or catalogs.evaluation_model_ids,
+        list(catalogs.models),
+        layout.models_csv,
+        "id",
+    )
     data = load_scope(layout, catalogs, cohort_id=cohort_id)
     ranking = rank_documents(data.scores, by=by, include_stale=include_stale)
     if ranking.empty:
-        raise CohortError(located(f"cohort {cohort_id!r} has no scored documents to select from; run its "
-                                  f"evaluations first", file=layout.membership(cohort_id)))
+        raise CohortError(
+            located(
+                f"cohort {cohort_id!r} has no scored documents to select from; run its evaluations first",
+                file=layout.membership(cohort_id),
+            )
+        )
     stage = str(ranking["document_stage"].iloc[0])
     chosen = ranking.head(top_n)
     gen_ids = list(chosen["document_gen_id"])
-    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    header = _header([
-        f"selected by: {command or f'daydream select top --cohort {cohort_id} --top-n {top_n} --by {by}'}",
-        f"cohort {cohort_id}: top {len(gen_ids)} of {len(ranking)} scored {stage}s by {by} normalised score "
-        f"(score / scale) over their evaluations ({'stale included' if include_stale else 'stale excluded'})",
-        f"created {now}",
-    ])
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+    header = _header(
+        [
+            f"selected by: {command or f'daydream select top --cohort {cohort_id} --top-n {top_n} --by {by}'}",
+            f"cohort {cohort_id}: top {len(gen_ids)} of {len(ranking)} scored {stage}s by {by} normalised score "
+            f"(score / scale) over their evaluations ({'stale included' if include_stale else 'stale excluded'})",
+            f"created {now}",
+        ]
+    )
     text = header + "".join(f"{g}\n" for g in gen_ids)
     out_dir = layout.reports(cohort_id) / "selection"
     name = SELECTED_FILE[stage]
     paths = [atomic.write_text(out_dir / name, text)]
     ranked = chosen.assign(rank=range(1, len(chosen) + 1))
-    paths.append(atomic.write_text(out_dir / name.replace(".txt", ".csv"),
-                                   ranked.to_csv(index=False, lineterminator="\n")))
+    paths.append(
+        atomic.write_text(out_dir / name.replace(".txt", ".csv"), ranked.to_csv(index=False, lineterminator="\n"))
+    )
     if target is not None:
         try:
             target.mkdir(parents=True, exist_ok=False)
         except FileExistsError:
             raise CohortError(located(f"cohort {new_cohort!r} already exists; not overwritten", file=target)) from None
         spec = target / "spec"
-        config = (_header([f"Curated cohort: the top {len(gen_ids)} {stage}s of cohort {cohort_id} by {by} "
-                           f"normalised score, re-evaluated by the judges below.",
-                           f"Written by daydream select top on {now}; build it with: daydream cohort build "
-                           f"{new_cohort}"])
-                  + yaml.safe_dump({"axes": {"evaluation_template": templates, "evaluation_llm": llms}},
-                                   sort_keys=False, default_flow_style=False))
+        config = _header(
+            [
+                f"Curated cohort: the top {len(gen_ids)} {stage}s of cohort {cohort_id} by {by} "
+                f"normalised score, re-evaluated by the judges below.",
+                f"Written by daydream select top on {now}; build it with: daydream cohort build {new_cohort}",
+            ]
+        ) + yaml.safe_dump(
+            {"axes": {"evaluation_template": templates, "evaluation_llm": llms}},
+            sort_keys=False,
+            default_flow_style=False,
+        )
         paths.append(atomic.write_text(spec / name, text))
         paths.append(atomic.write_text(spec / "config.yaml", config))
-    return SelectionResult(cohort_id=cohort_id, stage=stage, by=by, gen_ids=gen_ids, paths=paths,
-                           new_cohort=new_cohort)
+    return SelectionResult(cohort_id=cohort_id, stage=stage, by=by, gen_ids=gen_ids, paths=paths, new_cohort=new_cohort)

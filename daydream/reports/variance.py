@@ -49,21 +49,25 @@ def sequential_anova(frame: pd.DataFrame, y: np.ndarray, factors: list[tuple[str
     rows: list[dict] = []
     if n == 0:
         for name, col in factors:
-            rows.append({"factor": name, "column": col, "levels": 0, "df": 0, "sum_sq": np.nan, "share": np.nan, "n": 0})
-        rows.append({"factor": "residual", "column": "", "levels": np.nan, "df": 0, "sum_sq": np.nan, "share": np.nan,
-                     "n": 0})
-        rows.append({"factor": "total", "column": "", "levels": np.nan, "df": 0, "sum_sq": np.nan, "share": np.nan,
-                     "n": 0})
+            rows.append(
+                {"factor": name, "column": col, "levels": 0, "df": 0, "sum_sq": np.nan, "share": np.nan, "n": 0}
+            )
+        rows.append(
+            {"factor": "residual", "column": "", "levels": np.nan, "df": 0, "sum_sq": np.nan, "share": np.nan, "n": 0}
+        )
+        rows.append(
+            {"factor": "total", "column": "", "levels": np.nan, "df": 0, "sum_sq": np.nan, "share": np.nan, "n": 0}
+        )
         return pd.DataFrame(rows, columns=VARIANCE_COLUMNS)
     total = float(((y - y.mean()) ** 2).sum())
     codes = [pd.factorize(frame[col].astype(str))[0] for _, col in factors]
     levels = [int(c.max()) + 1 if c.size else 0 for c in codes]
     first, n_first = codes[0], levels[0]
     y_within = _group_center(y, first, n_first)
-    ss = [total - float((y_within ** 2).sum())]
+    ss = [total - float((y_within**2).sum())]
     df = [n_first - 1]
     blocks = []
-    for c, n_levels in zip(codes[1:], levels[1:]):
+    for c, n_levels in zip(codes[1:], levels[1:], strict=False):
         block = np.zeros((n, n_levels))
         block[np.arange(n), c] = 1.0
         blocks.append(_group_center(block, first, n_first))
@@ -75,14 +79,41 @@ def sequential_anova(frame: pd.DataFrame, y: np.ndarray, factors: list[tuple[str
         ss.append(max(fitted - fitted_prev, 0.0))
         df.append(int(rank) - rank_prev)
         fitted_prev, rank_prev = fitted, int(rank)
-    for (name, col), n_levels, s, d in zip(factors, levels, ss, df):
-        rows.append({"factor": name, "column": col, "levels": n_levels, "df": d, "sum_sq": s,
-                     "share": s / total if total > 0 else np.nan, "n": n})
+    for (name, col), n_levels, s, d in zip(factors, levels, ss, df, strict=False):
+        rows.append(
+            {
+                "factor": name,
+                "column": col,
+                "levels": n_levels,
+                "df": d,
+                "sum_sq": s,
+                "share": s / total if total > 0 else np.nan,
+                "n": n,
+            }
+        )
     residual = max(total - sum(ss), 0.0)
-    rows.append({"factor": "residual", "column": "replicate + interactions", "levels": np.nan,
-                 "df": n - 1 - sum(df), "sum_sq": residual, "share": residual / total if total > 0 else np.nan, "n": n})
-    rows.append({"factor": "total", "column": "", "levels": np.nan, "df": n - 1, "sum_sq": total,
-                 "share": 1.0 if total > 0 else np.nan, "n": n})
+    rows.append(
+        {
+            "factor": "residual",
+            "column": "replicate + interactions",
+            "levels": np.nan,
+            "df": n - 1 - sum(df),
+            "sum_sq": residual,
+            "share": residual / total if total > 0 else np.nan,
+            "n": n,
+        }
+    )
+    rows.append(
+        {
+            "factor": "total",
+            "column": "",
+            "levels": np.nan,
+            "df": n - 1,
+            "sum_sq": total,
+            "share": 1.0 if total > 0 else np.nan,
+            "n": n,
+        }
+    )
     return pd.DataFrame(rows, columns=VARIANCE_COLUMNS)
 
 
