@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal, TypeVar
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, ValidationError
 
 from daydream.csvio import FALSE_WORDS, TRUE_WORDS, read_rows
-from daydream.errors import CatalogError, TemplateError, located, shown
+from daydream.errors import CatalogError, TemplateError, first_problem, located, shown
 from daydream.parsers import DRAFT_PARSER_NAMES, EVALUATION_PARSER_NAMES
 from daydream.paths import DESCRIPTION_LEVELS, STAGES, DataLayout, Stage, id_problem
 
@@ -146,11 +146,7 @@ def _load(
         except _CellError as exc:
             raise CatalogError(located(str(exc), file=path, row=row_no, field=exc.column)) from None
         except ValidationError as exc:
-            first = exc.errors()[0]
-            message = str(first["msg"]).removeprefix("Value error, ")
-            if first["type"] == "literal_error":
-                message = f"{message}, got {shown(first.get('input'))}"
-            column = str(first["loc"][0]) if first["loc"] else None
+            column, message = first_problem(exc)
             raise CatalogError(located(message, file=path, row=row_no, field=column)) from None
         ident = getattr(record, key)
         if ident in out:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pydantic import ValidationError as PydanticValidationError
+
 
 class DayDreamError(Exception):
     """An error caused by user input or data; the message alone tells the user what to fix."""
@@ -100,3 +102,20 @@ class OutsideDataRootError(DayDreamError):
 
 class LLMError(DayDreamError):
     """An LLM call failed for good (after retries, or a non-retryable 4xx)."""
+
+
+def first_problem(exc: PydanticValidationError) -> tuple[str | None, str]:
+    """``(field, message)`` of a pydantic error's first problem, as one line for ``located``.
+
+    pydantic's own ``str(exc)`` spans several lines and quotes the whole input; every edge that
+    validates user data with a pydantic model reports through here instead.
+    """
+    errors = exc.errors()
+    if not errors:
+        return None, "invalid value"
+    first = errors[0]
+    field = ".".join(str(part) for part in first["loc"]) or None
+    message = str(first["msg"]).removeprefix("Value error, ")
+    if first["type"] in ("literal_error", "enum"):
+        message = f"{message}, got {shown(first.get('input'))}"
+    return field, message
