@@ -88,11 +88,17 @@ def resolve(ref: str, spec: Path, data_root: Path | None, site: Site) -> Path:
     if not any(_inside(os.path.realpath(file), root) for root in roots):
         place = "the spec's directory" + (" and the data root" if data_root is not None else "")
         raise site.error(f"@file '{shown_ref}' leaves {place} ('..' or a symlink pointing out); copy the file in")
-    if file.is_dir():
+    try:
+        info: os.stat_result | None = os.stat(file)
+    except FileNotFoundError:
+        info = None
+    except OSError as exc:
+        raise site.error(f"@file '{shown_ref}': cannot read: {exc.strerror}") from None
+    if info is not None and stat.S_ISDIR(info.st_mode):
         raise site.error(f"@file '{shown_ref}' is a directory, expected a file ({', '.join(FILE_SUFFIXES)})")
     if file.suffix.lower() not in FILE_SUFFIXES:
         raise site.error(f"@file '{shown_ref}': unsupported file type (use one of {', '.join(FILE_SUFFIXES)})")
-    if not file.exists():
+    if info is None:
         raise site.error(f"@file not found: {clip(file)}")
     return file
 

@@ -150,6 +150,7 @@ def pairs(c: Compiler, name: str, raw: Any, site: Site) -> None:
     sides = [_side(c, left, site), _side(c, right, site)]
     if sides[0].factor is not None and sides[0].factor is sides[1].factor:
         raise site.error(f"'{left}' and '{right}' are already bound together by {sides[0].factor.label}")
+    _check_new_sides(c, sides, spec["allowed"], site)
     rows = _written(c, Seq(tuple(side.shape for side in sides)), spec["allowed"], site)
     _check_domains(sides, rows, site)
     if balance is not None:
@@ -200,6 +201,20 @@ def _side(c: Compiler, name: str, site: Site) -> Side:
     return Side(axis, One(axis), None)
 
 
+def _check_new_sides(c: Compiler, sides: Sequence[Side], raw: Any, site: Site) -> None:
+    """A list written for a side that names nothing known yet: most likely a bundle defined further down."""
+    if not isinstance(raw, list):
+        return
+    for i, side in enumerate(sides):
+        written = (item[i] for item in raw if isinstance(item, (list, tuple)) and len(item) > i)
+        if side.factor is None and any(isinstance(value, (list, tuple)) for value in written):
+            groups = listing(list(c.groups), LISTED_LEVELS) or "none"
+            raise site.error(
+                f"'{side.label}' is written as a list, but it is no axis and no group of a rule above "
+                f"(groups so far: {groups}); rules apply in the order written"
+            )
+
+
 def _written(c: Compiler, shape: Shape, raw: Any, site: Site) -> list[Row]:
     """Values of ``shape`` as flat rows, inline or from an ``@file``, de-duplicated in written order.
 
@@ -228,7 +243,7 @@ def _written(c: Compiler, shape: Shape, raw: Any, site: Site) -> list[Row]:
         cells = tuple(item) if isinstance(item, (list, tuple)) else (item,)
         if len(cells) == len(shape.parts):
             rows.append(tuple(flatten(shape, cells, site)))
-        elif len(cells) == len(names):
+        elif len(cells) == len(names) and not any(isinstance(v, (list, tuple)) for v in cells):
             rows.append(expand(shape, [level(n, v, site) for n, v in zip(names, cells, strict=True)]))
         else:
             parts = [describe(part) for part in shape.parts]
