@@ -23,6 +23,7 @@ from daydream.spec.values import (
     Site,
     Value,
     canonical_axis,
+    clip,
     kind,
     level,
     listing,
@@ -86,7 +87,7 @@ class Compiler:
         if axis in self.rank:
             aliases = [alias for alias, target in REPLICATE_ALIASES.items() if target == axis]
             spelled = f" ({' and '.join([axis, *aliases])} are one axis)" if aliases else ""
-            raise self.fail(where, f"axis '{axis}' is declared twice{spelled}")
+            raise self.fail(where, f"axis '{clip(axis)}' is declared twice{spelled}")
         self.rank[axis] = len(self.rank)
 
     def add(self, factor: Factor) -> None:
@@ -99,23 +100,23 @@ class Compiler:
         named = {canonical_axis(key) for key, _ in axes} | {canonical_axis(key) for key in replicates}
         for axis in self.injected:
             if axis not in named:
-                self.declare(axis, f"axis '{axis}'")
+                self.declare(axis, f"axis '{clip(axis)}'")
                 self.add_injected(axis)
         for key, raw in axes:
             self.load_axis(key, raw)
         for key, count in replicates.items():
             axis = canonical_axis(key)
-            self.declare(axis, f"replicates '{key}'")
+            self.declare(axis, f"replicates '{clip(key)}'")
             self.add(Factor(axis, "axis", One(axis), [(n,) for n in range(1, count + 1)], self.rank[axis]))
 
     def add_injected(self, axis: str) -> None:
         """Injected levels come from the cohort builder, not the researcher: not checked against catalogs."""
-        levels = self.values(axis, list(self.injected[axis]), self.site(f"injected axis '{axis}'"))
+        levels = self.values(axis, list(self.injected[axis]), self.site(f"injected axis '{clip(axis)}'"))
         self.add(Factor(axis, "injected", One(axis), [(v,) for v in levels], self.rank[axis]))
 
     def load_axis(self, key: str, raw: Any) -> None:
         axis = canonical_axis(key)
-        site = self.site(f"axis '{axis}'")
+        site = self.site(f"axis '{clip(axis)}'")
         table = self.table(raw, site) if isinstance(raw, str) and raw.startswith(FILE_PREFIX) else None
         if table is not None and table.width > 1:
             self.load_group(key, raw, table)
@@ -135,12 +136,12 @@ class Compiler:
 
     def load_group(self, key: str, ref: str, table: Table) -> None:
         """A several-column CSV axis binds the columns it names, like a tuples rule written in place."""
-        site = self.site(f"axis '{key}'")
+        site = self.site(f"axis '{clip(key)}'")
         if table.header is None:
-            raise site.error(f"{ref} has {table.width} values per row; name the axes in a CSV header")
+            raise site.error(f"{clip(ref)} has {table.width} values per row; name the axes in a CSV header")
         axes = tuple(canonical_axis(name) for name in table.header)
         if not all(axes):
-            raise site.error(f"{ref} has a blank column name; the header names the axes")
+            raise site.error(f"{clip(ref)} has a blank column name; the header names the axes")
         for axis in axes:
             self.declare(axis, site.where)
         shape = Seq(tuple(One(axis) for axis in axes))
@@ -157,14 +158,14 @@ class Compiler:
         if factor is not None:
             return factor
         if axis in self.pending:
-            raise self.fail(where, f"axis '{axis}' has no levels yet (it is declared empty)")
-        raise self.fail(where, f"unknown axis '{axis}' (axes: {listing(list(self.rank), LISTED_LEVELS)})")
+            raise self.fail(where, f"axis '{clip(axis)}' has no levels yet (it is declared empty)")
+        raise self.fail(where, f"unknown axis '{clip(axis)}' (axes: {listing(list(self.rank), LISTED_LEVELS)})")
 
     def free_axis(self, axis: str, where: str) -> Factor:
         """The factor of an axis a rule may still bind: declared, with levels, and not bound yet."""
         factor = self.existing(axis, where)
         if factor.bound:
-            raise self.fail(where, f"axis '{axis}' is already bound by {factor.label}{self.hint(factor)}")
+            raise self.fail(where, f"axis '{clip(axis)}' is already bound by {factor.label}{self.hint(factor)}")
         return factor
 
     def whole(self, group: Factor) -> bool:
@@ -202,7 +203,7 @@ class Compiler:
             known = ids if isinstance(ids, (set, frozenset)) else set(ids)
             missing = [v for v in self.entered[axis] if v not in known]
             if missing:
-                problems.append(f"axis '{axis}': unknown id(s) not in the catalogs: {listing(missing)}")
+                problems.append(f"axis '{clip(axis)}': unknown id(s) not in the catalogs: {listing(missing)}")
         if problems:
             raise SpecError(located("; ".join(problems), file=self.path))
 
@@ -231,5 +232,7 @@ class Compiler:
         axes = [a for a in self.rank if a in self.factors]
         unknown = [f for f in fields if f not in self.factors]
         if unknown:
-            raise self.fail(where, f"field(s) that are not axes: {listing(unknown)} (axes: {', '.join(axes)})")
+            raise self.fail(
+                where, f"field(s) that are not axes: {listing(unknown)} (axes: {listing(axes, LISTED_LEVELS)})"
+            )
         return fields + [a for a in axes if a not in fields]

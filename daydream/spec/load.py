@@ -9,7 +9,7 @@ from typing import Any
 from daydream.errors import SpecError, located
 from daydream.paths import STAGES
 from daydream.spec.files import read_bounded
-from daydream.spec.values import Site, canonical_axis, is_replicate, kind, quoted, replicate_count
+from daydream.spec.values import Site, canonical_axis, clip, is_replicate, kind, quoted, replicate_count
 from daydream.spec.yamlsafe import load_json, load_yaml
 
 TOP_LEVEL_KEYS = ("axes", "rules", "output", "combos", "replicates")
@@ -63,7 +63,7 @@ def replicate_axes(path: Path, raw: Any) -> dict[str, int]:
     """
     out: dict[str, int] = {}
     for axis, count in expect_mapping(Site(path, "replicates"), raw).items():
-        site = Site(path, f"replicates '{axis}'")
+        site = Site(path, f"replicates '{clip(axis)}'")
         name = str(axis) if str(axis).endswith("_replicate") else f"{axis}_replicate"
         if not is_replicate(canonical_axis(name)):
             stages = ", ".join(f"{stage}_template" for stage in STAGES)

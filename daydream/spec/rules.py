@@ -78,7 +78,8 @@ def subsets(c: Compiler, name: str, raw: Any, site: Site) -> None:
     missing = [v for v in keep if v not in present]
     if missing:
         raise site.error(
-            f"value(s) not among the levels of '{axis}': {listing(missing)} (levels: {listing(levels, LISTED_LEVELS)})"
+            f"value(s) not among the levels of '{clip(axis)}': {listing(missing)} "
+            f"(levels: {listing(levels, LISTED_LEVELS)})"
         )
     i = factor.axes.index(axis)
     wanted = set(keep)
@@ -118,8 +119,8 @@ def ties(c: Compiler, name: str, raw: Any, site: Site) -> None:
     others = [set(levels[axis]) for axis in axes[1:]]
     common = [v for v in levels[axes[0]] if all(v in other for other in others)]
     if not common:
-        listed = "; ".join(f"{axis}: {listing(levels[axis], LISTED_LEVELS)}" for axis in axes)
-        raise site.error(f"axes {', '.join(axes)} have no common levels ({listed})")
+        listed = "; ".join(f"{clip(axis)}: {listing(levels[axis], LISTED_LEVELS)}" for axis in axes)
+        raise site.error(f"axes {listing(axes)} have no common levels ({listed})")
     named = canonical_axis(name)
     order = c.rank[named] if named in axes else min(member.order for member in members)
     _register(c, Factor(name, "ties", Same(axes), [(v,) * len(axes) for v in common], order))
@@ -142,14 +143,14 @@ def pairs(c: Compiler, name: str, raw: Any, site: Site) -> None:
     check_keys(site, spec, ("left", "right", "allowed", "balance"))
     for key in ("left", "right", "allowed"):
         if key not in spec:
-            raise site.error(f"missing '{key}'")
+            raise site.error(f"missing '{clip(key)}'")
     left, right = axis_names([spec["left"], spec["right"]], site, minimum=2, canonical=False)
     balance = spec.get("balance")
     if balance is not None and balance not in BALANCE_MODES:
         raise site.error(f"balance must be one of {', '.join(BALANCE_MODES)}, got {shown(balance, 40)}")
     sides = [_side(c, left, site), _side(c, right, site)]
     if sides[0].factor is not None and sides[0].factor is sides[1].factor:
-        raise site.error(f"'{left}' and '{right}' are already bound together by {sides[0].factor.label}")
+        raise site.error(f"'{clip(left)}' and '{clip(right)}' are already bound together by {sides[0].factor.label}")
     _check_new_sides(c, sides, spec["allowed"], site)
     rows = _written(c, Seq(tuple(side.shape for side in sides)), spec["allowed"], site)
     _check_domains(sides, rows, site)
@@ -194,10 +195,10 @@ def _side(c: Compiler, name: str, site: Site) -> Side:
     if group is not None and c.whole(group):
         return Side(name, group.shape, group)
     if factor is not None:
-        raise site.error(f"axis '{axis}' is already bound by {factor.label}{c.hint(factor)}")
+        raise site.error(f"axis '{clip(axis)}' is already bound by {factor.label}{c.hint(factor)}")
     if group is not None:
         current = c.factors[group.axes[0]]
-        raise site.error(f"'{name}' ({group.label}) is already bound by {current.label}")
+        raise site.error(f"'{clip(name)}' ({group.label}) is already bound by {current.label}")
     return Side(axis, One(axis), None)
 
 
@@ -210,7 +211,7 @@ def _check_new_sides(c: Compiler, sides: Sequence[Side], raw: Any, site: Site) -
         if side.factor is None and any(isinstance(value, (list, tuple)) for value in written):
             groups = listing(list(c.groups), LISTED_LEVELS) or "none"
             raise site.error(
-                f"'{side.label}' is written as a list, but it is no axis and no group of a rule above "
+                f"'{clip(side.label)}' is written as a list, but it is no axis and no group of a rule above "
                 f"(groups so far: {groups}); rules apply in the order written"
             )
 
@@ -281,7 +282,7 @@ def _check_domains(sides: Sequence[Side], rows: list[Row], site: Site) -> None:
         if isinstance(side.shape, One):
             levels = unique(r[0] for r in factor.rows)
             problems.append(
-                f"value(s) not among the levels of '{side.label}': {listing([m[0] for m in missing])} "
+                f"value(s) not among the levels of '{clip(side.label)}': {listing([m[0] for m in missing])} "
                 f"(levels: {listing(levels, LISTED_LEVELS)})"
             )
         else:
@@ -306,7 +307,7 @@ def _check_balance(sides: Sequence[Side], rows: list[Row], balance: str, site: S
         if len(set(per_level.values())) > 1:
             show = side.factor.shown_row if side.factor is not None else (lambda r: str(r[0]))
             listed = listing([f"{show(level_)}={n}" for level_, n in per_level.items()])
-            problems.append(f"{('left', 'right')[i]} '{side.label}' is unbalanced: {listed}")
+            problems.append(f"{('left', 'right')[i]} '{clip(side.label)}' is unbalanced: {listed}")
     if problems:
         raise site.error("; ".join(problems))
 

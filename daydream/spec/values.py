@@ -89,7 +89,7 @@ def unique(values: Iterable[Any]) -> list[Any]:
 
 def _about(axis: str, site: Site) -> str:
     """``axis 'x': `` unless the site already names that axis."""
-    return "" if site.where == f"axis '{axis}'" else f"axis '{axis}': "
+    return "" if site.where == f"axis '{clip(axis)}'" else f"axis '{clip(axis)}': "
 
 
 def level(axis: str, raw: Any, site: Site) -> Value:
