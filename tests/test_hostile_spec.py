@@ -414,7 +414,7 @@ def test_out_that_cannot_be_written(capsys: Capsys, tmp_path: Path) -> None:
     for out, needle in (
         (tmp_path, "--out is a directory"),
         (tmp_path / "missing" / "rows.csv", "does not exist"),
-        (tmp_path / "a_file" / "rows.csv", "does not exist"),
+        (tmp_path / "a_file" / "rows.csv", "is not a directory"),
     ):
         cli_refused(capsys, ["spec", "compile", str(spec), "--out", str(out)], str(out), needle)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file", "spec"]

@@ -77,6 +77,8 @@ def _check_out(out: Path) -> None:
     if out.is_dir():
         raise DayDreamError(located("--out is a directory; give a file path", file=out))
     parent = out.parent if str(out.parent) else Path(".")
+    if parent.exists() and not parent.is_dir():
+        raise DayDreamError(located(f"--out: {parent} is not a directory", file=out))
     if not parent.is_dir():
         raise DayDreamError(located(f"--out: directory {parent} does not exist", file=out))
     if not os.access(parent, os.W_OK | os.X_OK):
