@@ -333,53 +333,47 @@ def test_files_over_the_size_limit_are_refused_unread(
 # 6. malformed values
 
 
-REPLICATE_VALUES = [
-    "'²'",
-    "'٣'",
-    "1000000000000000000000000000000",
-    "'10**30'",
-    "1.5",
-    "2.0",
-    "-1",
-    "0",
-    ".inf",
-    ".nan",
-    "'1e3'",
-    "''",
-    "[1]",
-    "{a: 1}",
-]
+REPLICATE = "positive integers up to 5,000,000"
+MALFORMED = {
+    # replicate numbers: ASCII digits only, 1 to the plan limit
+    "essay_replicate: ['²']": REPLICATE,  # str.isdigit() is True, int() refuses it
+    "essay_replicate: ['٣']": REPLICATE,
+    "essay_replicate: [1000000000000000000000000000000]": REPLICATE,
+    "essay_replicate: ['10**30']": REPLICATE,
+    "essay_replicate: [1.5]": REPLICATE,
+    "essay_replicate: [2.0]": REPLICATE,
+    "essay_replicate: [-1]": REPLICATE,
+    "essay_replicate: [0]": REPLICATE,
+    "essay_replicate: [.inf]": REPLICATE,
+    "essay_replicate: [.nan]": REPLICATE,
+    "essay_replicate: ['1e3']": REPLICATE,
+    "essay_replicate: ['']": REPLICATE,
+    "essay_replicate: [[1]]": "expected a single value, got a list",
+    "essay_replicate: [{a: 1}]": "expected a single value, got a mapping",
+    # replicate counts
+    "draft_llm: [m]\nreplicates: {essay: '²'}": "replicates 'essay': expected a positive integer count",
+    "draft_llm: [m]\nreplicates: {essay: 1.5}": "replicates 'essay': expected a positive integer count",
+    "draft_llm: [m]\nreplicates: {essay: -2}": "replicates 'essay': expected a positive integer count",
+    "draft_llm: [m]\nreplicates: {essay: '3'}": "replicates 'essay': expected a positive integer count",
+    "draft_llm: [m]\nreplicates: {essay: true}": "replicates 'essay': expected a positive integer count",
+    "draft_llm: [m]\nreplicates: {essay: [2]}": "replicates 'essay': expected a positive integer count",
+    # ids that become path components
+    "draft_llm: [ok, '../../etc']": "invalid id '../../etc'",
+    "draft_llm: [ok, 'a b']": "invalid id 'a b'",
+    "draft_llm: [ok, 'x\u200b']": "invalid id",
+    "draft_llm: [ok, 'draft/llm']": "invalid id 'draft/llm'",
+    "draft_llm: [ok, " + "x" * 300 + "]": "is 300 characters long",
+    # values YAML reads as something else
+    "draft_llm: [ok, yes]": "YAML read true as a boolean; quote it",
+    "draft_llm: [ok, null]": "expected a single value, got nothing",
+    "draft_llm: [ok, '']": "empty value",
+}
 
 
-@pytest.mark.parametrize("value", REPLICATE_VALUES)
-def test_malformed_replicate_values(capsys: Capsys, tmp_path: Path, value: str) -> None:
-    spec = write_spec(tmp_path, f"axes:\n  draft_template: [t]\n  essay_replicate: [1, {value}]\n")
-    needle = "expected a single value" if value.startswith(("[", "{")) else "replicate values must be positive integers"
-    refused(capsys, spec, "axis 'essay_replicate'", needle)
-
-
-@pytest.mark.parametrize("value", ["'²'", "1.5", "-2", "0", "'3'", "true", "[2]", "1000000000000000000000000000000"])
-def test_malformed_replicate_counts(capsys: Capsys, tmp_path: Path, value: str) -> None:
-    spec = write_spec(tmp_path, f"axes:\n  draft_template: [t]\nreplicates:\n  essay: {value}\n")
-    refused(capsys, spec, "replicates 'essay'")
-
-
-@pytest.mark.parametrize(
-    ("value", "needle"),
-    [
-        ("'../../etc'", "invalid id '../../etc'"),
-        ("'a b'", "invalid id 'a b'"),
-        ("'x\u200b'", "invalid id"),
-        ("'draft/llm'", "invalid id"),
-        ("'" + "x" * 300 + "'", "is 300 characters long"),
-        ("yes", "YAML read true as a boolean; quote it"),
-        ("null", "expected a single value, got nothing"),
-        ("''", "empty value"),
-    ],
-)
-def test_malformed_ids(capsys: Capsys, tmp_path: Path, value: str, needle: str) -> None:
-    spec = write_spec(tmp_path, f"axes:\n  draft_llm: [ok-model, {value}]\n")
-    refused(capsys, spec, "axis 'draft_llm'", needle)
+@pytest.mark.parametrize("axes", sorted(MALFORMED))
+def test_malformed_values(capsys: Capsys, tmp_path: Path, axes: str) -> None:
+    spec = write_spec(tmp_path, "axes:\n  draft_template: [t]\n  " + axes + "\n")
+    refused(capsys, spec, MALFORMED[axes])
 
 
 # ---------------------------------------------------------------------------------------------

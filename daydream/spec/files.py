@@ -16,8 +16,9 @@ from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO
 
 from daydream.csvio import read_rows
-from daydream.errors import DayDreamError, SpecError, located
+from daydream.errors import DayDreamError, OutsideDataRootError, SpecError, located
 from daydream.limits import MAX_SPEC_BYTES, over_limit
+from daydream.paths import DataLayout
 from daydream.spec.values import Site, clip
 from daydream.spec.yamlsafe import load_json, load_yaml
 
@@ -71,8 +72,13 @@ def read_bounded(path: Path, what: str) -> str:
         raise SpecError(located(f"not UTF-8 text ({exc.reason} at byte {exc.start})", file=path)) from None
 
 
-def _inside(real: str, root: str) -> bool:
-    return real == root or real.startswith(root.rstrip(os.sep) + os.sep)
+def _within(root: Path, file: Path) -> bool:
+    """``DataLayout.inside`` is the one resolver that keeps a path under a root, symlinks followed."""
+    try:
+        DataLayout(root).inside(file)
+    except OutsideDataRootError:
+        return False
+    return True
 
 
 def resolve(ref: str, spec: Path, data_root: Path | None, site: Site) -> Path:
@@ -84,8 +90,8 @@ def resolve(ref: str, spec: Path, data_root: Path | None, site: Site) -> Path:
     if PurePosixPath(relative).is_absolute() or relative.startswith("~"):
         raise site.error(f"@file '{shown_ref}' is an absolute path; write it relative to the spec's directory")
     file = spec.parent / relative
-    roots = [os.path.realpath(spec.parent)] + ([os.path.realpath(data_root)] if data_root is not None else [])
-    if not any(_inside(os.path.realpath(file), root) for root in roots):
+    roots = [spec.parent] + ([data_root] if data_root is not None else [])
+    if not any(_within(root, file) for root in roots):
         place = "the spec's directory" + (" and the data root" if data_root is not None else "")
         raise site.error(f"@file '{shown_ref}' leaves {place} ('..' or a symlink pointing out); copy the file in")
     try:
