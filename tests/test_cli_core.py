@@ -109,7 +109,7 @@ def _break_spec(root: Path) -> str:
 USER_ERRORS = {
     "bad catalog": (["cohort", "build", "demo"], _break_catalog),
     "bad spec": (["cohort", "build", "demo"], _break_spec),
-    "bad spec in compile": (["spec", "compile", "{root}/cohorts/demo/spec/config.yaml"], _break_spec),
+    "bad spec in compile": (["spec", "compile", "--check", "{root}/cohorts/demo/spec/config.yaml"], _break_spec),
     "missing spec file": (["spec", "compile", "{root}/nope.yaml"], lambda root: f"{root}/nope.yaml"),
     "k_max too large": (["cohort", "build", "demo", "--k-max", "9"], lambda root: "k_max 9 is larger"),
     "unbuilt cohort status": (["cohort", "status", "demo"], lambda root: "daydream cohort build demo"),

@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from daydream import spec as spec_module
 from daydream.errors import SpecError
+from daydream.limits import MAX_PLAN_ROWS
 from daydream.spec import compile_spec, load_spec
 
 FIXTURES = Path(__file__).parent / "fixtures" / "specs"
@@ -846,9 +846,10 @@ def test_missing_spec_file(tmp_path: Path) -> None:
 
 
 def test_row_limit_guard(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(spec_module, "MAX_ROWS", 3)
+    monkeypatch.setenv(MAX_PLAN_ROWS.env, "3")
     message = spec_error(tmp_path, TWO_AXES)
     assert "compiles to 4 rows (draft_template=2 x draft_llm=2)" in message
+    assert "more than the limit of 3" in message and MAX_PLAN_ROWS.env in message
 
 
 # ---------------------------------------------------------------------------------------------
