@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import socket
 import threading
 import time
@@ -75,7 +76,6 @@ def _chat_request(body: Any) -> tuple[str, str]:
 def build_app(state: ServerState) -> FastAPI:
     """The app over ``state``; every route is served with and without the ``/v1`` prefix."""
     app = FastAPI(title="DayDream offline LLM", docs_url=None, redoc_url=None, openapi_url=None)
-    router = APIRouter()
 
     @app.exception_handler(Reply)
     async def _reply(request: Request, reply: Reply) -> Response:
@@ -88,22 +88,25 @@ def build_app(state: ServerState) -> FastAPI:
         reply = Reply(exc.status_code, f"no route {request.method} {request.url.path}", code="not_found")
         return JSONResponse(reply.payload(), status_code=reply.status)
 
-    @router.get("/health")
-    async def health() -> dict[str, Any]:
-        return {"status": "ok"}
+    router = APIRouter()
+    _openai_routes(router, state)
+    _admin_routes(router, state)
+    app.include_router(router)
+    app.include_router(router, prefix="/v1")
+    return app
 
-    @router.get("/stats")
-    async def stats() -> dict[str, Any]:
-        return state.snapshot()
 
-    def _exists(name: str, request: Request) -> None:
+def _openai_routes(router: APIRouter, state: ServerState) -> None:
+    """What an OpenAI-compatible provider serves (and OpenRouter's ``/key``)."""
+
+    def exists(name: str, request: Request) -> None:
         if name in state.config.missing_endpoints:
             raise Reply(404, f"no route {request.method} {request.url.path}", code="not_found")
 
     @router.get("/models")
     async def models(request: Request) -> dict[str, Any]:
         config = state.config
-        _exists("models", request)
+        exists("models", request)
         _check_auth(config, request)
         names = config.known_models or sorted(set(config.tiers) | set(state.models))
         return {"object": "list", "data": [{"id": n, "object": "model", "owned_by": "daydream-offline"} for n in names]}
@@ -111,9 +114,26 @@ def build_app(state: ServerState) -> FastAPI:
     @router.get("/key")
     async def key(request: Request) -> dict[str, Any]:
         """OpenRouter's key check: 401 for a wrong key, else facts about the key (never the key)."""
-        _exists("key", request)
+        exists("key", request)
         _check_auth(state.config, request)
         return {"data": {"label": "offline", "usage": 0, "limit": None, "is_free_tier": False}}
+
+    @router.post("/chat/completions")
+    async def chat(request: Request) -> Response:
+        model, prompt = _chat_request(body := await _json_body(request))
+        return await _answer(state, request, body, model, prompt)
+
+
+def _admin_routes(router: APIRouter, state: ServerState) -> None:
+    """The test harness's endpoints: probes and statistics open, changes behind ``require_api_key``."""
+
+    @router.get("/health")
+    async def health() -> dict[str, Any]:
+        return {"status": "ok"}
+
+    @router.get("/stats")
+    async def stats() -> dict[str, Any]:
+        return state.snapshot()
 
     @router.post("/admin/reset")
     async def reset(request: Request) -> dict[str, Any]:
@@ -131,15 +151,6 @@ def build_app(state: ServerState) -> FastAPI:
             raise Reply(400, str(exc), code="invalid_config") from None
         state.replace_config(config)
         return {"status": "configured", "config": config.model_dump(mode="json")}
-
-    @router.post("/chat/completions")
-    async def chat(request: Request) -> Response:
-        model, prompt = _chat_request(body := await _json_body(request))
-        return await _answer(state, request, body, model, prompt)
-
-    app.include_router(router)
-    app.include_router(router, prefix="/v1")
-    return app
 
 
 async def _answer(state: ServerState, request: Request, body: dict[str, Any], model: str, prompt: str) -> Response:
@@ -175,6 +186,20 @@ async def _answer(state: ServerState, request: Request, body: dict[str, Any], mo
             state.record(stats, status, model, sha)
 
 
+class _QuietCancellation(logging.Filter):
+    """``stop()`` cancels requests still waiting out their latency: that is no application error."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        return not isinstance(error, asyncio.CancelledError)
+
+
+def _quiet_cancellations() -> None:
+    logger = logging.getLogger("uvicorn.error")
+    if not any(isinstance(f, _QuietCancellation) for f in logger.filters):
+        logger.addFilter(_QuietCancellation())
+
+
 def _listen(host: str, port: int) -> socket.socket:
     """A listening socket, bound now: the port is known (and a busy one fails) before serving starts."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -195,6 +220,7 @@ class OfflineServer:
     ):
         self.state = ServerState(load_config(config))
         self._socket = _listen(host, port)
+        _quiet_cancellations()
         self._server = uvicorn.Server(
             uvicorn.Config(
                 build_app(self.state),
