@@ -7,24 +7,12 @@ import subprocess
 import sys
 
 import pytest
-from llm_fixtures import CANARY, PAID, call, no_env_key, offline_server
+from llm_fixtures import CANARY, PAID, airflow_env, call, no_env_key, offline_server, set_connection
 
 from daydream.airflow.provider import get_provider_info
 from daydream.errors import LLMError
 
-__all__ = ["no_env_key", "offline_server"]
-
-
-@pytest.fixture
-def airflow_env(tmp_path, monkeypatch, no_env_key):
-    """A scratch AIRFLOW_HOME and no llm_default connection from the outer environment."""
-    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path / "airflow"))
-    monkeypatch.delenv("AIRFLOW_CONN_LLM_DEFAULT", raising=False)
-    return monkeypatch
-
-
-def set_connection(monkeypatch, conn_id: str = "llm_default", **fields) -> None:
-    monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps({"conn_type": "daydream_llm", **fields}))
+__all__ = ["airflow_env", "no_env_key", "offline_server"]
 
 
 def test_settings_from_the_connection(airflow_env):
@@ -166,3 +154,35 @@ def test_airflow_discovers_the_connection_type(tmp_path):
     ]
     assert data["behaviour"]["hidden_fields"] == ["schema", "port", "login"]
     assert data["behaviour"]["relabeling"]["host"] == "Base URL"
+
+
+def test_the_connection_form_and_the_extras_are_derived_from_the_settings():
+    from daydream.airflow.hook import LLMHook, settings_from_extras
+    from daydream.llm.settings import DEFAULT_BASE_URL, LLMSettings, connection_extra_keys
+
+    [conn] = get_provider_info()["connection-types"]
+    keys = connection_extra_keys()
+    for key, form_field in conn["conn-fields"].items():
+        info = LLMSettings.model_fields[keys[key]]
+        assert (form_field["label"], form_field["description"]) == (info.title, info.description)
+    assert conn["conn-fields"]["timeout"]["schema"]["default"] == LLMSettings.model_fields["timeout_s"].default
+    assert conn["ui-field-behaviour"]["placeholders"]["host"] == DEFAULT_BASE_URL
+    # every extra key the hook reads sets its settings field, by name or by alias
+    values = {"timeout_s": 3, "max_total_wait_s": 4, "backoff_base_s": 0.5, "backoff_max_s": 2, "max_retries": 1}
+    values |= {"usage_accounting": False, "extra_headers": {"X": "y"}, "request_defaults": {"a": 1}}
+    values |= {"stages": {"draft": {"max_tokens": 7}}}
+    for key, name in keys.items():
+        settings = LLMSettings(**settings_from_extras({key: values[name]}, conn_id="c"))
+        assert getattr(settings, name) == LLMSettings(**{name: values[name]}).__getattribute__(name), key
+    assert set(keys) == set(values) | {"timeout"}
+    # Airflow 3.3 reads the form from the provider info: the pre-3.2 hook methods are gone
+    assert "get_ui_field_behaviour" not in LLMHook.__dict__
+    assert "get_connection_form_widgets" not in LLMHook.__dict__
+
+
+def test_unknown_stage_in_the_connection_is_refused(airflow_env):
+    from daydream.airflow.hook import LLMHook
+
+    set_connection(airflow_env, extra={"stages": {"drafts": {"temperature": 0.1}}})
+    with pytest.raises(LLMError, match=r"connection 'llm_default' field 'stages': unknown stage 'drafts'"):
+        LLMHook().get_settings()

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import socket
 import traceback
+from urllib.parse import quote
 
 import pytest
-from llm_fixtures import CANARY, call, make_client, no_env_key, offline_server
+from llm_fixtures import CANARY, SPECIAL_CANARY, call, make_client, no_env_key, offline_server
 
 from daydream.errors import LLMError
 from daydream.llm.client import OpenAICompatibleClient
@@ -129,3 +131,31 @@ def test_hook_never_shows_the_key(tmp_path, monkeypatch, offline_server, caplog,
     assert not ok and "401" in message
     out, err = capfd.readouterr()
     assert_clean(exception_texts(info.value), message, caplog.text, out, err)
+
+
+def test_redaction_masks_every_form_of_the_key_and_nothing_else():
+    from daydream.llm.redaction import Redactor
+
+    for key in (CANARY, SPECIAL_CANARY):
+        redactor = Redactor([key])
+        forms = [
+            key,
+            key.removeprefix("sk-or-v1-"),
+            key[12:24],  # a fragment
+            key.lower(),
+            quote(key, safe=""),
+            quote(key, safe="").lower(),
+            "".join(f"%{byte:02x}" for byte in key.encode()),
+            base64.b64encode(key.encode()).decode(),
+            base64.b64encode(f"user:{key}".encode()).decode(),  # a Basic header
+            json.dumps({"authorization": f"Bearer {key}"}),
+            key[:8] + "*" * 30 + key[-4:],  # OpenAI's masked echo
+        ]
+        for form in forms:
+            masked = redactor(f"before {form} after")
+            assert masked.startswith("before ") and masked.endswith(" after") and "<redacted>" in masked, form
+            assert_clean(masked)
+            assert key[-6:] not in masked, form
+    assert Redactor(["k"])("ok, k.") == "ok, <redacted>."  # a short secret only as a whole word
+    assert Redactor([CANARY]).secrets("keys look like sk-proj-abcdef123") == "keys look like sk-proj-abcdef123"
+    assert Redactor([CANARY])("keys look like sk-proj-abcdef123") == "keys look like <redacted>"

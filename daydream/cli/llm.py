@@ -1,5 +1,8 @@
 """``daydream llm``: run the offline LLM server and read its statistics.
 
+The command line is a contract with ``include/scripts`` (they start ``daydream llm serve ...`` and
+wait for the ready file); keep its flags.
+
 daydream llm serve [--host 127.0.0.1] [--port 8765] [--config FILE] [--latency S]
                    [--models-csv data/1_raw/llm_models.csv] [--ready-file PATH]
 daydream llm stats [--url http://127.0.0.1:8765]
@@ -58,15 +61,24 @@ def register(subparsers: Any) -> None:
     stats.set_defaults(handler=_stats)
 
 
+def _raise_open_files_limit(wanted: int = 8192) -> None:
+    """Each request in flight holds a socket: 500+ at once needs more than a default 1024 descriptors."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover (not on Windows)
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+
+
 def _serve(args: argparse.Namespace) -> int:
-    from daydream.llm.offline import OfflineConfigError, OfflineServer, catalog_pricing, load_config
+    from daydream.llm.offline import OfflineServer, catalog_pricing, load_config
 
     config = load_config(args.config, latency_s=args.latency)
     if args.models_csv is not None:
-        try:
-            catalog = catalog_pricing(args.models_csv)
-        except OSError as exc:
-            raise OfflineConfigError(f"{args.models_csv}: cannot read: {exc.strerror}") from None
+        catalog = catalog_pricing(args.models_csv)  # a CatalogError names the file, row and column
         config = load_config(
             {
                 **config.model_dump(),
@@ -74,6 +86,7 @@ def _serve(args: argparse.Namespace) -> int:
                 "prices": {**catalog["prices"], **{k: v.model_dump() for k, v in config.prices.items()}},
             }
         )
+    _raise_open_files_limit()
     try:
         server = OfflineServer(config, host=args.host, port=args.port)
     except OSError as exc:

@@ -1,5 +1,5 @@
 """LLM access: the interface the stage runner calls, the OpenAI-compatible client, the offline server."""
 
-from daydream.llm.types import LLMClient, LLMResult, Usage
+from daydream.llm.types import AsyncLLMClient, LLMClient, LLMResult, Usage
 
-__all__ = ["LLMClient", "LLMResult", "Usage"]
+__all__ = ["AsyncLLMClient", "LLMClient", "LLMResult", "Usage"]

@@ -1,41 +1,55 @@
-"""The OpenAI-compatible chat client the stage runner calls (no Airflow import).
+"""The OpenAI-compatible chat client the stage runner calls (no Airflow import), sync and async.
 
 One user message per call, non-streaming, through the ``openai`` package with its own retries
-turned off (``daydream.llm.retry`` does them, so ``Retry-After``, the jitter and the total budget are
-ours and testable). Works against OpenRouter (default), OpenAI, vLLM, Ollama, llama.cpp server and the
-offline server of ``daydream.llm.offline``.
+turned off (``daydream.llm.retry`` does them on tenacity, so ``Retry-After``, the jitter and the total
+budget are ours and testable). Works against OpenRouter (default), OpenAI, vLLM, Ollama, llama.cpp
+server and the offline server of ``daydream.llm.offline``.
 
-The API key lives only inside the ``openai.OpenAI`` object. Library exceptions are reduced to
+``complete`` (a worker) and ``acomplete`` (the triggerer, an asyncio loop) are two faces of one
+client: the same settings, retry policy, failure classification, body parsing
+(``daydream.llm.responses``) and redaction; only the transport (``openai.OpenAI`` or
+``openai.AsyncOpenAI``) and the sleep differ.
+
+The API key lives only inside the ``openai`` client objects. Library exceptions are reduced to
 key-free facts inside the attempt and never re-raised or chained, so no exception text, cause,
-context, repr or log line of ours can carry the key; provider messages are scrubbed as well, since
-some providers echo (part of) the key back.
+context, repr or log line of ours can carry the key; provider text is masked for every form of the
+key (``daydream.llm.redaction``), since some providers echo it back.
 """
 
 from __future__ import annotations
 
+import asyncio
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import openai
 
 from daydream.errors import LLMError
+from daydream.llm.redaction import Redactor, register_secret
+from daydream.llm.responses import (
+    count_models,
+    failure_from_exception,
+    parse_completion,
+    provider_message,
+    unexpected_failure,
+)
 from daydream.llm.retry import (
     AttemptFailure,
+    AttemptObserver,
+    Outcome,
     RetryExhausted,
     RetryPolicy,
+    acall_with_retries,
     call_with_retries,
     final_error,
-    is_retryable_status,
-    one_line,
-    parse_retry_after,
-    redact,
 )
 from daydream.llm.settings import API_KEY_ENV, LLMSettings
-from daydream.llm.types import LLMResult, Usage
-from daydream.values import optional_float
+from daydream.llm.types import LLMResult
+
+__all__ = ["OFFLINE_PLACEHOLDER_KEY", "OpenAICompatibleClient", "provider_message"]
 
 OFFLINE_PLACEHOLDER_KEY = "offline-no-key"
 NO_KEY_MESSAGE = (
@@ -47,21 +61,33 @@ _CALL_KEYS = frozenset({"model", "messages", "max_tokens", "max_completion_token
 
 
 class OpenAICompatibleClient:
-    """``LLMClient`` for any OpenAI-compatible ``/chat/completions`` endpoint."""
+    """``LLMClient`` for any OpenAI-compatible ``/chat/completions`` endpoint, with an async face.
+
+    ``on_attempt_failure`` observes every failed attempt of every call (see
+    ``daydream.llm.retry.AttemptObserver``); a call may pass its own as well.
+    """
 
     def __init__(
         self,
         settings: LLMSettings | None = None,
         *,
         sleep: Callable[[float], None] = time.sleep,
+        asleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rng: random.Random | None = None,
+        on_attempt_failure: AttemptObserver | None = None,
     ) -> None:
         self.settings = settings if settings is not None else LLMSettings.from_env()
         self.policy = RetryPolicy.from_settings(self.settings)
+        self.on_attempt_failure = on_attempt_failure
         self._sleep = sleep
+        self._asleep = asleep
         self._rng = rng or random.Random()
         self._lock = threading.Lock()
         self._client: openai.OpenAI | None = None
+        self._aclient: tuple[asyncio.AbstractEventLoop, openai.AsyncOpenAI] | None = None
+        self._redactor = Redactor(self._secrets())
+        for secret in self._secrets():
+            register_secret(secret)
 
     def stage_request(self, stage: str) -> tuple[int, float]:
         """The stage's ``(max_tokens, temperature)`` from this client's settings (the runner asks)."""
@@ -78,18 +104,34 @@ class OpenAICompatibleClient:
 
     # -- lifecycle ---------------------------------------------------------------------------
 
+    def _transport_options(self) -> dict[str, Any]:
+        return {
+            "base_url": self.settings.base_url,
+            "api_key": self._api_key(),
+            "timeout": self.settings.timeout_s,
+            "max_retries": 0,
+            "default_headers": dict(self.settings.extra_headers) or None,
+        }
+
     def _openai(self) -> openai.OpenAI:
-        """The underlying client, built on first use so a task that makes no call needs no key."""
+        """The sync transport, built on first use so a task that makes no call needs no key."""
         with self._lock:
             if self._client is None:
-                self._client = openai.OpenAI(
-                    base_url=self.settings.base_url,
-                    api_key=self._api_key(),
-                    timeout=self.settings.timeout_s,
-                    max_retries=0,
-                    default_headers=dict(self.settings.extra_headers) or None,
-                )
+                self._client = openai.OpenAI(**self._transport_options())
             return self._client
+
+    def _aopenai(self) -> openai.AsyncOpenAI:
+        """The async transport of the running event loop (its connection pool belongs to that loop).
+
+        Our own ``http_client``: the ``openai`` package's default one schedules its own closing on
+        whatever loop runs when it is collected, which fails for a pool of a loop that has ended.
+        """
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            if self._aclient is None or self._aclient[0] is not loop:
+                http = openai.DefaultAsyncHttpxClient(timeout=self.settings.timeout_s)
+                self._aclient = (loop, openai.AsyncOpenAI(**self._transport_options(), http_client=http))
+            return self._aclient[1]
 
     def _api_key(self) -> str:
         if self.settings.has_api_key:
@@ -99,13 +141,20 @@ class OpenAICompatibleClient:
         raise LLMError(NO_KEY_MESSAGE.format(base_url=self.settings.base_url))
 
     def _secrets(self) -> tuple[str, ...]:
-        return (self.settings.api_key.get_secret_value(),) if self.settings.has_api_key else ()
+        return (self.settings.api_key.get_secret_value(),) if self.settings.has_api_key else ()  # type: ignore[union-attr]
 
     def close(self) -> None:
         with self._lock:
-            if self._client is not None:
-                self._client.close()
-                self._client = None
+            client, self._client = self._client, None
+        if client is not None:
+            client.close()
+
+    async def aclose(self) -> None:
+        """Close the async transport of the running loop (the sync one stays: ``close`` ends it)."""
+        with self._lock:
+            pair, self._aclient = self._aclient, None
+        if pair is not None and pair[0] is asyncio.get_running_loop():
+            await pair[1].close()
 
     def __enter__(self) -> OpenAICompatibleClient:
         return self
@@ -122,144 +171,145 @@ class OpenAICompatibleClient:
             body.setdefault("usage", {"include": True})
         return body
 
-    def complete(self, *, model: str, prompt: str, max_tokens: int, temperature: float) -> LLMResult:
+    def _request(self, model: str, prompt: str, max_tokens: int, temperature: float) -> dict[str, Any]:
+        extra_body = self.request_body()
+        return {
+            "model": model,
+            "messages": [{"role": "user", "content": prompt}],
+            "max_tokens": max_tokens,
+            "temperature": temperature,
+            "extra_body": extra_body or None,
+        }
+
+    def _label(self, model: str) -> str:
+        return f"LLM call to model '{model}' at {self.settings.base_url}"
+
+    def _failure(self, exc: Exception) -> AttemptFailure:
+        if isinstance(exc, openai.OpenAIError):
+            return failure_from_exception(
+                exc, base_url=self.settings.base_url, timeout_s=self.settings.timeout_s, redactor=self._redactor
+            )
+        return unexpected_failure(exc, self._redactor)
+
+    def _parse(self, raw: Any, model: str, max_tokens: int) -> LLMResult | AttemptFailure:
+        try:
+            return parse_completion(raw.http_response, model=model, max_tokens=max_tokens, redactor=self._redactor)
+        except Exception as exc:  # noqa: BLE001 (a reader bug must still end as this generation's LLMError)
+            return unexpected_failure(exc, self._redactor)
+
+    def complete(
+        self,
+        *,
+        model: str,
+        prompt: str,
+        max_tokens: int,
+        temperature: float,
+        on_attempt_failure: AttemptObserver | None = None,
+    ) -> LLMResult:
         """Send ``prompt`` as one user message to ``model``; retry per the policy; never leak the key."""
         client = self._openai()
-        label = f"LLM call to model '{model}' at {self.settings.base_url}"
-        extra_body = self.request_body()
+        request = self._request(model, prompt, max_tokens, temperature)
         started = time.monotonic()
 
         def attempt() -> LLMResult | AttemptFailure:
             try:
-                completion = client.chat.completions.create(
-                    model=model,
-                    messages=[{"role": "user", "content": prompt}],
-                    max_tokens=max_tokens,
-                    temperature=temperature,
-                    extra_body=extra_body or None,
-                )
-            except openai.OpenAIError as exc:
+                raw = client.chat.completions.with_raw_response.create(**request)
+            except Exception as exc:  # noqa: BLE001 (reduced to key-free facts; see the module docstring)
                 return self._failure(exc)
-            return self._result(completion, model=model, max_tokens=max_tokens)
+            return self._parse(raw, model, max_tokens)
 
         error: LLMError | None = None
         try:
-            outcome = call_with_retries(attempt, self.policy, sleep=self._sleep, rng=self._rng, label=label)
+            outcome = call_with_retries(
+                attempt,
+                self.policy,
+                sleep=self._sleep,
+                rng=self._rng,
+                label=self._label(model),
+                observers=(self.on_attempt_failure, on_attempt_failure),
+            )
         except RetryExhausted as exc:
-            error = final_error(exc, label=label, secrets=self._secrets())
+            error = final_error(exc, label=self._label(model), secrets=self._secrets())
         if error is not None:
             raise error  # outside the except block: no __context__ to carry library objects
+        return self._timed(outcome, started)
+
+    async def acomplete(
+        self,
+        *,
+        model: str,
+        prompt: str,
+        max_tokens: int,
+        temperature: float,
+        on_attempt_failure: AttemptObserver | None = None,
+    ) -> LLMResult:
+        """``complete`` on the running event loop: same request, policy, errors and result."""
+        client = self._aopenai()
+        request = self._request(model, prompt, max_tokens, temperature)
+        started = time.monotonic()
+
+        async def attempt() -> LLMResult | AttemptFailure:
+            try:
+                raw = await client.chat.completions.with_raw_response.create(**request)
+            except Exception as exc:  # noqa: BLE001 (CancelledError is a BaseException and passes)
+                return self._failure(exc)
+            return self._parse(raw, model, max_tokens)
+
+        error: LLMError | None = None
+        try:
+            outcome = await acall_with_retries(
+                attempt,
+                self.policy,
+                asleep=self._asleep,
+                rng=self._rng,
+                label=self._label(model),
+                observers=(self.on_attempt_failure, on_attempt_failure),
+            )
+        except RetryExhausted as exc:
+            error = final_error(exc, label=self._label(model), secrets=self._secrets())
+        if error is not None:
+            raise error
+        return self._timed(outcome, started)
+
+    @staticmethod
+    def _timed(outcome: Outcome[LLMResult], started: float) -> LLMResult:
         return outcome.value.model_copy(
-            update={
-                "attempts": outcome.attempts,
-                "duration_s": round(time.monotonic() - started, 4),
-            }
-        )
-
-    # -- reading answers and failures -----------------------------------------------------------
-
-    def _clean(self, text: object) -> str:
-        return redact(one_line(str(text)), self._secrets())
-
-    def _failure(self, exc: openai.OpenAIError) -> AttemptFailure:
-        if isinstance(exc, openai.APITimeoutError):
-            return AttemptFailure("timeout", f"request timed out after {self.settings.timeout_s:g}s")
-        if isinstance(exc, openai.APIConnectionError):
-            cause = exc.__cause__
-            detail = f"{type(cause).__name__}: {cause}" if cause is not None else str(exc)
-            return AttemptFailure("connection", self._clean(f"cannot connect to {self.settings.base_url} ({detail})"))
-        if isinstance(exc, openai.APIStatusError):
-            status = exc.status_code
-            headers = exc.response.headers
-            retry_after = parse_retry_after(headers.get("retry-after"))
-            if retry_after is None and headers.get("retry-after-ms"):
-                ms = parse_retry_after(headers.get("retry-after-ms"))
-                retry_after = None if ms is None else ms / 1000.0
-            return AttemptFailure(
-                "status",
-                self._clean(provider_message(exc.body, exc.message)),
-                status=status,
-                retry_after_s=retry_after,
-                retryable=is_retryable_status(status),
-            )
-        return AttemptFailure("response", self._clean(f"{type(exc).__name__}: {exc}"), retryable=False)
-
-    def _result(self, completion: Any, *, model: str, max_tokens: int) -> LLMResult | AttemptFailure:
-        extra = completion.model_extra or {}
-        choices = completion.choices or []
-        if not choices:
-            # OpenRouter reports an upstream failure as HTTP 200 with {"error": {...}} and no choices.
-            err = extra.get("error")
-            code = err.get("code") if isinstance(err, dict) else None
-            status = code if isinstance(code, int) else 502
-            return AttemptFailure(
-                "response",
-                self._clean("provider answered with no choices: " + provider_message(err, "no details")),
-                status=status,
-                retryable=is_retryable_status(status),
-            )
-        choice = choices[0]
-        if choice.finish_reason == "error":
-            return AttemptFailure("response", "provider reported finish_reason 'error'", status=502)
-        usage = completion.usage
-        counts = Usage(
-            prompt_tokens=getattr(usage, "prompt_tokens", 0) or 0,
-            completion_tokens=getattr(usage, "completion_tokens", 0) or 0,
-            total_tokens=getattr(usage, "total_tokens", 0) or 0,
-        )
-        text = (choice.message.content if choice.message is not None else None) or ""
-        return LLMResult(
-            text=text,
-            finish_reason=choice.finish_reason,
-            truncated=choice.finish_reason == "length" or counts.completion_tokens >= max_tokens,
-            usage=counts,
-            cost_usd=_cost(usage),
-            model=model,
-            response_model=completion.model or None,
-            response_id=completion.id or None,
-            provider=extra.get("provider") if isinstance(extra.get("provider"), str) else None,
+            update={"attempts": outcome.attempts, "duration_s": round(time.monotonic() - started, 4)}
         )
 
     # -- connection check ----------------------------------------------------------------------
 
+    def _probe(self, request: Callable[[], Any]) -> tuple[Any, AttemptFailure | None]:
+        try:
+            return request(), None
+        except Exception as exc:  # noqa: BLE001 (the Test button must answer, never crash)
+            return None, self._failure(exc)
+
     def check(self) -> tuple[bool, str]:
-        """A connection test without retries: ``(ok, message)``.
+        """A connection test without retries: ``(ok, message)``, never an exception.
 
         Lists the models (reachability; OpenAI and vLLM also check the key there), then asks
-        OpenRouter's ``GET /key`` (the key itself); an endpoint without ``/key`` (404) is fine.
+        OpenRouter's ``GET /key`` (the key itself). Either may be missing (404), not both: a server
+        that has neither is most likely the wrong base URL.
         """
+        base = self.settings.base_url
         try:
             client = self._openai()
         except LLMError as exc:
             return False, str(exc)
-        failure: AttemptFailure | None = None
-        try:
-            count = len(client.models.list().data or [])
-            client.get("/key", cast_to=object)
-        except openai.NotFoundError:
-            pass
-        except openai.OpenAIError as exc:
-            failure = self._failure(exc)
-        if failure is not None:
-            return False, f"{self.settings.base_url}: {failure.describe()}"
-        return True, f"reached {self.settings.base_url}: {count} models listed, API key accepted"
-
-
-def provider_message(body: object, fallback: str) -> str:
-    """The human part of an OpenAI/OpenRouter error body (``message`` plus upstream ``raw``)."""
-    if isinstance(body, dict):
-        message = body.get("message")
-        metadata = body.get("metadata")
-        raw = metadata.get("raw") if isinstance(metadata, dict) else None
-        if message:
-            return f"{message} ({raw})" if isinstance(raw, str) and raw else str(message)
-    elif isinstance(body, str) and body.strip():
-        return body
-    return fallback
-
-
-def _cost(usage: Any) -> float | None:
-    """``usage.cost`` as OpenRouter reports it with usage accounting on; None when absent."""
-    if usage is None:
-        return None
-    return optional_float((getattr(usage, "model_extra", None) or {}).get("cost"))
+        models, models_failure = self._probe(lambda: client.models.with_raw_response.list())
+        if models_failure is not None and models_failure.status != 404:
+            return False, f"{base}: {models_failure.describe()}"
+        _, key_failure = self._probe(lambda: client.get("/key", cast_to=object))
+        if key_failure is not None and key_failure.status != 404:
+            return False, f"{base}: {key_failure.describe()}"
+        if models is None:
+            if key_failure is not None:
+                return False, (
+                    f"{base}: neither /models nor /key exists there (HTTP 404); check the base URL "
+                    "(OpenAI-compatible endpoints usually end in /v1)"
+                )
+            return True, f"reached {base}: it has no /models endpoint to list models; API key accepted"
+        count = count_models(models.http_response)
+        listed = "the model list is unreadable" if count is None else f"{count} models listed"
+        return True, f"reached {base}: {listed}, API key accepted"

@@ -5,22 +5,42 @@ request-body defaults, plus per-stage ``max_tokens``/``temperature``. The Airflo
 from the ``llm_default`` connection; scripts and tests build it directly. The API key is a
 ``SecretStr``: ``repr``, ``str`` and ``model_dump`` show ``**********``, and ``public_dict()`` leaves
 it out altogether.
+
+The model is also the one declaration of the connection's extra JSON: a field marked ``IN_EXTRA`` or
+``IN_FORM`` may be set there, under its name or its ``validation_alias`` (``timeout`` for
+``timeout_s``), and an ``IN_FORM`` field is a field of the Airflow connection form, labelled by its
+``title`` and ``description``. The hook's extras mapping (``connection_extra_keys``) and the
+provider's ``conn-fields`` (``connection_form_fields``) are derived from it, never retyped.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import os
-from typing import Any
+from dataclasses import dataclass
+from functools import cache
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from daydream.paths import STAGES
+
 DEFAULT_BASE_URL = "https://openrouter.ai/api/v1"
 API_KEY_ENV = "OPENROUTER_API_KEY"
 BASE_URL_ENV = "DAYDREAM_LLM_BASE_URL"
-STAGES = ("draft", "essay", "evaluation")
 SENSITIVE_HEADERS = frozenset({"authorization", "api-key", "x-api-key", "proxy-authorization"})
+
+
+@dataclass(frozen=True)
+class ConnectionExtra:
+    """Field metadata: the connection's extra JSON may set this field; ``form``: the UI form shows it."""
+
+    form: bool = False
+
+
+IN_EXTRA = ConnectionExtra()
+IN_FORM = ConnectionExtra(form=True)
 
 
 class StageRequestDefaults(BaseModel):
@@ -56,19 +76,40 @@ def is_loopback_url(url: str) -> bool:
 class LLMSettings(BaseModel):
     """Everything the client needs to reach one OpenAI-compatible endpoint."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_by_name=True, validate_by_alias=True)
 
-    base_url: str = DEFAULT_BASE_URL
-    api_key: SecretStr | None = None
-    timeout_s: float = Field(default=120.0, gt=0)
-    max_retries: int = Field(default=5, ge=0)
-    max_total_wait_s: float = Field(default=600.0, ge=0)
-    backoff_base_s: float = Field(default=1.0, ge=0)
-    backoff_max_s: float = Field(default=60.0, ge=0)
-    extra_headers: dict[str, str] = Field(default_factory=dict)
-    request_defaults: dict[str, Any] = Field(default_factory=dict)
-    usage_accounting: bool = True
-    stages: dict[str, StageRequestDefaults] = Field(default_factory=lambda: dict(DEFAULT_STAGE_REQUESTS))
+    base_url: str = DEFAULT_BASE_URL  # the connection's host
+    api_key: SecretStr | None = None  # the connection's password
+    timeout_s: Annotated[float, IN_FORM] = Field(
+        default=120.0,
+        gt=0,
+        validation_alias="timeout",
+        title="Timeout (seconds)",
+        description="Per-request timeout in seconds.",
+    )
+    max_retries: Annotated[int, IN_FORM] = Field(
+        default=5,
+        ge=0,
+        title="Max retries",
+        description="Retries on 429, 5xx, timeouts and connection errors (0 = no retry).",
+    )
+    max_total_wait_s: Annotated[float, IN_EXTRA] = Field(default=600.0, ge=0)
+    backoff_base_s: Annotated[float, IN_EXTRA] = Field(default=1.0, ge=0)
+    backoff_max_s: Annotated[float, IN_EXTRA] = Field(default=60.0, ge=0)
+    extra_headers: Annotated[dict[str, str], IN_FORM] = Field(
+        default_factory=dict,
+        title="Extra headers (JSON)",
+        description='Sent with every request, e.g. {"HTTP-Referer": "https://example.org", "X-Title": "DayDream"}.',
+    )
+    request_defaults: Annotated[dict[str, Any], IN_FORM] = Field(
+        default_factory=dict,
+        title="Request defaults (JSON)",
+        description='Merged into every request body, e.g. {"provider": {"sort": "price"}}.',
+    )
+    usage_accounting: Annotated[bool, IN_EXTRA] = True
+    stages: Annotated[dict[str, StageRequestDefaults], IN_EXTRA] = Field(
+        default_factory=lambda: dict(DEFAULT_STAGE_REQUESTS)
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -92,6 +133,8 @@ class LLMSettings(BaseModel):
         """A partial ``stages`` mapping overrides only the fields it names."""
         merged: dict[str, Any] = {k: v.model_dump() for k, v in DEFAULT_STAGE_REQUESTS.items()}
         for stage, override in (value or {}).items():
+            if stage not in STAGES:
+                raise ValueError(f"unknown stage {stage!r}; expected one of {', '.join(STAGES)}")
             if isinstance(override, StageRequestDefaults):
                 override = override.model_dump()
             if not isinstance(override, dict):
@@ -141,3 +184,52 @@ class LLMSettings(BaseModel):
         )
 
     __str__ = __repr__
+
+
+def _connection_fields() -> dict[str, tuple[str, ConnectionExtra]]:
+    """``field name -> (extra key, marker)`` for every field the connection's extra may set."""
+    out = {}
+    for name, info in LLMSettings.model_fields.items():
+        marker = next((m for m in info.metadata if isinstance(m, ConnectionExtra)), None)
+        if marker is not None:
+            alias = info.validation_alias
+            out[name] = (alias if isinstance(alias, str) else name, marker)
+    return out
+
+
+@cache
+def connection_extra_keys() -> dict[str, str]:
+    """``extra key -> LLMSettings field``: each settable field under its name and its alias."""
+    keys = {}
+    for name, (key, _) in _connection_fields().items():
+        keys[name] = name
+        keys[key] = name
+    return keys
+
+
+@cache
+def json_fields() -> frozenset[str]:
+    """Fields holding a mapping: the connection form stores them as JSON text."""
+    schema = LLMSettings.model_json_schema(by_alias=False)["properties"]
+    return frozenset(name for name in _connection_fields() if schema[name].get("type") == "object")
+
+
+def connection_form_fields() -> dict[str, dict[str, Any]]:
+    """The provider info's ``conn-fields``: every ``IN_FORM`` field, blank meaning the default."""
+    schema = LLMSettings.model_json_schema(by_alias=False)["properties"]
+    form: dict[str, dict[str, Any]] = {}
+    for name, (key, marker) in _connection_fields().items():
+        if not marker.form:
+            continue
+        prop = schema[name]
+        field_schema: dict[str, Any] = {"type": [prop["type"], "null"]}
+        if name in json_fields():
+            field_schema["format"] = "json"
+        elif "default" in prop:
+            field_schema["default"] = prop["default"]
+        for bound in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
+            if bound in prop:
+                field_schema[bound] = prop[bound]
+        info = LLMSettings.model_fields[name]
+        form[key] = {"label": info.title, "description": info.description, "schema": field_schema}
+    return form

@@ -1,7 +1,9 @@
 """The LLM interface the stage runner depends on.
 
-The runner knows only this Protocol, so unit tests can pass a double and production passes the
-OpenAI-compatible client (``daydream.llm.client``) built directly or by the Airflow hook.
+The runner knows only these Protocols, so unit tests can pass a double and production passes the
+OpenAI-compatible client (``daydream.llm.client``) built directly or by the Airflow hook. A worker
+uses ``LLMClient.complete``; code on an event loop (a trigger) uses ``AsyncLLMClient.acomplete``,
+which has the same semantics.
 """
 
 from __future__ import annotations
@@ -45,4 +47,18 @@ class LLMClient(Protocol):
         temperature: float,
     ) -> LLMResult:
         """Send ``prompt`` as one user message to ``model`` (the API model string)."""
+        ...
+
+
+@runtime_checkable
+class AsyncLLMClient(Protocol):
+    async def acomplete(
+        self,
+        *,
+        model: str,
+        prompt: str,
+        max_tokens: int,
+        temperature: float,
+    ) -> LLMResult:
+        """``LLMClient.complete`` as a coroutine: the same request, retries, errors and result."""
         ...
