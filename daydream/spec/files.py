@@ -105,7 +105,7 @@ def resolve(ref: str, spec: Path, data_root: Path | None, site: Site) -> Path:
     if file.suffix.lower() not in FILE_SUFFIXES:
         raise site.error(f"@file '{shown_ref}': unsupported file type (use one of {', '.join(FILE_SUFFIXES)})")
     if info is None:
-        raise site.error(f"@file not found: {clip(file)}")
+        raise site.error(f"@file not found: {file}")
     return file
 
 
