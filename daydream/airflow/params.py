@@ -1,10 +1,11 @@
 """The params of a DayDream run: the trigger form (``run_params``) and its validation (``RunConf``).
 
 Every value of a run enters here: from the UI's trigger form, ``airflow dags trigger -c``, the REST
-API, or the conf the cohort DAG passes to the stage DAGs. The form's JSON schema only shapes the
-form; ``RunConf`` is where a value is accepted or refused, before the first task touches the data
-root. The cohort id is checked by the one id grammar (``daydream.paths``), so ``../x``, ``/abs``, a
-space or an invisible character never reach a path.
+API, or the conf the cohort DAG passes to the stage DAGs. The form's JSON schema shapes the form (and
+Airflow refuses a value of the wrong JSON type when it creates the run); ``RunConf`` is where every
+value is accepted or refused, in the first task, before anything touches the data root. The cohort id
+is checked by the one id grammar (``daydream.paths``), so ``../x``, ``/abs``, a space or an invisible
+character never reach a path.
 """
 
 from __future__ import annotations

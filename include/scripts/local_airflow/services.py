@@ -55,6 +55,13 @@ def _signal_group(pgid: int, sig: int) -> None:
         pass
 
 
+def _terminate(proc: psutil.Process, *, kill: bool = False) -> None:
+    try:
+        proc.kill() if kill else proc.terminate()
+    except psutil.Error:
+        pass
+
+
 class Services:
     """The services one driver started under one AIRFLOW_HOME, and the record that outlives the driver."""
 
@@ -122,6 +129,8 @@ class Services:
             return []
         for sid in sids:
             _signal_group(sid, signal.SIGTERM)
+        for proc in session_members(sids):  # task processes run in process groups of their own
+            _terminate(proc)
         deadline = time.monotonic() + grace
         while (left := session_members(sids)) and time.monotonic() < deadline:
             psutil.wait_procs(left, timeout=min(0.5, max(deadline - time.monotonic(), 0.01)))
@@ -132,11 +141,8 @@ class Services:
                 break
             for sid in sids:
                 _signal_group(sid, signal.SIGKILL)
-            for proc in left:  # task processes run in process groups of their own
-                try:
-                    proc.kill()
-                except psutil.Error:
-                    pass
+            for proc in left:
+                _terminate(proc, kill=True)
             psutil.wait_procs(left, timeout=2)
             self._reap()
         self._reap()
