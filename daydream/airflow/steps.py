@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import get_current_context
 from airflow.sdk.exceptions import AirflowFailException
@@ -29,9 +29,11 @@ from daydream.airflow.config import (
 )
 from daydream.airflow.params import RunConf
 from daydream.errors import DayDreamError
-from daydream.llm.types import LLMClient
 from daydream.orchestration import LOCAL_TIER, TIERS, Work
 from daydream.paths import STAGES
+
+if TYPE_CHECKING:  # the client imports openai: only generation tasks pay for it
+    from daydream.llm.client import OpenAICompatibleClient
 
 log = logging.getLogger("daydream.airflow")
 
@@ -60,26 +62,20 @@ def current_run() -> RunConf:
 
 def is_dag_test(context: Mapping[str, Any]) -> bool:
     """True inside ``dag.test()`` / ``airflow dags test``, where no scheduler runs triggered DAGs."""
-    return getattr(context.get("dag_run"), "triggering_user_name", None) == DAG_TEST_USER
+    return context["dag_run"].triggering_user_name == DAG_TEST_USER
 
 
 def max_map_length() -> int:
     from airflow.sdk import conf
 
-    return conf.getint("core", "max_map_length", fallback=1024)
+    return conf.getint("core", "max_map_length")
 
 
-def llm_client() -> LLMClient:
+def llm_client() -> OpenAICompatibleClient:
     """The LLM client of connection ``llm_default`` (or ``$DAYDREAM_LLM_CONN_ID``)."""
     from daydream.airflow.hook import LLMHook
 
     return LLMHook(llm_conn_id=llm_conn_id()).get_conn()
-
-
-def _close(llm: object) -> None:
-    close = getattr(llm, "close", None)
-    if close is not None:
-        close()
 
 
 # -- a stage DAG -----------------------------------------------------------------------------------
@@ -107,7 +103,8 @@ def generate(stage: str, tier: str, gen_id: str) -> dict[str, Any]:
                 max_cost_usd=run.max_cost_usd,
             )
     finally:
-        _close(llm)
+        if llm is not None:
+            llm.close()
 
 
 def summary(stage: str) -> dict[str, Any]:
@@ -167,7 +164,7 @@ def cohort_outcome() -> dict[str, Any]:
     broken = [task for task, state in step_states.items() if state in FAILED_STATES]
     with user_errors():
         outcome = orchestration.cohort_outcome(
-            layout(), run.cohort_id, ran=ran, broken_steps=broken, started=getattr(dag_run, "start_date", None)
+            layout(), run.cohort_id, ran=ran, broken_steps=broken, started=dag_run.start_date
         )
     if not outcome.ok:
         raise AirflowFailException("cohort run failed:\n" + outcome.text)
