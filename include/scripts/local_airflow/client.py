@@ -105,12 +105,20 @@ class AirflowClient:
     def wait_run(
         self, dag_id: str, run_id: str, *, timeout: float, interval: float = 3.0, tick: Callable[[], None] | None = None
     ) -> str:
-        """Poll until the run is finished; returns its state (``timeout`` raises)."""
+        """Poll until the run is finished; returns its state (``timeout`` raises).
+
+        A poll that times out is tried again at the next interval: an api-server busy on a loaded
+        machine answers late, and the run goes on meanwhile.
+        """
         deadline = time.monotonic() + timeout
+        state = "unknown"
         while True:
-            state = self.dag_run(dag_id, run_id)["state"]
-            if tick is not None:
-                tick()
+            try:
+                state = self.dag_run(dag_id, run_id)["state"]
+                if tick is not None:
+                    tick()
+            except httpx.TimeoutException:
+                pass
             if state in FINISHED:
                 return state
             if time.monotonic() > deadline:
