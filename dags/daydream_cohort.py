@@ -1,8 +1,5 @@
-"""Airflow DAG daydream_cohort: build a DayDream cohort, run its three stages and its report.
+"""daydream_cohort: build a DayDream cohort, run its three stages and its report (docs/orchestration.md)."""
 
-Built by ``daydream.airflow.dags_support.cohort_dag``; see docs/orchestration.md.
-"""
-
-from daydream.airflow.dags_support import cohort_dag
+from daydream.airflow.factories import cohort_dag
 
 daydream_cohort = cohort_dag()

@@ -1,9 +1,6 @@
-"""Airflow DAG daydream_resume: on a schedule, resume every DayDream cohort with unfinished generations.
+"""daydream_resume: on a schedule ($DAYDREAM_RESUME_SCHEDULE, default @daily), resume every DayDream
+cohort with unfinished generations (docs/orchestration.md)."""
 
-Schedule from $DAYDREAM_RESUME_SCHEDULE (default @daily). Built by
-``daydream.airflow.dags_support.resume_dag``; see docs/orchestration.md.
-"""
-
-from daydream.airflow.dags_support import resume_dag
+from daydream.airflow.factories import resume_dag
 
 daydream_resume = resume_dag()

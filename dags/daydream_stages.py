@@ -1,10 +1,7 @@
-"""Airflow DAGs daydream_draft, daydream_essay, daydream_evaluation: one DayDream stage of a cohort each.
+"""daydream_draft, daydream_essay, daydream_evaluation: one DayDream stage of a cohort each
+(docs/orchestration.md)."""
 
-Built by ``daydream.airflow.dags_support.stage_dag``; see docs/orchestration.md.
-"""
-
-from daydream.airflow.dags_support import stage_dag
+from daydream.airflow.factories import stage_dag
 from daydream.paths import STAGES
 
-for _stage in STAGES:
-    globals()[f"daydream_{_stage}"] = stage_dag(_stage)
+daydream_draft, daydream_essay, daydream_evaluation = (stage_dag(stage) for stage in STAGES)

@@ -22,9 +22,13 @@ from typing import Any
 
 os.environ.setdefault("AIRFLOW_HOME", str(Path(tempfile.gettempdir()) / f"daydream-tests-airflow-{os.getuid()}"))
 
-from daydream.airflow.local import LocalAirflow, airflow_env, free_port  # noqa: E402
-
 REPO = Path(__file__).resolve().parents[1]
+# The developer helpers that start and stop a local Airflow live with the scripts that use them.
+sys.path.insert(0, str(REPO / "include" / "scripts"))
+
+from local_airflow.env import airflow_env, free_port  # noqa: E402
+from local_airflow.stack import LocalAirflow  # noqa: E402
+
 RAW = REPO / "data" / "1_raw"
 
 TINY_SPEC = """\
@@ -109,6 +113,9 @@ bag = DagBag(dag_folder=sys.argv[1])
 assert not bag.import_errors, bag.import_errors
 for dag_id, conf in json.loads(sys.argv[2]):
     run = bag.dags[dag_id].test(run_conf=conf)
+    tis = [ti for ti in run.get_task_instances() if ti.map_index < 0]
+    tasks = {ti.task_id: str(getattr(ti.state, "value", ti.state)) for ti in tis}
+    print("DAG_TEST_TASKS " + json.dumps(tasks), flush=True)
     print("DAG_TEST_RESULT " + json.dumps([dag_id, str(getattr(run.state, "value", run.state))]), flush=True)
 """
 
@@ -136,6 +143,15 @@ def dag_test(
     if len(states) != len(runs):
         raise AssertionError(f"dag.test() did not finish (exit {result.returncode}):\n{output[-5000:]}")
     return states, output
+
+
+def task_states(output: str) -> list[dict[str, str]]:
+    """The state of each (unmapped) task of each run of a ``dag_test`` output, in run order."""
+    return [
+        json.loads(line.removeprefix("DAG_TEST_TASKS "))
+        for line in output.splitlines()
+        if line.startswith("DAG_TEST_TASKS ")
+    ]
 
 
 @contextmanager

@@ -18,8 +18,11 @@ from airflow.dag_processing.dagbag import DagBag  # noqa: E402
 from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator  # noqa: E402
 from airflow_env import REPO  # noqa: I001 (sets AIRFLOW_HOME before Airflow is imported)
 
-from daydream.airflow import dags_support  # noqa: E402
-from daydream.airflow.dags_support import POOLS, STAGE_DAG_IDS, TIERS, RunConf  # noqa: E402
+from daydream.airflow import config  # noqa: E402
+from daydream.airflow.config import POOLS, STAGE_DAG_IDS  # noqa: E402
+from daydream.airflow.params import RunConf, RunConfError  # noqa: E402
+from daydream.catalogs import MODEL_TIERS  # noqa: E402
+from daydream.orchestration import TIERS  # noqa: E402
 
 DAGS = REPO / "dags"
 POOLS_FILE = REPO / "include" / "pools.json"
@@ -136,14 +139,26 @@ def test_trigger_form_params(bag: DagBag) -> None:
 
 
 def test_run_conf_validation() -> None:
-    run = RunConf({"cohort_id": " demo ", "force": "true", "max_cost_usd": "2.5", "stages": ["evaluation", "draft"]})
-    assert (run.cohort_id, run.force, run.max_cost_usd, run.stages) == ("demo", True, 2.5, ["draft", "evaluation"])
-    assert run.child_conf() == {"cohort_id": "demo", "force": True, "max_cost_usd": 2.5}
-    assert RunConf({"cohort_id": "x", "max_cost_usd": None}).max_cost_usd is None
-    with pytest.raises(Exception, match="cohort_id is required"):
-        RunConf({"cohort_id": ""})
-    with pytest.raises(Exception, match="unknown stage"):
-        RunConf({"cohort_id": "x", "stages": ["drafts"]})
+    run = RunConf.from_params(
+        {"cohort_id": "demo", "force": True, "max_cost_usd": 2.5, "stages": ["evaluation", "draft"]}
+    )
+    assert (run.cohort_id, run.force, run.max_cost_usd, run.stages) == ("demo", True, 2.5, ("draft", "evaluation"))
+    assert run.stage_conf() == {"cohort_id": "demo", "force": True, "max_cost_usd": 2.5}
+    assert run.report_conf() == {"cohort_id": "demo"}
+    assert RunConf.from_params({"cohort_id": "x", "max_cost_usd": None}).max_cost_usd is None
+    assert RunConf.from_params({"cohort_id": "x", "max_cost_usd": 3}).max_cost_usd == 3.0
+    assert RunConf.from_params({"cohort_id": "x"}).stages == ("draft", "essay", "evaluation")
+    with pytest.raises(RunConfError, match="^param cohort_id is required"):
+        RunConf.from_params({})
+    with pytest.raises(RunConfError, match="^param cohort_id: invalid cohort id '': is empty"):
+        RunConf.from_params({"cohort_id": ""})
+    with pytest.raises(RunConfError, match=r"^param stages: unknown stage\(s\) \['drafts'\]"):
+        RunConf.from_params({"cohort_id": "x", "stages": ["drafts"]})
+
+
+def test_tiers_are_the_catalog_tiers_plus_local() -> None:
+    assert TIERS == (*MODEL_TIERS, "local")
+    assert set(POOLS) == set(TIERS)
 
 
 def test_max_map_length_error_names_the_setting() -> None:
@@ -160,11 +175,11 @@ def test_resume_dag_schedule_and_fan_out(bag: DagBag, monkeypatch: pytest.Monkey
     resume = dag.get_task("resume_cohort")
     assert resume.is_mapped and resume.partial_kwargs.get("trigger_dag_id", None) in (None, "daydream_cohort")
     monkeypatch.delenv("DAYDREAM_RESUME_SCHEDULE", raising=False)
-    assert dags_support.resume_schedule() == "@daily"
+    assert config.resume_schedule() == "@daily"
     monkeypatch.setenv("DAYDREAM_RESUME_SCHEDULE", "0 */6 * * *")
-    assert dags_support.resume_schedule() == "0 */6 * * *"
+    assert config.resume_schedule() == "0 */6 * * *"
     monkeypatch.setenv("DAYDREAM_RESUME_SCHEDULE", "none")
-    assert dags_support.resume_schedule() is None
+    assert config.resume_schedule() is None
 
 
 def test_resume_schedule_env_reaches_the_parsed_dag() -> None:
@@ -193,4 +208,4 @@ def test_max_map_length_raised_in_every_shipped_configuration() -> None:
 def test_dag_files_stay_thin() -> None:
     for path in DAGS.glob("*.py"):
         code = [line for line in path.read_text().splitlines() if line.strip() and not line.lstrip().startswith("#")]
-        assert len(code) <= 15, f"{path.name}: the logic belongs in daydream.airflow.dags_support"
+        assert len(code) <= 15, f"{path.name}: the logic belongs in daydream.airflow.factories"

@@ -3,9 +3,9 @@
 #
 #     source include/scripts/airflow_env.sh
 #
-# Afterwards `airflow ...` and `daydream ...` use <repo>/.airflow (SQLite, LocalExecutor), the DAGs
-# in <repo>/dags and the data in <repo>/data, and never touch ~/airflow. Every variable below
-# keeps a value you exported before sourcing, so you can override any of them.
+# Afterwards `airflow ...`, `daydream ...` and `daydream_local ...` use <repo>/.airflow (SQLite,
+# LocalExecutor), the DAGs in <repo>/dags and the data in <repo>/data, and never touch ~/airflow.
+# Every variable below keeps a value you exported before sourcing, so you can override any of them.
 #
 #   DAYDREAM_AIRFLOW_HOME   Airflow home (default <repo>/.airflow)
 #   DAYDREAM_DATA_ROOT      data root (default <repo>/data)
@@ -30,27 +30,18 @@ fi
 DAYDREAM_PYTHON="${DAYDREAM_PYTHON:-$(command -v python || command -v python3)}"
 export DAYDREAM_PYTHON
 
-# $1 when that TCP port is free on 127.0.0.1, else any free port.
-_dd_free_port() {
-    "$DAYDREAM_PYTHON" - "$1" <<'PY'
-import socket, sys
-def free(port):
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return None
-        return s.getsockname()[1]
-print(free(int(sys.argv[1])) or free(0))
-PY
+# The developer helpers (include/scripts/local_airflow: start, drive and stop a local Airflow, and the
+# one free-port helper), run with the project's Python.
+daydream_local() {
+    PYTHONPATH="$DAYDREAM_REPO/include/scripts${PYTHONPATH:+:$PYTHONPATH}" "$DAYDREAM_PYTHON" -m local_airflow "$@"
 }
 
 export DAYDREAM_AIRFLOW_HOME="${DAYDREAM_AIRFLOW_HOME:-$DAYDREAM_REPO/.airflow}"
 export AIRFLOW_HOME="$DAYDREAM_AIRFLOW_HOME"
 export DAYDREAM_DATA_ROOT="${DAYDREAM_DATA_ROOT:-$DAYDREAM_REPO/data}"
 if [[ "${DAYDREAM_FREE_PORTS:-0}" == 1 ]]; then
-    export DAYDREAM_AIRFLOW_PORT="${DAYDREAM_AIRFLOW_PORT:-$(_dd_free_port 8080)}"
-    export DAYDREAM_LLM_PORT="${DAYDREAM_LLM_PORT:-$(_dd_free_port 8199)}"
+    export DAYDREAM_AIRFLOW_PORT="${DAYDREAM_AIRFLOW_PORT:-$(daydream_local free-port 8080)}"
+    export DAYDREAM_LLM_PORT="${DAYDREAM_LLM_PORT:-$(daydream_local free-port 8199)}"
 else
     export DAYDREAM_AIRFLOW_PORT="${DAYDREAM_AIRFLOW_PORT:-8080}"
     export DAYDREAM_LLM_PORT="${DAYDREAM_LLM_PORT:-8199}"

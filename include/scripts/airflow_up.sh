@@ -10,8 +10,8 @@ export DAYDREAM_FREE_PORTS=1
 source "$here/airflow_env.sh"
 cd "$DAYDREAM_REPO"
 
-trap '"$DAYDREAM_PYTHON" -m daydream.airflow.local stop || true' EXIT
+trap 'daydream_local stop || true' EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-"$DAYDREAM_PYTHON" -m daydream.airflow.local up
+daydream_local up

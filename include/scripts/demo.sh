@@ -14,10 +14,10 @@ source "$here/airflow_env.sh"
 cd "$DAYDREAM_REPO"
 
 # The Python driver stops what it started, also on Ctrl-C; the trap covers a driver that was killed.
-trap '"$DAYDREAM_PYTHON" -m daydream.airflow.local stop || true' EXIT
+trap 'daydream_local stop || true' EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
 args=(demo --cohort "${DAYDREAM_DEMO_COHORT:-demo}")
 [[ "${DAYDREAM_DEMO_FORCE:-0}" == 1 ]] && args+=(--force)
-"$DAYDREAM_PYTHON" -m daydream.airflow.local "${args[@]}"
+daydream_local "${args[@]}"
