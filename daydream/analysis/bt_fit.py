@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import sparse
 from scipy.linalg import cho_factor, cho_solve
+from scipy.sparse.csgraph import connected_components
 from scipy.special import expit
 
 from daydream.analysis.frames import AnalysisInputError
@@ -38,6 +39,12 @@ MAX_ITER = 100
 TOLERANCE = 1e-9
 DIVERGED = 30.0
 """A rating beyond this many logits means the unpenalised MLE does not exist."""
+
+
+_NO_MLE = (
+    "Bradley-Terry: no finite maximum-likelihood rating (an essay won or lost all its comparisons); "
+    "fit with the prior (prior_sd)"
+)
 
 
 @dataclass(frozen=True)
@@ -57,10 +64,25 @@ class Comparisons:
         return sparse.csr_matrix((data, (np.concatenate([self.i, self.j]), np.concatenate([k, k]))), (self.n, k.size))
 
 
+def _outcome_log_likelihood(d: np.ndarray, s: np.ndarray) -> np.ndarray:
+    """``s log sigmoid(d) + (1 - s) log sigmoid(-d)``, with one softplus: ``log sigmoid(-d) =
+    log sigmoid(d) - d``."""
+    return -np.logaddexp(0.0, -d) - (1.0 - s) * d
+
+
+def components(comp: Comparisons) -> int:
+    graph = sparse.coo_matrix((np.ones(comp.i.size), (comp.i, comp.j)), shape=(comp.n, comp.n))
+    return int(connected_components(graph, directed=False)[0])
+
+
 def log_likelihood(comp: Comparisons, ratings: np.ndarray, weights: np.ndarray, precision: float) -> float:
-    d = ratings[comp.i] - ratings[comp.j]
-    ll = -(comp.s * np.logaddexp(0.0, -d) + (1.0 - comp.s) * np.logaddexp(0.0, d))
+    ll = _outcome_log_likelihood(ratings[comp.i] - ratings[comp.j], comp.s)
     return float(weights @ ll - 0.5 * precision * ratings @ ratings)
+
+
+def _accepts(trial: np.ndarray | float, current: np.ndarray | float, t: np.ndarray | float, slope) -> np.ndarray:
+    """Armijo's condition, with room for rounding once the step is at machine precision."""
+    return np.asarray(trial >= current + 1e-4 * t * slope - 1e-12 * (1.0 + np.abs(current)))
 
 
 def hessian(comp: Comparisons, v: np.ndarray, precision: float) -> np.ndarray:
@@ -77,6 +99,11 @@ def fit(comp: Comparisons, weights: np.ndarray | None = None, prior_sd: float | 
     """The MAP (or, ``prior_sd=None``, the sum-to-zero MLE) ratings; raises when the MLE diverges."""
     w = np.ones(comp.i.size) if weights is None else np.asarray(weights, dtype=float)
     precision = 0.0 if prior_sd is None else 1.0 / prior_sd**2
+    if precision == 0.0 and components(comp) > 1:
+        raise AnalysisInputError(
+            "Bradley-Terry: the comparison graph is disconnected, so its parts cannot be put on one "
+            "scale without the prior (set prior_sd)"
+        )
     gauge = 1.0 / comp.n if precision == 0.0 else 0.0  # (L + 11^T/n) is invertible on a connected graph
     inc = comp.incidence()
     r = np.zeros(comp.n)
@@ -87,15 +114,12 @@ def fit(comp: Comparisons, weights: np.ndarray | None = None, prior_sd: float | 
         h = hessian(comp, w * p * (1.0 - p), precision) + gauge
         try:
             step = cho_solve(cho_factor(h, check_finite=False), grad, check_finite=False)
-        except np.linalg.LinAlgError:
-            raise AnalysisInputError(
-                "Bradley-Terry: the comparison graph is disconnected, so its parts cannot be put on one "
-                "scale without the prior (set prior_sd)"
-            ) from None
+        except np.linalg.LinAlgError:  # an essay's rating ran off to infinity: its edges carry no curvature
+            raise AnalysisInputError(_NO_MLE) from None
         t, slope = 1.0, float(grad @ step)
         while t > 1e-10:
             trial = log_likelihood(comp, r + t * step, w, precision)
-            if trial >= current + 1e-4 * t * slope:
+            if _accepts(trial, current, t, slope):
                 break
             t *= 0.5
         r = r + t * step
@@ -106,10 +130,7 @@ def fit(comp: Comparisons, weights: np.ndarray | None = None, prior_sd: float | 
             break
     r = r - r.mean()
     if precision == 0.0 and np.abs(r).max() > DIVERGED:
-        raise AnalysisInputError(
-            "Bradley-Terry: no finite maximum-likelihood rating (an essay won or lost all its comparisons); "
-            "fit with the prior (prior_sd)"
-        )
+        raise AnalysisInputError(_NO_MLE)
     return r
 
 
@@ -148,8 +169,7 @@ class Linearisation:
 
 def batch_log_likelihood(comp: Comparisons, ratings: np.ndarray, weights: np.ndarray, precision: float) -> np.ndarray:
     """``log_likelihood`` for each row of ``ratings`` and ``weights`` (``b x n``, ``b x K``)."""
-    d = ratings[:, comp.i] - ratings[:, comp.j]
-    ll = -(comp.s * np.logaddexp(0.0, -d) + (1.0 - comp.s) * np.logaddexp(0.0, d))
+    ll = _outcome_log_likelihood(ratings[:, comp.i] - ratings[:, comp.j], comp.s)
     return (weights * ll).sum(axis=1) - 0.5 * precision * (ratings * ratings).sum(axis=1)
 
 
@@ -179,7 +199,7 @@ def exact_draws(comp: Comparisons, cluster: np.ndarray, counts: np.ndarray, prio
         t = np.ones(b)
         for _ in range(40):
             trial = batch_log_likelihood(comp, ratings + t[:, None] * step, weights, precision)
-            ok = trial >= current + 1e-4 * t * slope
+            ok = _accepts(trial, current, t, slope)
             if ok.all():
                 break
             t = np.where(ok, t, 0.5 * t)

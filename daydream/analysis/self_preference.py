@@ -8,8 +8,9 @@ families on the same essays,
     self_preference = (own_J - other_J) - (own_O - other_O),
 
 where ``own_X``/``other_X`` are judges X's mean scores on essays of J's family / of other families,
-``O`` the judges outside J's family. Essay quality cancels when both sets of judges see the same
-essays (cf. Panickssery et al. 2024, "LLM evaluators recognize and favor their own generations",
+``O`` the judges outside J's family, each on essays not of its own family (so their own
+self-preference does not leak into J's baseline). Essay quality cancels when both sets of judges see
+the same essays (cf. Panickssery et al. 2024, "LLM evaluators recognize and favor their own generations",
 which also controls for quality). All four means come from one document-cluster bootstrap, so the
 interval and the p-value (``bootstrap.difference_test``) account for their correlation. Use a
 z-scored value (``calibration.zscore_by_judge``) when judges use different scales.
@@ -97,9 +98,11 @@ def self_preference(
     for name in sorted(set(judges)):
         by_self = judges == name
         own_essay = authors == name
-        # cells: 0 own_J, 1 other_J (judges of identity J), 2 own_O, 3 other_O (all other judges)
-        cell = np.where(by_self, np.where(own_essay, 0, 1), np.where(own_essay, 2, 3))
-        _, (sums, counts) = cell_totals(clusters, cell, 4, [y, np.ones_like(y)])
+        # cells: 0 own_J, 1 other_J (judges of identity J), 2 own_O, 3 other_O (the other judges, on
+        # essays not of their own identity, so their self-preference stays out of J's baseline)
+        keep = by_self | (judges != authors)
+        cell = np.where(by_self, np.where(own_essay, 0, 1), np.where(own_essay, 2, 3))[keep]
+        _, (sums, counts) = cell_totals(clusters[keep], cell, 4, [y[keep], np.ones(int(keep.sum()))])
         (s_pt, n_pt), (s_dr, n_dr) = resample_global([sums, counts], n_boot, seed)
         with np.errstate(invalid="ignore", divide="ignore"):
             m_pt, m_dr = s_pt / n_pt, s_dr / n_dr

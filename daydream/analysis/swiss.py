@@ -10,8 +10,8 @@ Rules, in order:
 2. Odd n: the bye goes to the lowest-rated essay among those with the fewest byes so far.
 3. Greedy: the best unpaired essay meets the nearest unpaired essay below it that it has not met yet,
    looking at most ``window`` places down; if all of those are rematches, the nearest one.
-4. Repair: a rematch left by step 3 is swapped with a partner from one of the next ``window`` pairs
-   when that makes both pairs new.
+4. Repair: a rematch left by step 3 is swapped with a partner from one of the ``window`` pairs on
+   either side when that makes both pairs new.
 This is not an optimal matching (a blossom algorithm over all n^2 candidate pairs would be), but it
 is O(n * window) and avoids rematches whenever rating neighbours allow it.
 
@@ -91,7 +91,9 @@ def _repair(pairs: list[list[str]], met: set[tuple[str, str]], window: int) -> N
     for p, pair in enumerate(pairs):
         if _key(*pair) not in met:
             continue
-        for q in range(p + 1, min(len(pairs), p + 1 + window)):
+        for q in range(max(0, p - window), min(len(pairs), p + 1 + window)):
+            if q == p:
+                continue
             other = pairs[q]
             for mine, theirs in ((1, 0), (1, 1), (0, 0), (0, 1)):
                 first = [pair[1 - mine], other[theirs]]
