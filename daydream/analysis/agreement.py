@@ -22,6 +22,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+from scipy import sparse
 
 from daydream.analysis.bootstrap import percentile_interval, resample_global
 from daydream.analysis.frames import (
@@ -92,21 +93,31 @@ def alpha_intervals(
     y = finite_values(frame, value, "alpha_intervals input")
     units, _ = group_codes(frame, list(unit))
     groups, keys = group_codes(frame, list(by))
-    rows = []
-    for g in range(len(keys)):
-        mask = groups == g
-        stats = unit_statistics(units[mask], y[mask])
-        (point,), (draws,) = resample_global([stats], n_boot, seed)
-        alpha = float(alpha_from_totals(point))
-        low, high = percentile_interval(alpha_from_totals(draws)[:, None], np.array([len(stats)]), level)
-        rows.append(
-            {
-                "alpha": alpha,
-                "ci_low": float(low[0]) if np.isfinite(alpha) else np.nan,
-                "ci_high": float(high[0]) if np.isfinite(alpha) else np.nan,
-                "n_units": int(len(stats)),
-                "n_values": int(stats[:, 0].sum()),
-            }
-        )
-    out = pd.concat([keys.reset_index(drop=True), pd.DataFrame(rows, columns=ALPHA_COLUMNS)], axis=1)
-    return out
+    n_groups = len(keys)
+    # per (unit, group) cell: m, s1, s2, o; one bootstrap over units for all groups at once
+    cells, cell_index = np.unique(units * max(n_groups, 1) + groups, return_inverse=True)
+    cell_index = cell_index.ravel()
+    m = np.bincount(cell_index).astype(float)
+    s1 = np.bincount(cell_index, weights=y)
+    s2 = np.bincount(cell_index, weights=y * y)
+    keep = m >= 2
+    unit_of, group_of = cells[keep] // max(n_groups, 1), cells[keep] % max(n_groups, 1)
+    o = 2.0 * (m[keep] * s2[keep] - s1[keep] ** 2) / (m[keep] - 1.0)
+    stats = np.column_stack([m[keep], s1[keep], s2[keep], o])
+    rows = np.unique(unit_of, return_inverse=True)[1].ravel()
+    columns = (group_of[:, None] * 4 + np.arange(4)[None, :]).ravel()
+    totals = sparse.csr_matrix(
+        (stats.ravel(), (np.repeat(rows, 4), columns)), shape=(int(rows.max(initial=-1)) + 1, 4 * n_groups)
+    )
+    (point,), (draws,) = resample_global([totals], n_boot, seed)
+    alpha = alpha_from_totals(point.reshape(n_groups, 4))
+    n_units = np.bincount(group_of, minlength=n_groups)
+    low, high = percentile_interval(alpha_from_totals(draws.reshape(n_boot, n_groups, 4)), n_units, level)
+    defined = np.isfinite(alpha)
+    out = keys.reset_index(drop=True)
+    out["alpha"] = alpha
+    out["ci_low"] = np.where(defined, low, np.nan)
+    out["ci_high"] = np.where(defined, high, np.nan)
+    out["n_units"] = n_units
+    out["n_values"] = np.bincount(group_of, weights=stats[:, 0], minlength=n_groups).astype(np.int64)
+    return out[[*by, *ALPHA_COLUMNS]]

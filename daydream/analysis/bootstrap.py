@@ -36,20 +36,49 @@ DENSE_GROUPS = 256
 """Totals with at most this many columns are multiplied as dense matrices (BLAS), wider ones sparse."""
 
 
-def count_chunks(n_clusters: int, n_boot: int, seed: int) -> Iterator[tuple[int, np.ndarray]]:
-    """``(first_resample, counts)`` chunks of the ``n_boot x n_clusters`` bootstrap count matrix.
+CACHE_CELLS = 20_000_000
+"""Count matrices up to this many cells are kept (as uint8, 20 MB) for the next call with the same
+clusters count, resamples and seed: a report bootstraps the same 16,668 documents a dozen times, and
+drawing the matrix is most of each bootstrap's cost. Sharing it is also statistically tidy: every
+table of one report then sees the same resamples."""
+_CACHE_ENTRIES = 4
+_cache: dict[tuple[int, int, int], np.ndarray] = {}
 
-    Row ``b`` says how often each cluster was drawn in resample ``b`` (``n_clusters`` draws with
-    replacement, so each row sums to ``n_clusters``). The same ``seed`` gives the same matrix.
-    """
+
+def _draw_counts(n_clusters: int, n_boot: int, seed: int) -> Iterator[tuple[int, np.ndarray]]:
     rng = np.random.default_rng(seed)
     rows = max(1, min(n_boot, CHUNK_CELLS // max(n_clusters, 1)))
     for first in range(0, n_boot, rows):
         count = min(rows, n_boot - first)
         picks = rng.integers(0, n_clusters, size=(count, n_clusters), dtype=np.int64)
         picks += (np.arange(count, dtype=np.int64) * n_clusters)[:, None]
-        counts = np.bincount(picks.ravel(), minlength=count * n_clusters).reshape(count, n_clusters)
-        yield first, counts.astype(float)
+        yield first, np.bincount(picks.ravel(), minlength=count * n_clusters).reshape(count, n_clusters)
+
+
+def count_chunks(n_clusters: int, n_boot: int, seed: int) -> Iterator[tuple[int, np.ndarray]]:
+    """``(first_resample, counts)`` chunks of the ``n_boot x n_clusters`` bootstrap count matrix.
+
+    Row ``b`` says how often each cluster was drawn in resample ``b`` (``n_clusters`` draws with
+    replacement, so each row sums to ``n_clusters``). The same arguments give the same matrix.
+    """
+    key = (n_clusters, n_boot, seed)
+    if n_clusters * n_boot > CACHE_CELLS:
+        for first, counts in _draw_counts(*key):
+            yield first, counts.astype(float)
+        return
+    matrix = _cache.get(key)
+    if matrix is None:
+        matrix = np.empty((n_boot, n_clusters), dtype=np.uint8)
+        for first, counts in _draw_counts(*key):
+            if counts.max(initial=0) > 255:  # never in practice: a cluster drawn 256 times in one resample
+                matrix = matrix.astype(np.int32)
+            matrix[first : first + counts.shape[0]] = counts
+        while len(_cache) >= _CACHE_ENTRIES:
+            _cache.pop(next(iter(_cache)))
+        _cache[key] = matrix
+    rows = max(1, min(n_boot, CHUNK_CELLS // max(n_clusters, 1)))
+    for first in range(0, n_boot, rows):
+        yield first, matrix[first : first + rows].astype(float)
 
 
 def resample_global(totals: Sequence[Any], n_boot: int, seed: int) -> tuple[list[np.ndarray], list[np.ndarray]]:

@@ -81,7 +81,14 @@ def outcomes(comparisons: pd.DataFrame) -> np.ndarray:
 
 
 def _scope_table(
-    scope: str, comparisons: pd.DataFrame, match: Sequence[str], prior_sd: float, n_boot: int, seed: int, level: float
+    scope: str,
+    comparisons: pd.DataFrame,
+    match: Sequence[str],
+    prior_sd: float,
+    n_boot: int,
+    seed: int,
+    level: float,
+    start: pd.Series | None = None,
 ) -> pd.DataFrame:
     a = comparisons["document_a"].astype(str).to_numpy()
     b = comparisons["document_b"].astype(str).to_numpy()
@@ -90,7 +97,8 @@ def _scope_table(
         raise AnalysisInputError(located("an essay compared with itself", file="comparisons", row=row))
     docs, codes = np.unique(np.concatenate([a, b]), return_inverse=True)
     comp = bt_fit.Comparisons(codes[: a.size], codes[a.size :], outcomes(comparisons), docs.size)
-    ratings = bt_fit.fit(comp, prior_sd=prior_sd)
+    initial = None if start is None else start.reindex(docs).fillna(0.0).to_numpy(dtype=float)
+    ratings = bt_fit.fit(comp, prior_sd=prior_sd, start=initial)
     pair = pd.DataFrame({"lo": np.minimum(a, b), "hi": np.maximum(a, b)})
     keyed = pd.concat([comparisons[list(match)].reset_index(drop=True), pair], axis=1)
     cluster, _ = group_codes(keyed, [*match, "lo", "hi"])
@@ -160,6 +168,7 @@ def bradley_terry(
     match = [judge, template]
     tables = [_scope_table(POOLED, comparisons, match, prior_sd, n_boot, seed, level)]
     if per_judge:
+        pooled = tables[0].set_index("document")["rating"]
         for name, sub in comparisons.groupby(comparisons[judge].astype(str), sort=True):
-            tables.append(_scope_table(str(name), sub, match, prior_sd, n_boot, seed, level))
+            tables.append(_scope_table(str(name), sub, match, prior_sd, n_boot, seed, level, start=pooled))
     return pd.concat(tables, ignore_index=True)

@@ -137,36 +137,40 @@ def length_controlled_means(
     """
     check_level(level)
     require_columns(frame, [value, factor, length, *judge, *cluster], "length_controlled_means input")
-    y_all = finite_values(frame, value, "length_controlled_means input")
-    len_all = finite_values(frame, length, "length_controlled_means input")
-    judge_codes, judge_keys = group_codes(frame, list(judge))
+    y = finite_values(frame, value, "length_controlled_means input")
+    raw_len = finite_values(frame, length, "length_controlled_means input")
+    judges, judge_keys = group_codes(frame, list(judge))
+    levels, level_keys = group_codes(frame, [factor])
     clusters, _ = group_codes(frame, list(cluster))
-    tables = []
-    for g in range(len(judge_keys)):
-        mask = judge_codes == g
-        sub = frame.loc[mask]
-        y, raw_len = y_all[mask], len_all[mask]
-        sd = raw_len.std(ddof=1) if raw_len.size > 1 else 0.0
-        z = (raw_len - raw_len.mean()) / sd if sd > 0 else np.zeros_like(raw_len)
-        levels, keys = group_codes(sub, [factor])
-        columns = [np.ones_like(y), y, z, z * y, z * z]
-        _, mats = cell_totals(clusters[mask], levels, len(keys), columns)
-        points, draws = resample_global(mats, n_boot, seed)
-        lc, slope = _controlled(points)
-        lc_draws, slope_draws = _controlled(draws)
-        n_docs = np.diff(mats[0].tocsc().indptr)
-        low, high = percentile_interval(lc_draws, n_docs, level)
-        s_low, s_high = percentile_interval(slope_draws[:, None], np.array([n_docs.sum()]), level)
-        table = keys.copy()
-        for column in judge:
-            table.insert(len(table.columns) - 1, column, judge_keys.at[g, column])
-        table["n"] = points[0].astype(np.int64)
-        table["n_documents"] = n_docs
-        table["mean"] = points[1] / points[0]
-        table["mean_length"] = np.bincount(levels, weights=raw_len, minlength=len(keys)) / points[0]
-        table["lc_mean"], table["lc_ci_low"], table["lc_ci_high"] = lc, low, high
-        table["slope_per_sd"], table["slope_ci_low"], table["slope_ci_high"] = float(slope), s_low[0], s_high[0]
-        tables.append(table)
-    if not tables:
-        return pd.DataFrame(columns=[*judge, factor, *CONTROLLED_COLUMNS])
-    return pd.concat(tables, ignore_index=True)[[*judge, factor, *CONTROLLED_COLUMNS]]
+    n_j, n_l = len(judge_keys), len(level_keys)
+    # z = length standardised within each judge (mean 0, sd 1 over the judge's rows)
+    count = np.bincount(judges, minlength=n_j).astype(float)
+    mean = np.bincount(judges, weights=raw_len, minlength=n_j) / np.maximum(count, 1.0)
+    dev = raw_len - mean[judges]
+    sd = np.sqrt(np.bincount(judges, weights=dev * dev, minlength=n_j) / np.maximum(count - 1.0, 1.0))
+    z = np.divide(dev, sd[judges], out=np.zeros_like(dev), where=sd[judges] > 0)
+    # one bootstrap for every judge: columns are (judge, level) cells, resampling the same clusters
+    cell = judges * n_l + levels
+    _, mats = cell_totals(clusters, cell, n_j * n_l, [np.ones_like(y), y, z, z * y, z * z])
+    points, draws = resample_global(mats, n_boot, seed)
+    lc, slope = _controlled([p.reshape(n_j, n_l) for p in points])
+    lc_draws, slope_draws = _controlled([d.reshape(-1, n_j, n_l) for d in draws])
+    n_docs = np.diff(mats[0].tocsc().indptr)
+    low, high = percentile_interval(lc_draws.reshape(-1, n_j * n_l), n_docs, level)
+    docs_per_judge = np.bincount(np.arange(n_j * n_l) // n_l, weights=n_docs, minlength=n_j)
+    s_low, s_high = percentile_interval(slope_draws, docs_per_judge, level)
+    n = points[0]
+    present = np.flatnonzero(n > 0)
+    j_of, l_of = present // n_l, present % n_l
+    table = pd.concat(
+        [judge_keys.iloc[j_of].reset_index(drop=True), level_keys.iloc[l_of].reset_index(drop=True)], axis=1
+    )
+    table["n"] = n[present].astype(np.int64)
+    table["n_documents"] = n_docs[present]
+    table["mean"] = points[1][present] / n[present]
+    table["mean_length"] = np.bincount(cell, weights=raw_len, minlength=n_j * n_l)[present] / n[present]
+    table["lc_mean"] = lc.ravel()[present]
+    table["lc_ci_low"], table["lc_ci_high"] = low[present], high[present]
+    table["slope_per_sd"] = slope[j_of]
+    table["slope_ci_low"], table["slope_ci_high"] = s_low[j_of], s_high[j_of]
+    return table[[*judge, factor, *CONTROLLED_COLUMNS]]

@@ -94,29 +94,39 @@ def self_preference(
     judges = frame[judge_model].map(ident).to_numpy(dtype=object)
     authors = frame[author_model].map(ident).to_numpy(dtype=object)
     clusters, _ = group_codes(frame, [document])
-    rows = []
-    for name in sorted(set(judges)):
+    names = sorted(set(judges))
+    # one bootstrap for all judges: columns 4k..4k+3 are judge k's cells 0 own_J, 1 other_J (judges of
+    # identity J), 2 own_O, 3 other_O (the other judges, on essays not of their own identity, so their
+    # self-preference stays out of J's baseline)
+    row_parts, cell_parts = [], []
+    for k, name in enumerate(names):
         by_self = judges == name
         own_essay = authors == name
-        # cells: 0 own_J, 1 other_J (judges of identity J), 2 own_O, 3 other_O (the other judges, on
-        # essays not of their own identity, so their self-preference stays out of J's baseline)
-        keep = by_self | (judges != authors)
+        keep = np.flatnonzero(by_self | (judges != authors))
         cell = np.where(by_self, np.where(own_essay, 0, 1), np.where(own_essay, 2, 3))[keep]
-        _, (sums, counts) = cell_totals(clusters[keep], cell, 4, [y[keep], np.ones(int(keep.sum()))])
-        (s_pt, n_pt), (s_dr, n_dr) = resample_global([sums, counts], n_boot, seed)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            m_pt, m_dr = s_pt / n_pt, s_dr / n_dr
-        gap, others = m_pt[0] - m_pt[1], m_pt[2] - m_pt[3]
-        did_draws = (m_dr[:, 0] - m_dr[:, 1]) - (m_dr[:, 2] - m_dr[:, 3])
-        n_docs = np.diff(counts.tocsc().indptr)
-        test = difference_test(np.array([gap - others]), did_draws[:, None], np.array([n_docs.min()]), level)
-        rows.append(
+        row_parts.append(keep)
+        cell_parts.append(4 * k + cell)
+    rows_used = np.concatenate(row_parts) if row_parts else np.zeros(0, dtype=np.int64)
+    cells = np.concatenate(cell_parts) if cell_parts else np.zeros(0, dtype=np.int64)
+    _, (sums, counts) = cell_totals(clusters[rows_used], cells, 4 * len(names), [y[rows_used], np.ones(rows_used.size)])
+    (s_pt, n_pt), (s_dr, n_dr) = resample_global([sums, counts], n_boot, seed)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        m_pt, m_dr = s_pt / n_pt, s_dr / n_dr
+    n_docs = np.diff(counts.tocsc().indptr)
+    out = []
+    for k, name in enumerate(names):
+        own_j, other_j, own_o, other_o = 4 * k, 4 * k + 1, 4 * k + 2, 4 * k + 3
+        gap, others = m_pt[own_j] - m_pt[other_j], m_pt[own_o] - m_pt[other_o]
+        did_draws = (m_dr[:, own_j] - m_dr[:, other_j]) - (m_dr[:, own_o] - m_dr[:, other_o])
+        m = np.array([n_docs[own_j : other_o + 1].min()])
+        test = difference_test(np.array([gap - others]), did_draws[:, None], m, level)
+        out.append(
             [
                 name,
-                int(n_pt[0]),
-                int(n_pt[1]),
-                m_pt[0],
-                m_pt[1],
+                int(n_pt[own_j]),
+                int(n_pt[other_j]),
+                m_pt[own_j],
+                m_pt[other_j],
                 gap,
                 others,
                 gap - others,
@@ -126,4 +136,4 @@ def self_preference(
                 test.p_value[0],
             ]
         )
-    return pd.DataFrame(rows, columns=SELF_COLUMNS)
+    return pd.DataFrame(out, columns=SELF_COLUMNS)

@@ -18,7 +18,6 @@ distinct essays: TF-IDF does not see them, which is what ``ideas.embedding_pairs
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 
 import numpy as np
@@ -32,13 +31,16 @@ NEAR_DUPLICATE = 0.6
 MAX_BLOCK_CELLS = 50_000_000
 """Most cells of all per-block similarity matrices together (sum of block sizes squared): 7,000
 texts in one block. A larger input is refused before any work, with the advice to block it."""
-_TOKEN = re.compile(r"[^\W_]+(?:['\u2019][^\W_]+)?")
+_SEPARATORS = str.maketrans(
+    {c: " " for c in "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~\u2018\u2019\u201c\u201d\u2013\u2014\u2026\u00ab\u00bb"}
+)
 PAIR_COLUMNS = ["i", "j", "similarity"]
 
 
 def tokenize(text: str) -> list[str]:
-    """Lower-cased words (letters and digits; an inner apostrophe kept: ``don't``)."""
-    return _TOKEN.findall(text.lower())
+    """Lower-cased words: runs of characters between whitespace and ASCII punctuation (and the usual
+    typographic quotes and dashes). A translate and a split, ~3x faster than a regex tokenizer."""
+    return text.lower().translate(_SEPARATORS).split()
 
 
 def tfidf_matrix(texts: Sequence[str], bigrams: bool = True) -> sparse.csr_matrix:
@@ -82,6 +84,35 @@ def normalize_rows(matrix: sparse.spmatrix | np.ndarray) -> sparse.csr_matrix | 
     return np.divide(dense, norms, out=np.zeros_like(dense), where=norms > 0)
 
 
+SMALL_BLOCK = 64
+"""Blocks up to this size are compared as one list of pairs (vectorised over all blocks); larger
+ones by a matrix product each."""
+
+
+def _pairs_within(order: np.ndarray, bounds: np.ndarray, blocks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every pair ``(order[a], order[b])``, ``a < b``, inside each of ``blocks``."""
+    lefts, rights = [], []
+    sizes = bounds[blocks + 1] - bounds[blocks]
+    for size in np.unique(sizes):
+        starts = bounds[blocks[sizes == size]]
+        a, b = np.triu_indices(int(size), k=1)
+        lefts.append(order[(starts[:, None] + a[None, :]).ravel()])
+        rights.append(order[(starts[:, None] + b[None, :]).ravel()])
+    return np.concatenate(lefts), np.concatenate(rights)
+
+
+def _row_dots(vectors: sparse.spmatrix | np.ndarray, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+    if sparse.issparse(vectors):
+        csr = sparse.csr_matrix(vectors)
+        return np.asarray(csr[i].multiply(csr[j]).sum(axis=1)).ravel()
+    dense = np.asarray(vectors)
+    step = max(1, 4_000_000 // max(dense.shape[1], 1))  # gather at most ~4M values at a time
+    return np.concatenate(
+        [np.einsum("ij,ij->i", dense[i[k : k + step]], dense[j[k : k + step]]) for k in range(0, i.size, step)]
+        or [np.zeros(0)]
+    )
+
+
 def similar_pairs(
     vectors: sparse.spmatrix | np.ndarray, threshold: float, blocks: np.ndarray | None = None
 ) -> pd.DataFrame:
@@ -105,9 +136,15 @@ def similar_pairs(
     found_i: list[np.ndarray] = []
     found_j: list[np.ndarray] = []
     found_s: list[np.ndarray] = []
-    for b in range(sizes.size):
-        if sizes[b] < 2:
-            continue
+    small = (sizes >= 2) & (sizes <= SMALL_BLOCK)
+    if small.any():  # all pairs of all small blocks at once: one row-wise product
+        i, j = _pairs_within(order, bounds, np.flatnonzero(small))
+        sim = _row_dots(vectors, i, j)
+        hit = sim >= threshold
+        found_i.append(i[hit])
+        found_j.append(j[hit])
+        found_s.append(sim[hit])
+    for b in np.flatnonzero(sizes > SMALL_BLOCK):
         members = order[bounds[b] : bounds[b + 1]]
         block = vectors[members]
         sim = block @ block.T
