@@ -19,6 +19,7 @@ rating the same essays), so the difference of their means gets the right varianc
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -43,6 +44,7 @@ drawing the matrix is most of each bootstrap's cost. Sharing it is also statisti
 table of one report then sees the same resamples."""
 _CACHE_ENTRIES = 4
 _cache: dict[tuple[int, int, int], np.ndarray] = {}
+_cache_lock = threading.Lock()
 
 
 def _draw_counts(n_clusters: int, n_boot: int, seed: int) -> Iterator[tuple[int, np.ndarray]]:
@@ -66,16 +68,18 @@ def count_chunks(n_clusters: int, n_boot: int, seed: int) -> Iterator[tuple[int,
         for first, counts in _draw_counts(*key):
             yield first, counts.astype(float)
         return
-    matrix = _cache.get(key)
+    with _cache_lock:
+        matrix = _cache.get(key)
     if matrix is None:
         matrix = np.empty((n_boot, n_clusters), dtype=np.uint8)
         for first, counts in _draw_counts(*key):
             if counts.max(initial=0) > 255:  # never in practice: a cluster drawn 256 times in one resample
                 matrix = matrix.astype(np.int32)
             matrix[first : first + counts.shape[0]] = counts
-        while len(_cache) >= _CACHE_ENTRIES:
-            _cache.pop(next(iter(_cache)))
-        _cache[key] = matrix
+        with _cache_lock:  # the UI's worker threads may bootstrap at the same time
+            while len(_cache) >= _CACHE_ENTRIES:
+                _cache.pop(next(iter(_cache)))
+            _cache[key] = matrix
     rows = max(1, min(n_boot, CHUNK_CELLS // max(n_clusters, 1)))
     for first in range(0, n_boot, rows):
         yield first, matrix[first : first + rows].astype(float)
