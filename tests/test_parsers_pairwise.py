@@ -85,6 +85,8 @@ def test_answer_after_reasoning_beats_the_trace() -> None:
         "Verdict: A bold essay about dreams wins over a timid one.",  # the article, not a verdict
         "Essay B is stronger in its imagery.",  # an aspect, not the essays
         "Plan A is better than plan C.",
+        'Reply "[[A]]" if Essay A is better, "[[B]]" if Essay B is better.',
+        "The format is 'Verdict: A' or 'Verdict: B'.",
         "",
         "   \n ",
     ],

@@ -69,12 +69,12 @@ def _documents(frame: pd.DataFrame, value: str, document: str, judge: Sequence[s
     y = finite_values(frame, value, "document_means input")
     docs, keys = group_codes(frame, [document])
     judges, _ = group_codes(frame, list(judge))
-    cell, cell_index = np.unique(docs * (int(judges.max()) + 1 if judges.size else 1) + judges, return_inverse=True)
+    width = int(judges.max()) + 1 if judges.size else 1
+    cell, cell_index = np.unique(docs * width + judges, return_inverse=True)
     cell_index = cell_index.ravel()
     cell_sum = np.bincount(cell_index, weights=y)
     cell_n = np.bincount(cell_index)
-    cell_doc = np.bincount(cell_index, weights=docs, minlength=cell.size) / cell_n
-    cell_doc = np.rint(cell_doc).astype(np.int64)
+    cell_doc = cell // width
     cell_mean = cell_sum / cell_n
     n_docs = len(keys)
     n = np.bincount(docs, minlength=n_docs)

@@ -17,7 +17,8 @@ Candidates, strongest first:
   "Both essays are equally compelling", "Neither is better").
 
 Dropped: a candidate in a hedged clause ("maybe", "initially", "leaning", "so far", "let me", a
-question), a weak phrase in a negated clause ("I don't think Essay A is better"), a label whose value
+question), one of the options the judge was offered ("[[A]] if Essay A is better", "'Verdict: A' or
+'Verdict: B'"), a weak phrase in a negated clause ("I don't think Essay A is better"), a label whose value
 is negated ("Winner: not A"), an aspect comparison ("Essay B is stronger in its imagery" is not
 "Essay B is stronger."). Choice: candidates after the last closing reasoning tag (``</think>``,
 ``</thinking>``, ``</reasoning>``) beat those inside it; then strong beats weak; then the LAST one
@@ -221,8 +222,18 @@ def _clause(low: str, start: int) -> str:
     return window[cut:]
 
 
-def _question_follows(low: str, end: int) -> bool:
-    return "?" in low[end : end + 3]
+_ALTERNATIVE_AFTER = re.compile(r"[ \t\"'*`)\]\u201d]{0,4}(?:or|if|when|/|\|)(?!\w)")
+_ALTERNATIVE_BEFORE = re.compile(r"(?:\bor|\bif|\beither|/|\|)[ \t\"'*`(\[\u201c]{0,4}\Z")
+
+
+def _not_an_answer(low: str, start: int, end: int) -> bool:
+    """A question ("Is Essay A better?"), or one of the options the judge was given ("answer [[A]] if
+    Essay A is better", "'Verdict: A' or 'Verdict: B'"), not a choice among them."""
+    return (
+        "?" in low[end : end + 3]
+        or _ALTERNATIVE_AFTER.match(low, end) is not None
+        or _ALTERNATIVE_BEFORE.search(low, max(0, start - 12), start) is not None
+    )
 
 
 def _better_matches(low: str) -> Iterator[tuple[re.Match[str], int, int]]:
@@ -248,7 +259,7 @@ def _candidates(text: str, low: str) -> Iterator[_Candidate]:
         if not _word_start(low, start) or m.groupdict().get("neg"):
             continue
         verdict = _choice(text, m)
-        if verdict and not _HEDGE.search(_clause(low, start) + low[start:end]) and not _question_follows(low, end):
+        if verdict and not _HEDGE.search(_clause(low, start) + low[start:end]) and not _not_an_answer(low, start, end):
             yield _Candidate(_STRONG, start, end, verdict)
     weak: list[tuple[re.Match[str], int, int, bool]] = []
     weak.extend((m, m.start(), m.end(), False) for m in list(_PREFER.finditer(low))[-MAX_CANDIDATES:])
@@ -263,7 +274,7 @@ def _candidates(text: str, low: str) -> Iterator[_Candidate]:
         prefix = _clause(low, start)
         if verdict is None or _HEDGE.search(prefix + low[start:end]) or _NEGATION.search(prefix):
             continue
-        if _question_follows(low, end):
+        if _not_an_answer(low, start, end):
             continue
         yield _Candidate(_STRONG if _CONCLUDING.search(prefix) else _WEAK, start, end, verdict)
 
