@@ -180,3 +180,12 @@ def test_a_judge_that_always_says_a() -> None:
     row = position_bias(frame).iloc[0]
     assert row["follows_position"] == 1.0 and row["consistent"] == 0.0 and row["first_win_rate"] == 1.0
     assert row["follows_ci_low"] > 0.3
+
+
+def test_empty_tables_keep_their_columns() -> None:
+    columns = ["document_gen_id", "evaluation_llm", "evaluation_template", "essay_template", "length", "x10"]
+    empty = pd.DataFrame({c: pd.Series(dtype=float if c in ("x10", "length") else object) for c in columns})
+    out = length_controlled_means(empty, "x10", "essay_template")
+    assert out.empty and "lc_mean" in out.columns
+    assert length_correlation(empty, "x10").empty
+    assert judge_calibration(empty, "x10").empty

@@ -223,3 +223,18 @@ def test_same_seed_same_intervals() -> None:
     a = bootstrap_means(frame, "x10", ["generation_model"], seed=9, n_boot=200)
     b = bootstrap_means(frame, "x10", ["generation_model"], seed=9, n_boot=200)
     pd.testing.assert_frame_equal(a, b)
+
+
+def test_empty_input_gives_empty_tables_with_their_columns() -> None:
+    empty = noise_store(0, n_docs=1).iloc[0:0]
+    assert list(bootstrap_means(empty, "x10", ["generation_model"]).columns) == [
+        "generation_model",
+        "n",
+        "n_clusters",
+        "mean",
+        "se",
+        "ci_low",
+        "ci_high",
+    ]
+    assert pairwise_differences(empty, "x10", "generation_model").empty
+    assert document_means(empty, "x10").empty and leaderboard(empty, "x10").empty

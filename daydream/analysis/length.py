@@ -143,6 +143,8 @@ def length_controlled_means(
     levels, level_keys = group_codes(frame, [factor])
     clusters, _ = group_codes(frame, list(cluster))
     n_j, n_l = len(judge_keys), len(level_keys)
+    if n_j * n_l == 0:
+        return pd.DataFrame(columns=[*judge, factor, *CONTROLLED_COLUMNS])
     # z = length standardised within each judge (mean 0, sd 1 over the judge's rows)
     count = np.bincount(judges, minlength=n_j).astype(float)
     mean = np.bincount(judges, weights=raw_len, minlength=n_j) / np.maximum(count, 1.0)
