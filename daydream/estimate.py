@@ -8,7 +8,6 @@ per-stage default. A model without catalog prices shows its cost as unknown, nev
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from typing import Any
 
@@ -74,14 +73,14 @@ class CohortEstimate(BaseModel):
 def _observed_completion(store: GensStore) -> dict[tuple[str, str], float]:
     sums: dict[tuple[str, str], list[int]] = defaultdict(list)
     for stage, gen_id in store.iter_all():
-        path = store.path(stage, gen_id, "raw_metadata.json")
         try:
-            meta = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
-        tokens = (meta.get("usage") or {}).get("completion_tokens")
-        if tokens:
-            sums[(stage, str(meta.get("llm_model_id")))].append(int(tokens))
+            meta = store.read_json(stage, gen_id, "raw_metadata.json") or {}
+        except DayDreamError:
+            continue  # an unreadable history only makes the estimate use the default
+        usage = meta.get("usage")
+        tokens = usage.get("completion_tokens") if isinstance(usage, dict) else None
+        if isinstance(tokens, int) and not isinstance(tokens, bool) and tokens > 0:
+            sums[(stage, str(meta.get("llm_model_id")))].append(tokens)
     return {key: sum(v) / len(v) for key, v in sums.items()}
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -25,7 +26,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from daydream import atomic
-from daydream.errors import StoreError, first_problem, located
+from daydream.errors import OutsideDataRootError, StoreError, first_problem, located
 from daydream.paths import GEN_FILES, STAGES, DataLayout, Stage, id_problem
 
 ERROR_FILE = "error.json"
@@ -118,6 +119,7 @@ class StrayEntry:
 class GensStore:
     def __init__(self, layout: DataLayout):
         self.layout = layout
+        self._inside_dirs: set[Path] = set()
 
     def dir(self, stage: Stage, gen_id: str) -> Path:
         return self.layout.gen_dir(stage, gen_id)
@@ -132,13 +134,23 @@ class GensStore:
     def read_file(self, path: Path) -> str | None:
         """A store file's text, None when absent; refused when a symlink takes it out of the data root."""
         try:
-            if path.is_symlink():
-                self.layout.inside(path)
+            self._check_inside(path)
             return path.read_text(encoding="utf-8")
         except FileNotFoundError:
             return None
+        except OutsideDataRootError as exc:
+            raise StoreError(str(exc)) from None
         except (OSError, UnicodeDecodeError) as exc:
             raise read_problem(path, exc) from None
+
+    def _check_inside(self, path: Path) -> None:
+        """Refuse a read through a symlink leaving the data root: a symlinked file, or a symlinked
+        generation directory (each directory is resolved once per store object)."""
+        if path.parent not in self._inside_dirs:
+            self.layout.inside(path.parent)
+            self._inside_dirs.add(path.parent)
+        if path.is_symlink():
+            self.layout.inside(path)
 
     def read_json(self, stage: Stage, gen_id: str, name: str) -> dict[str, Any] | None:
         return self.read_json_file(self.path(stage, gen_id, name))
@@ -204,7 +216,7 @@ class GensStore:
         """``state`` and, when it is ``BROKEN``, why (one line naming the file)."""
         gen_dir = self.dir(stage, gen_id)
         try:
-            if gen_dir.is_file():
+            if not stat.S_ISDIR(os.stat(gen_dir).st_mode):
                 raise StoreError(located("is a file, expected a generation directory", file=gen_dir))
             if self.exists(stage, gen_id, "parsed.txt"):
                 if current_template_sha:
@@ -216,8 +228,13 @@ class GensStore:
             if self.exists(stage, gen_id, "raw.txt") or self.exists(stage, gen_id, ERROR_FILE):
                 return GenState.FAILED, None
             return GenState.PENDING, None
+        except FileNotFoundError:
+            return GenState.PENDING, None
         except StoreError as exc:
             return GenState.BROKEN, exc
+        except NotADirectoryError:
+            blocker = next((p for p in gen_dir.parents if p.is_file()), gen_dir.parent)
+            return GenState.BROKEN, StoreError(located("is a file, expected a directory", file=blocker))
         except OSError as exc:
             return GenState.BROKEN, read_problem(gen_dir, exc)
 
