@@ -77,13 +77,18 @@ class CohortStatus(BaseModel):
         return any(s.pending or s.failed for s in self.stages.values())
 
     def table(self) -> str:
+        broken = any(s.broken for s in self.stages.values())  # the column appears only when needed
         lines = [
             f"cohort {self.cohort_id}",
-            f"  {'stage':<11}{'total':>8}{'pending':>9}{'done':>8}{'failed':>8}{'stale':>7}{'broken':>8}",
+            f"  {'stage':<11}{'total':>8}{'pending':>9}{'done':>8}{'failed':>8}{'stale':>7}"
+            + (f"{'broken':>8}" if broken else ""),
         ]
         for stage, s in self.stages.items():
-            lines.append(f"  {stage:<11}{s.total:>8}{s.pending:>9}{s.done:>8}{s.failed:>8}{s.stale:>7}{s.broken:>8}")
-        if any(s.broken for s in self.stages.values()):
+            lines.append(
+                f"  {stage:<11}{s.total:>8}{s.pending:>9}{s.done:>8}{s.failed:>8}{s.stale:>7}"
+                + (f"{s.broken:>8}" if broken else "")
+            )
+        if broken:
             lines.append("  broken: files that cannot be read; 'daydream store check' names each")
         sp = self.spend
         if sp.get("error"):
