@@ -91,10 +91,21 @@ def _cpu(parse: Callable[[str], object], text: str, repeat: int) -> float:
     return best
 
 
+def _calibration() -> float:
+    """CPU seconds of a fixed pure-Python loop: how fast this machine is right now. Compare it
+    between runs: on a machine shared with other work every figure below grows with it."""
+    start = time.process_time()
+    total = 0
+    for i in range(3_000_000):
+        total += i & 7
+    return time.process_time() - start
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
+    print(f"calibration: {_calibration():.3f} s CPU for a fixed pure-Python loop (same run)")
     print(f"{'shape':<36}{'parser':<21}{'64 KB s':>9}{'1 MB s':>9}{'ratio':>8}  verdict")
     missed = []
     for name, (parser_name, unit, dense) in SHAPES.items():

@@ -221,10 +221,18 @@ class _LineIndex:
         return text[at : at + 1]
 
     def closing_paren(self, at: int) -> int:
-        """The first ")" at or after ``at`` (-1: none); labels come in order, so one scan serves all."""
-        if not (self._close_from <= at and (self._close_at == -1 or at <= self._close_at)):
-            self._close_from, self._close_at = at, self.text.find(")", at)
-        return self._close_at
+        """The first ")" at or after ``at`` (-1: none). The last answer is remembered: labels are asked
+        about in order (backwards), so each stretch of the line is searched once."""
+        known_from, hit = self._close_from, self._close_at
+        if known_from <= at and (hit == -1 or at <= hit):
+            return hit  # the first ")" from known_from is hit, and at lies before it
+        if at < known_from:
+            found = self.text.find(")", at, known_from)
+            hit = found if found >= 0 else hit
+        else:
+            hit = self.text.find(")", at)
+        self._close_from, self._close_at = at, hit
+        return hit
 
     def after_label(self, at: int) -> re.Match[str] | None:
         """``_AFTER_LABEL.match(text, at)``, with the parenthesis found by ``closing_paren``."""
@@ -243,32 +251,38 @@ def _hedged_inline(index: _LineIndex, label_at: int, value_end: int) -> bool:
 
 
 def _inline_candidates(line: _Line) -> Iterator[_Candidate]:
-    """``Final Score: 7/10``, ``SCORE: 7``, ``I give it a final score of 8/10``."""
+    """``Final Score: 7/10``, ``SCORE: 7``, ``I give it a final score of 8/10``; the last first.
+
+    The cheap questions come first and the line's index is built only when one needs it: most
+    labelled lines of a long judge output are rubric items that the first checks already drop.
+    """
     text = line.text  # cleaned, so it never starts with a space: a label starts the line at 0 only
     index: _LineIndex | None = None
-    for label in _LABEL.finditer(text):
-        name, start = label.group("label"), label.start()
+    for label in reversed(list(_LABEL.finditer(text))):
+        name, start, end = label.group("label"), label.start(), label.end()
         strength = _label_strength(name, start == 0, heading=False)
         if strength is None:
             continue
-        index = index or _LineIndex(text)
-        if strength == _WEAK and start and not index.ends_with_article(start):
-            continue
-        after = index.after_label(label.end())
+        if strength == _WEAK and start:
+            index = index or _LineIndex(text)
+            if not index.ends_with_article(start):
+                continue
+        if _PAREN_OPEN.match(text, end):
+            index = index or _LineIndex(text)
+            after = index.after_label(end)
+        else:
+            after = _AFTER_PAREN.match(text, end)
         if after is None:
             continue
         if name.lower() in ("total", "overall") and after.group("sep") != ":":
             continue  # "total of 12 criteria" is arithmetic, "Total: 7/10" is a verdict
-        found = _candidate(
-            strength,
-            line.listed,
-            line.offset + label.end(),
-            after,
-            partial(_hedged_inline, index, start, after.end()),
-            text,
-        )
-        if found:
-            yield found
+        value_text, scale_text = after.group("value", "scale")
+        scale = float(scale_text) if scale_text else None
+        if not _keeps(strength, scale, line.listed):
+            continue
+        index = index or _LineIndex(text)
+        if not _hedged_inline(index, start, after.end()):
+            yield _Candidate(strength, line.offset + end, float(value_text), scale, text)
 
 
 def _next_non_empty(lines: _Lines, index: int) -> _Line | None:
@@ -303,17 +317,34 @@ def _block_candidate(lines: _Lines, index: int) -> _Candidate | None:
     )
 
 
-def _candidates(text: str) -> list[_Candidate]:
+def _candidates_from_the_end(text: str) -> Iterator[_Candidate]:
+    """Every candidate, the latest first. A block candidate sits where its value line starts, after
+    everything on its label's line; a line's inline candidates come after that value line's start."""
     lines = _Lines(text)
-    found: list[_Candidate] = []
-    for index in lines.with_label_words():
-        line = lines[index]
-        if _DIGIT.search(line.text):  # an inline verdict has its value on its own line
-            found.extend(_inline_candidates(line))
+    for index in reversed(lines.with_label_words()):
         block = _block_candidate(lines, index)
         if block:
-            found.append(block)
-    return found
+            yield block
+        line = lines[index]
+        if _DIGIT.search(line.text):  # an inline verdict has its value on its own line
+            yield from _inline_candidates(line)
+
+
+def _best(candidates: Iterator[_Candidate], answer_start: int) -> _Candidate | None:
+    """The latest strong candidate, else the latest weak one, among those after ``answer_start``
+    when there are any, else among all. Candidates arrive latest first, so a judge's closing verdict
+    ends the search: the text before it is never examined."""
+    weak_in_answer: _Candidate | None = None
+    weak_anywhere: _Candidate | None = None
+    for candidate in candidates:
+        if candidate.offset < answer_start and weak_in_answer is not None:
+            return weak_in_answer
+        if candidate.strength == _STRONG:
+            return candidate
+        if candidate.offset >= answer_start:
+            weak_in_answer = weak_in_answer or candidate
+        weak_anywhere = weak_anywhere or candidate
+    return weak_in_answer or weak_anywhere
 
 
 def parse_complex(text: str) -> Score:
@@ -324,13 +355,10 @@ def parse_complex(text: str) -> Score:
     """
     if not text.strip():
         raise ParseError("complex: the text is empty")
-    candidates = _candidates(text)
     closes = list(_REASONING_CLOSE.finditer(text))
-    answer_start = closes[-1].end() if closes else 0
-    pool = [c for c in candidates if c.offset >= answer_start] or candidates
-    if not pool:
+    best = _best(_candidates_from_the_end(text), closes[-1].end() if closes else 0)
+    if best is None:
         raise ParseError(
             "complex: no final verdict (SCORE:, Final/Total/Overall Score, or a verdict heading followed by its value)"
         )
-    best = max(pool, key=lambda c: (c.strength, c.offset))
     return _make_score("complex", best.value, best.scale, COMPLEX_DEFAULT_SCALE, best.source)
