@@ -187,6 +187,8 @@ def test_one_damaged_generation_is_flagged_and_nothing_else_changes(
     if damage == "gen-dir-is-a-file":
         shutil.rmtree(gen_dir)
         gen_dir.write_text("oops")
+        assert main(["cohort", "build", "demo", "--data-root", str(layout.root)]) == 2
+        _one_line(capsys, f"{gen_dir} is a file, not a directory")
     elif damage == "metadata-is-a-dir":
         (gen_dir / "metadata.json").unlink()
         (gen_dir / "metadata.json").mkdir()
@@ -256,6 +258,8 @@ def _cli_without_override(root: Path, *args: str) -> subprocess.CompletedProcess
         ("raw-metadata", ["cohort", "status", "demo"], 0, "broken"),
         ("ledger", ["cohort", "status", "demo"], 0, "spent: unknown"),
         ("raw", ["score", "parse", "--parser", "complex"], 2, "Permission denied"),
+        ("combos", ["store", "check"], 1, "bad_catalog"),
+        ("gens", ["store", "check"], 1, "the store was not checked"),
     ],
 )
 def test_permission_denied_is_one_line(
@@ -270,6 +274,8 @@ def test_permission_denied_is_one_line(
         "raw-metadata": layout.gen_dir("draft", draft) / "raw_metadata.json",
         "ledger": SpendLedger(layout, "demo").path,
         "raw": layout.gen_dir("evaluation", evaluation) / "raw.txt",
+        "combos": layout.combo_mappings,
+        "gens": layout.gens,
     }[target]
     if target == "raw":
         args = [*args, str(path)]
