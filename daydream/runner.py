@@ -139,7 +139,7 @@ class StageRunner:
         try:
             self.record_answer(plan, result)
         except DayDreamError as exc:
-            return _outcome(plan.stage, plan.gen_id, "failed", f"the answer could not be saved: {exc}", called=True)
+            return _outcome(plan.stage, plan.gen_id, "failed", f"the answer could not be saved: {exc}", called_llm=True)
         return self.finish(plan, result)
 
     @contextmanager

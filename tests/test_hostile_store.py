@@ -379,3 +379,18 @@ def test_spend_ledger_under_many_processes_loses_no_line(tmp_path: Path) -> None
     entries = [json.loads(line) for line in lines[1:]]  # every other line parses
     assert sorted(e["gen_id"] for e in entries) == sorted(f"d_w{w}n{i}" for w in range(workers) for i in range(count))
     assert ledger.totals()["calls"] == workers * count
+
+
+def test_an_answer_whose_metadata_cannot_be_written_is_kept_and_paid_for(built_demo: DataLayout) -> None:
+    layout = built_demo
+    gen_id = member_ids(layout, "draft", template_id="links-brainstorm-v2")[0]
+    (layout.gen_dir("draft", gen_id) / "raw_metadata.json").mkdir()  # in the way of the atomic rename
+    llm = FakeLLM(cost_usd=0.5)
+    outcome = _runner(layout, llm).run("draft", gen_id)
+    assert (outcome.state, outcome.called_llm, len(llm.calls)) == ("failed", True, 1)
+    assert "the answer could not be saved" in outcome.message and "raw_metadata.json" in outcome.message
+    assert "\n" not in outcome.message
+    assert (layout.gen_dir("draft", gen_id) / "raw.txt").read_text() == FakeLLM().complete(
+        model="m", prompt="DRAFT TASK", max_tokens=1, temperature=0
+    ).text  # raw.txt first: the answer itself is kept
+    assert SpendLedger(layout, "demo").totals()["cost_usd"] == 0.5  # and the money is on the books
