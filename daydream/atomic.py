@@ -1,22 +1,66 @@
-"""Atomic file writes.
+"""Atomic file writes, moves and removals: the few write paths of the data root.
 
 A worker killed mid-write must leave either the old file or the new one, never half of one: write a
 temporary file in the same directory (same filesystem, so ``os.replace`` is atomic), fsync, rename.
+Every change to the data root goes through this module (and ``daydream.locks``), so the day the data
+root may live on object storage there are a handful of functions to port, not a hundred call sites.
+
+A failure (permission denied, disk full, a file where a directory should be) is a ``WriteError``: a
+``DayDreamError`` (one line naming the path, exit 2 from the CLI) that is still an ``OSError``, so
+callers that handle ``OSError`` keep working.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
 
+from daydream.errors import DayDreamError, located
+
+
+class WriteError(DayDreamError, OSError):
+    """Something under the data root could not be written, moved or removed."""
+
+    def __init__(self, path: str | os.PathLike[str], exc: OSError, action: str = "write"):
+        super().__init__(exc.errno, exc.strerror)
+        self.message = located(f"cannot {action}: {_problem(Path(path), exc)}", file=Path(path))
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def _problem(path: Path, exc: OSError) -> str:
+    if isinstance(exc, NotADirectoryError | FileExistsError):
+        for parent in path.parents:
+            try:
+                if parent.is_file():
+                    return f"{parent} is a file, not a directory"
+            except OSError:
+                break
+    if isinstance(exc, IsADirectoryError):
+        return "is a directory, not a file"
+    return exc.strerror or str(exc)
+
+
+def _mkdirs(path: Path) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise WriteError(path, exc) from None
+
 
 def write_bytes(path: str | Path, data: bytes, *, fsync: bool = True) -> Path:
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    _mkdirs(path)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise WriteError(path, exc) from None
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
@@ -25,11 +69,13 @@ def write_bytes(path: str | Path, data: bytes, *, fsync: bool = True) -> Path:
                 os.fsync(handle.fileno())
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         try:
             os.unlink(tmp)
         except FileNotFoundError:
             pass
+        if isinstance(exc, OSError) and not isinstance(exc, WriteError):
+            raise WriteError(path, exc) from None
         raise
     return path
 
@@ -56,8 +102,11 @@ def create_exclusive(path: str | Path, data: bytes) -> bool:
     path = Path(path)
     if path.exists():
         return False
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    _mkdirs(path)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise WriteError(path, exc) from None
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
@@ -67,8 +116,87 @@ def create_exclusive(path: str | Path, data: bytes) -> bool:
         except FileExistsError:
             return False
         return True
+    except OSError as exc:
+        raise WriteError(path, exc) from None
     finally:
         try:
             os.unlink(tmp)
         except FileNotFoundError:
             pass
+
+
+def append_line(path: str | Path, line: str) -> None:
+    """Append one line with a single ``write`` on an ``O_APPEND`` descriptor, looping on a short write.
+
+    The caller holds ``locks.hold(path)``: appends of many processes then follow one another whole.
+    A line left without its newline by a writer that died mid-write is ended first, so the damage
+    stays on that one line and the new record is whole.
+    """
+    path = Path(path)
+    _mkdirs(path)
+    data = line.rstrip("\n").encode("utf-8") + b"\n"
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise WriteError(path, exc) from None
+    try:
+        size = os.fstat(fd).st_size
+        if size and os.pread(fd, 1, size - 1) != b"\n":
+            data = b"\n" + data
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    except OSError as exc:
+        raise WriteError(path, exc) from None
+    finally:
+        os.close(fd)
+
+
+def copy_file(source: str | Path, target: str | Path) -> Path:
+    """``target`` becomes a copy of ``source``, written atomically (an archive never shares an inode
+    with the file it preserves, so a later in-place edit of one cannot change the other)."""
+    try:
+        data = Path(source).read_bytes()
+    except OSError as exc:
+        raise WriteError(source, exc, "copy") from None
+    return write_bytes(target, data)
+
+
+def rename_new(source: str | Path, target: str | Path) -> Path:
+    """Move ``source`` (a file or a directory) to ``target``, which must not exist yet."""
+    target = Path(target)
+    _mkdirs(target)
+    try:
+        if target.exists() or target.is_symlink():
+            raise FileExistsError(errno.EEXIST, "already exists")
+        os.rename(source, target)
+    except OSError as exc:
+        raise WriteError(target, exc, "move") from None
+    return target
+
+
+def remove_file(path: str | Path) -> bool:
+    """Remove one file (or symlink); False when it was already gone."""
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        return False
+    except OSError as exc:
+        raise WriteError(path, exc, "remove") from None
+    return True
+
+
+def remove_tree(path: str | Path) -> bool:
+    """Remove a directory and everything in it without following symlinks; False when already gone."""
+    path = Path(path)
+    if path.is_symlink() or path.is_file():
+        return remove_file(path)
+    if not path.exists():
+        return False
+    try:
+        shutil.rmtree(path)
+    except FileNotFoundError:
+        return False
+    except OSError as exc:
+        raise WriteError(path, exc, "remove") from None
+    return True

@@ -8,7 +8,6 @@ per-stage default. A model without catalog prices shows its cost as unknown, nev
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from typing import Any
 
@@ -74,14 +73,14 @@ class CohortEstimate(BaseModel):
 def _observed_completion(store: GensStore) -> dict[tuple[str, str], float]:
     sums: dict[tuple[str, str], list[int]] = defaultdict(list)
     for stage, gen_id in store.iter_all():
-        path = store.path(stage, gen_id, "raw_metadata.json")
         try:
-            meta = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
-        tokens = (meta.get("usage") or {}).get("completion_tokens")
-        if tokens:
-            sums[(stage, str(meta.get("llm_model_id")))].append(int(tokens))
+            meta = store.read_json(stage, gen_id, "raw_metadata.json") or {}
+        except DayDreamError:
+            continue  # an unreadable history only makes the estimate use the default
+        usage = meta.get("usage")
+        tokens = usage.get("completion_tokens") if isinstance(usage, dict) else None
+        if isinstance(tokens, int) and not isinstance(tokens, bool) and tokens > 0:
+            sums[(stage, str(meta.get("llm_model_id")))].append(tokens)
     return {key: sum(v) / len(v) for key, v in sums.items()}
 
 
@@ -108,47 +107,65 @@ def estimate_cohort(layout: DataLayout, cohort_id: str, catalogs: Catalogs | Non
         rendered_len[gen_id] = int(expected_out)
         if template is None or template.is_copy:
             continue
-        if store.is_done(stage, gen_id):
+        if _done(store, stage, gen_id):
             skipped += 1
             continue
-        text = ""
-        try:
-            text = catalogs.template_text(stage, template.template_id)
-            if stage == "draft":
-                combo = combos.get(row.combo_id)
-                concepts = [
-                    {
-                        "name": catalogs.concepts[c].name if c in catalogs.concepts else c,
-                        "content": catalogs.concept_text(c, combo.level),
-                    }
-                    for c in combo.concept_ids
-                ]
-                prompt_tokens = count_tokens(
-                    render_text(text, {"concepts": concepts}, path=catalogs.template_path(stage, template.template_id))
-                )
-            else:
-                parent_text = store.parsed_text(
-                    "draft" if stage == "essay" else "essay", row.parent_gen_id
-                ) or store.parsed_text("draft", row.parent_gen_id)
-                parent_tokens = (
-                    count_tokens(parent_text)
-                    if parent_text
-                    else rendered_len.get(row.parent_gen_id, DEFAULT_COMPLETION_TOKENS["essay"])
-                )
-                factor = 2 if stage == "essay" else 1  # essay templates use the draft twice (draft + links)
-                prompt_tokens = count_tokens(text) + factor * parent_tokens
-        except DayDreamError:
-            prompt_tokens = count_tokens(text) if text else 0
         key = (stage, row.llm_model_id)
         bucket = agg.setdefault(key, {"calls": 0, "prompt_tokens": 0, "completion_tokens": 0})
         bucket["calls"] += 1
-        bucket["prompt_tokens"] += prompt_tokens
+        bucket["prompt_tokens"] += _prompt_tokens(catalogs, combos, store, row, template.template_id, rendered_len)
         bucket["completion_tokens"] += int(expected_out)
-    rows: list[EstimateRow] = []
-    for (stage, model_id), b in sorted(agg.items(), key=lambda kv: (STAGES.index(kv[0][0]), kv[0][1])):
-        model = catalogs.models.get(model_id)
-        cost = estimate_cost(model, b["prompt_tokens"], b["completion_tokens"]) if model else None
-        rows.append(
-            EstimateRow(stage=stage, llm_model_id=model_id, tier=model.tier if model else "unknown", cost_usd=cost, **b)
-        )
+    rows = [
+        _estimate_row(catalogs, stage, model_id, bucket)
+        for (stage, model_id), bucket in sorted(agg.items(), key=lambda kv: (STAGES.index(kv[0][0]), kv[0][1]))
+    ]
     return CohortEstimate(cohort_id=cohort_id, rows=rows, skipped_done=skipped)
+
+
+def _done(store: GensStore, stage: str, gen_id: str) -> bool:
+    """Done generations cost nothing more; one whose files cannot be read is priced as still to run."""
+    try:
+        return store.is_done(stage, gen_id)  # type: ignore[arg-type]
+    except DayDreamError:
+        return False
+
+
+def _prompt_tokens(
+    catalogs: Catalogs, combos: ComboCatalog, store: GensStore, row: Any, template_id: str, rendered: dict[str, int]
+) -> int:
+    """The rendered prompt's tokens where the inputs exist, else the template plus the expected parent."""
+    stage = row.stage
+    text = ""
+    try:
+        text = catalogs.template_text(stage, template_id)
+        if stage == "draft":
+            combo = combos.get(row.combo_id)
+            concepts = [
+                {
+                    "name": catalogs.concepts[c].name if c in catalogs.concepts else c,
+                    "content": catalogs.concept_text(c, combo.level),
+                }
+                for c in combo.concept_ids
+            ]
+            path = catalogs.template_path(stage, template_id)
+            return count_tokens(render_text(text, {"concepts": concepts}, path=path))
+        parent_text = store.parsed_text(
+            "draft" if stage == "essay" else "essay", row.parent_gen_id
+        ) or store.parsed_text("draft", row.parent_gen_id)
+        parent_tokens = (
+            count_tokens(parent_text)
+            if parent_text
+            else rendered.get(row.parent_gen_id, DEFAULT_COMPLETION_TOKENS["essay"])
+        )
+        factor = 2 if stage == "essay" else 1  # essay templates use the draft twice (draft + links)
+        return count_tokens(text) + factor * parent_tokens
+    except DayDreamError:
+        return count_tokens(text) if text else 0
+
+
+def _estimate_row(catalogs: Catalogs, stage: str, model_id: str, bucket: dict[str, Any]) -> EstimateRow:
+    model = catalogs.models.get(model_id)
+    cost = estimate_cost(model, bucket["prompt_tokens"], bucket["completion_tokens"]) if model else None
+    return EstimateRow(
+        stage=stage, llm_model_id=model_id, tier=model.tier if model else "unknown", cost_usd=cost, **bucket
+    )

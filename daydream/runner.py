@@ -1,33 +1,54 @@
-"""Run one generation (``stage``, ``gen_id``) end to end: prompt, LLM call, raw, validation, parse.
+"""Run one generation (``stage``, ``gen_id``): prompt, LLM call, raw answer, validation, parse.
 
 Order matters for money: the raw answer is written the moment it arrives, before any validation or
 parsing, and a generation with ``raw.txt`` is never sent to the model again unless forced. A
-per-generation lock keeps two workers (an Airflow retry racing a zombie) from paying twice.
+per-generation lock keeps two workers (an Airflow retry racing a zombie) from paying twice. A forced
+rerun never destroys a good result: its answer waits in ``attempts/incoming/`` until it has
+validated and parsed (``daydream.attempts``).
+
+One generation is four steps around the call, so a synchronous worker and an asynchronous caller (a
+trigger awaiting the provider) share every rule; only the call itself differs:
+
+- ``prepare(stage, gen_id) -> CallPlan | GenerationOutcome``: reads the metadata, skips what is done,
+  re-judges a kept answer without a call, checks the budget, renders and writes ``prompt.txt``;
+- ``record_answer(plan, result)``: writes ``raw.txt`` and ``raw_metadata.json``, then the spend ledger;
+- ``finish(plan, result) -> GenerationOutcome``: validates, parses, writes the outputs or the error;
+- ``record_call_failure(plan, error) -> GenerationOutcome``: a call that failed for good.
+
+The caller holds ``generation_lock(stage, gen_id)`` from ``prepare`` to the end; ``StageRunner.run``
+is that composition with ``llm.complete``.
 """
 
 from __future__ import annotations
 
 import hashlib
 import time
-from typing import Any, Literal
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, Field
 
+from daydream import atomic
+from daydream.attempts import Attempts
 from daydream.catalogs import Catalogs, Template
-from daydream.errors import DayDreamError, LLMError, OutputValidationError, ParseError, StoreError
+from daydream.errors import DayDreamError, LLMError, StoreError
+from daydream.judging import Judging, judge, result_from_raw
 from daydream.llm.settings import DEFAULT_STAGE_REQUESTS
 from daydream.llm.types import LLMClient, LLMResult
 from daydream.locks import try_lock
-from daydream.parsers import parse_draft, parse_evaluation
+from daydream.outcome import GenerationOutcome, OutcomeState
+from daydream.outcome import outcome as _outcome
 from daydream.paths import DataLayout, Stage
-from daydream.rendering import render_text, template_sha256
+from daydream.prompting import Prompts
+from daydream.rendering import template_sha256
 from daydream.spend import SpendLedger, estimate_cost
-from daydream.store import LOCK_FILE, GenMetadata, GensStore, utc_now
-from daydream.validation import DEFAULT_MIN_DRAFT_LINES, is_truncated, validate_output
+from daydream.store import ERROR_FILE, LOCK_FILE, GenMetadata, GensStore, utc_now
+from daydream.validation import DEFAULT_MIN_DRAFT_LINES, is_truncated
 
-OutcomeState = Literal["done", "skipped", "failed", "budget", "blocked", "busy"]
-
-PARSED_OUTPUTS = ("parsed.txt", "parsed_metadata.json")
+__all__ = ["CallPlan", "GenerationOutcome", "OutcomeState", "RunOptions", "StageRunner", "run_generation"]
 
 
 class RunOptions(BaseModel):
@@ -39,18 +60,30 @@ class RunOptions(BaseModel):
     min_draft_lines: int = DEFAULT_MIN_DRAFT_LINES
 
 
-class GenerationOutcome(BaseModel):
+@dataclass(frozen=True)
+class CallPlan:
+    """One LLM call to make and where its answer goes; the call itself touches no file."""
+
     stage: Stage
     gen_id: str
-    state: OutcomeState
-    message: str = ""
-    called_llm: bool = False
-    cost_usd: float | None = None
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
+    llm_model_id: str
+    model: str  # the provider's model string
+    prompt: str
+    max_tokens: int
+    temperature: float
+    parser: str
+    template_sha256: str
+    answer_dir: Path  # the generation directory, or attempts/incoming when a forced rerun protects a result
+    protecting: bool
 
-    def as_dict(self) -> dict[str, Any]:
-        return self.model_dump(mode="json")
+    def request(self) -> dict[str, Any]:
+        """Keyword arguments of ``LLMClient.complete`` (and of an async client's equivalent)."""
+        return {
+            "model": self.model,
+            "prompt": self.prompt,
+            "max_tokens": self.max_tokens,
+            "temperature": self.temperature,
+        }
 
 
 def _sha256(text: str) -> str:
@@ -76,30 +109,66 @@ class StageRunner:
         self.options = options or RunOptions()
         self.cohort_id = cohort_id
         self.ledger = SpendLedger(layout, cohort_id) if cohort_id else None
+        self.prompts = Prompts(layout, self.catalogs, self.store)
 
-    # -- public -------------------------------------------------------------------------------
+    # -- the sync composition ------------------------------------------------------------------
     def run(self, stage: Stage, gen_id: str, *, metadata: GenMetadata | None = None) -> GenerationOutcome:
-        if metadata is None and not self.store.exists(stage, gen_id, "metadata.json"):
-            # nothing to run, and nothing written: a typo'd id must not leave a directory behind
-            return GenerationOutcome(
-                stage=stage,
-                gen_id=gen_id,
-                state="failed",
-                message=f"gens/{stage}/{gen_id}/metadata.json not found; build the cohort first",
-            )
-        with try_lock(self.store.path(stage, gen_id, LOCK_FILE)) as acquired:
-            if not acquired:
-                return GenerationOutcome(
-                    stage=stage, gen_id=gen_id, state="busy", message="another worker is running this generation"
-                )
-            try:
-                return self._run_locked(stage, gen_id, metadata)
-            except DayDreamError as exc:  # a template, catalog, combo, store or LLM problem of this generation
-                self.store.record_error(stage, gen_id, type(exc).__name__, str(exc))
-                return GenerationOutcome(stage=stage, gen_id=gen_id, state="failed", message=str(exc))
+        try:
+            missing = None if metadata is not None else self._missing(stage, gen_id)
+            if missing is not None:
+                return missing
+            with self.generation_lock(stage, gen_id) as acquired:
+                if not acquired:
+                    return _outcome(stage, gen_id, "busy", "another worker is running this generation")
+                step = self.prepare(stage, gen_id, metadata=metadata)
+                return step if isinstance(step, GenerationOutcome) else self.call(step)
+        except DayDreamError as exc:  # the directory itself is unusable (a file, unreadable, a bad id)
+            return _outcome(stage, gen_id, "failed", str(exc))
 
-    # -- steps --------------------------------------------------------------------------------
-    def _run_locked(self, stage: Stage, gen_id: str, given: GenMetadata | None) -> GenerationOutcome:
+    def call(self, plan: CallPlan) -> GenerationOutcome:
+        """The synchronous call between ``prepare`` and ``finish``."""
+        if self.llm is None:
+            return self.record_call_failure(plan, LLMError("no LLM client configured for this run"))
+        started = time.monotonic()
+        try:
+            result = self.llm.complete(**plan.request())
+        except DayDreamError as exc:
+            return self.record_call_failure(plan, exc)
+        if not result.duration_s:
+            result.duration_s = round(time.monotonic() - started, 3)
+        try:
+            self.record_answer(plan, result)
+        except DayDreamError as exc:
+            return _outcome(plan.stage, plan.gen_id, "failed", f"the answer could not be saved: {exc}", called_llm=True)
+        return self.finish(plan, result)
+
+    @contextmanager
+    def generation_lock(self, stage: Stage, gen_id: str) -> Iterator[bool]:
+        """Held from ``prepare`` to the end of the generation; yields whether this process got it."""
+        path = self.store.writable(self.store.path(stage, gen_id, LOCK_FILE))
+        held = ExitStack()
+        try:
+            acquired = held.enter_context(try_lock(path))
+        except OSError as exc:
+            raise atomic.WriteError(path, exc, "lock") from None
+        with held:
+            yield acquired
+
+    # -- step 1: prepare ---------------------------------------------------------------------
+    def prepare(
+        self, stage: Stage, gen_id: str, *, metadata: GenMetadata | None = None
+    ) -> CallPlan | GenerationOutcome:
+        """What to do for this generation: an outcome when no call is needed, else the call to make.
+
+        Generation-level problems (template, catalog, combo, store) come back as a ``failed`` outcome,
+        recorded in ``error.json`` unless a forced rerun is protecting a kept result.
+        """
+        try:
+            return self._prepare(stage, gen_id, metadata)
+        except DayDreamError as exc:
+            return self._failed_before_call(stage, gen_id, exc)
+
+    def _prepare(self, stage: Stage, gen_id: str, given: GenMetadata | None) -> CallPlan | GenerationOutcome:
         meta = self.store.read_metadata(stage, gen_id) or given
         if meta is None:
             raise StoreError(f"gens/{stage}/{gen_id}/metadata.json is missing; build the cohort first")
@@ -107,84 +176,122 @@ class StageRunner:
             self.store.seed_metadata(meta)
         force = self.options.force
         if self.store.is_done(stage, gen_id) and not force:
-            return GenerationOutcome(stage=stage, gen_id=gen_id, state="skipped", message="already done")
+            return _outcome(stage, gen_id, "skipped", "already done")
         template = self.catalogs.template(stage, meta.template_id or "")
-
-        parent_text = self._parent_text(stage, meta)
+        parent_text = self.prompts.parent_text(stage, meta)
         if parent_text is None and stage != "draft":
-            return GenerationOutcome(
-                stage=stage, gen_id=gen_id, state="blocked", message=f"parent {meta.parent_gen_id} is not done"
-            )
-
+            return _outcome(stage, gen_id, "blocked", f"parent {meta.parent_gen_id} is not done")
         if meta.mode == "copy" or template.is_copy:
             return self._copy(stage, gen_id, meta, parent_text or "")
-
-        template_text = self.catalogs.template_text(stage, template.template_id)
-        prompt = self._render(stage, meta, template_text, parent_text)
-        raw_text = None if force else self.store.read_text(stage, gen_id, "raw.txt")
-        if raw_text is not None:
-            # paid for already: re-validate and re-parse the kept answer, no call
-            raw_meta = self.store.read_json(stage, gen_id, "raw_metadata.json") or {}
-            result = _result_from_raw(raw_text, raw_meta)
-            outcome = self._finish(stage, gen_id, template, result, called=False)
-            return outcome
-
+        kept = None if force else self.store.read_text(stage, gen_id, "raw.txt")
+        if kept is not None:  # paid for already: re-judge the kept answer, no call
+            return self._rejudge(stage, gen_id, template, kept)
         budget = self._budget_block(stage, gen_id)
         if budget is not None:
             return budget
-        if self.llm is None:
-            raise LLMError("no LLM client configured for this run")
         model = self.catalogs.model(meta.llm_model_id or "")
-        self.store.write_text(stage, gen_id, "prompt.txt", prompt)
+        template_text = self.catalogs.template_text(stage, template.template_id)
+        prompt = self.prompts.render(stage, meta, template_text, parent_text)
+        attempts = Attempts(self.store, stage, gen_id)
+        protecting = force and attempts.protects()
+        answer_dir = attempts.open_incoming() if protecting else self.store.dir(stage, gen_id)
+        atomic.write_text(self.store.writable(answer_dir / "prompt.txt"), prompt)
         max_tokens, temperature = self._stage_request(stage)
-        started = time.monotonic()
-        result = self.llm.complete(model=model.model, prompt=prompt, max_tokens=max_tokens, temperature=temperature)
-        if not result.duration_s:
-            result.duration_s = round(time.monotonic() - started, 3)
-        result.truncated = result.truncated or is_truncated(
-            result.finish_reason, result.usage.completion_tokens, max_tokens
+        return CallPlan(
+            stage=stage,
+            gen_id=gen_id,
+            llm_model_id=model.id,
+            model=model.model,
+            prompt=prompt,
+            max_tokens=max_tokens,
+            temperature=temperature,
+            parser=_parser_name(stage, template),
+            template_sha256=template_sha256(template_text),
+            answer_dir=answer_dir,
+            protecting=protecting,
         )
-        cost, estimated = result.cost_usd, False
-        if cost is None:
-            cost = estimate_cost(model, result.usage.prompt_tokens, result.usage.completion_tokens)
-            estimated = cost is not None
-        if force:  # the old outputs stay until a new answer has arrived; its parse replaces them
-            self.store.remove_outputs(stage, gen_id, PARSED_OUTPUTS)
-        self.store.write_text(stage, gen_id, "raw.txt", result.text)
-        self.store.write_json(
-            stage,
-            gen_id,
-            "raw_metadata.json",
-            {
-                "stage": stage,
-                "gen_id": gen_id,
-                "mode": "llm",
-                "llm_model_id": model.id,
-                "model": model.model,
-                "finish_reason": result.finish_reason,
-                "truncated": result.truncated,
-                "usage": result.usage.model_dump(),
-                "cost_usd": result.cost_usd,
-                "cost_estimated_usd": cost if estimated else None,
-                "duration_s": result.duration_s,
-                "attempts": result.attempts,
-                "max_tokens": max_tokens,
-                "prompt_sha256": _sha256(prompt),
-                "template_sha256": template_sha256(template_text),
-                "cohort_id": self.cohort_id,
-                "created_at": utc_now(),
-            },
+
+    # -- step 2: record the answer -----------------------------------------------------------
+    def record_answer(self, plan: CallPlan, result: LLMResult) -> None:
+        """``raw.txt`` and ``raw_metadata.json`` first (the answer is paid for), then the spend ledger,
+        which is written even when the answer could not be."""
+        cost, estimated = self._cost(plan, result)
+        try:
+            atomic.write_text(plan.answer_dir / "raw.txt", result.text)
+            atomic.write_json(plan.answer_dir / "raw_metadata.json", self._raw_metadata(plan, result, cost, estimated))
+        finally:
+            if self.ledger is not None:
+                self.ledger.record(
+                    stage=plan.stage,
+                    gen_id=plan.gen_id,
+                    llm_model_id=plan.llm_model_id,
+                    cost_usd=cost,
+                    estimated=estimated,
+                    usage=result.usage.model_dump(),
+                )
+
+    # -- step 3: finish ----------------------------------------------------------------------
+    def finish(self, plan: CallPlan, result: LLMResult) -> GenerationOutcome:
+        """Validate and parse the recorded answer; write the outputs, or file the failed attempt."""
+        work = Judging(
+            store=self.store,
+            stage=plan.stage,
+            gen_id=plan.gen_id,
+            parser=plan.parser,
+            max_tokens=plan.max_tokens,
+            min_draft_lines=self.options.min_draft_lines,
+            called=True,
+            cost_usd=self._cost(plan, result)[0],
+            incoming=plan.answer_dir if plan.protecting else None,
         )
-        if self.ledger is not None:
-            self.ledger.record(
-                stage=stage,
-                gen_id=gen_id,
-                llm_model_id=model.id,
-                cost_usd=cost,
-                estimated=estimated,
-                usage=result.usage.model_dump(),
-            )
-        return self._finish(stage, gen_id, template, result, called=True, cost=cost)
+        return GenerationOutcome.model_validate(judge(work, result))
+
+    def record_call_failure(self, plan: CallPlan, error: BaseException) -> GenerationOutcome:
+        """A call that failed for good (after retries): recorded beside a protected result, else in
+        ``error.json``; the prompt stays, and the next run calls again."""
+        message = str(error)
+        kind = type(error).__name__
+        if plan.protecting:
+            atomic.write_json(plan.answer_dir / ERROR_FILE, {"kind": kind, "error": message, "at": utc_now()})
+            number = Attempts(self.store, plan.stage, plan.gen_id).file_incoming("failed", message, kind=kind)
+            kept = f"{message} (the previous output is kept; this attempt is in attempts/{number})"
+            return _outcome(plan.stage, plan.gen_id, "failed", kept, attempt=number)
+        self.store.record_error(plan.stage, plan.gen_id, kind, message)
+        return _outcome(plan.stage, plan.gen_id, "failed", message)
+
+    # -- helpers -----------------------------------------------------------------------------
+    def _missing(self, stage: Stage, gen_id: str) -> GenerationOutcome | None:
+        if self.store.exists(stage, gen_id, "metadata.json"):
+            return None
+        if self.store.dir(stage, gen_id).is_file():
+            return _outcome(stage, gen_id, "failed", f"{self.store.dir(stage, gen_id)}: is a file, not a directory")
+        # nothing to run, and nothing written: a typo'd id must not leave a directory behind
+        return _outcome(
+            stage, gen_id, "failed", f"gens/{stage}/{gen_id}/metadata.json not found; build the cohort first"
+        )
+
+    def _failed_before_call(self, stage: Stage, gen_id: str, exc: DayDreamError) -> GenerationOutcome:
+        message = str(exc)
+        try:
+            if self.options.force and Attempts(self.store, stage, gen_id).protects():
+                return _outcome(stage, gen_id, "failed", f"{message} (nothing was sent; the previous output is kept)")
+            self.store.record_error(stage, gen_id, type(exc).__name__, message)
+        except DayDreamError as again:
+            message = f"{message}; and it could not be recorded: {again}"
+        return _outcome(stage, gen_id, "failed", message)
+
+    def _rejudge(self, stage: Stage, gen_id: str, template: Template, kept: str) -> GenerationOutcome:
+        raw_meta = self.store.read_json(stage, gen_id, "raw_metadata.json") or {}
+        work = Judging(
+            store=self.store,
+            stage=stage,
+            gen_id=gen_id,
+            parser=_parser_name(stage, template),
+            max_tokens=None,
+            min_draft_lines=self.options.min_draft_lines,
+            called=False,
+        )
+        return GenerationOutcome.model_validate(judge(work, result_from_raw(kept, raw_meta)))
 
     def _stage_request(self, stage: Stage) -> tuple[int, float]:
         """``(max_tokens, temperature)``: run overrides, else the LLM connection's, else the defaults."""
@@ -192,42 +299,12 @@ class StageRunner:
         max_tokens, temperature = ask(stage) if callable(ask) else DEFAULT_STAGE_REQUESTS[stage].as_tuple()
         return (self.options.max_tokens.get(stage, max_tokens), self.options.temperature.get(stage, temperature))
 
-    def _parent_text(self, stage: Stage, meta: GenMetadata) -> str | None:
-        if stage == "draft":
-            return None
-        parent = meta.parent_gen_id or ""
-        if stage == "essay":
-            return self.store.parsed_text("draft", parent)
-        # an evaluation's parent is normally an essay; a draft may be evaluated directly
-        text = self.store.parsed_text("essay", parent)
-        return text if text is not None else self.store.parsed_text("draft", parent)
-
-    def _render(self, stage: Stage, meta: GenMetadata, template_text: str, parent_text: str | None) -> str:
-        path = self.catalogs.template_path(stage, meta.template_id or "")
-        if stage == "draft":
-            combo = self._combo(meta)
-            concepts = [
-                {
-                    "name": self.catalogs.concepts[c].name if c in self.catalogs.concepts else c,
-                    "content": self.catalogs.concept_text(c, combo.level),
-                }
-                for c in combo.concept_ids
-            ]
-            variables: dict[str, Any] = {"concepts": concepts}
-        elif stage == "essay":
-            variables = {"draft_block": parent_text, "links_block": parent_text}
-        else:
-            variables = {"response": parent_text}
-        return render_text(template_text, variables, path=path)
-
-    def _combo(self, meta: GenMetadata):
-        from daydream.combos import ComboCatalog
-
-        if not hasattr(self, "_combos"):
-            self._combos = ComboCatalog(self.layout.combo_mappings)
-        return self._combos.get(meta.combo_id or "")
-
     def _copy(self, stage: Stage, gen_id: str, meta: GenMetadata, parent_text: str) -> GenerationOutcome:
+        """A copy-mode essay: the parent draft's text. A forced copy that changes the text keeps the old
+        one under ``attempts/`` like any other replaced output."""
+        current = self.store.parsed_text(stage, gen_id)
+        if current is not None and current != parent_text:
+            Attempts(self.store, stage, gen_id).archive_current("replaced by a forced copy from the parent draft")
         self.store.write_text(stage, gen_id, "prompt.txt", parent_text)
         self.store.write_text(stage, gen_id, "parsed.txt", parent_text)
         self.store.write_json(
@@ -245,7 +322,7 @@ class StageRunner:
             },
         )
         self.store.clear_error(stage, gen_id)
-        return GenerationOutcome(stage=stage, gen_id=gen_id, state="done", message="copied from parent draft")
+        return _outcome(stage, gen_id, "done", "copied from parent draft")
 
     def _budget_block(self, stage: Stage, gen_id: str) -> GenerationOutcome | None:
         limit = self.options.max_cost_usd
@@ -253,72 +330,43 @@ class StageRunner:
             return None
         spent = self.ledger.total_cost()
         if spent >= limit:
-            return GenerationOutcome(
-                stage=stage,
-                gen_id=gen_id,
-                state="budget",
-                message=f"cohort spend ${spent:.4f} reached max_cost_usd ${limit:.4f}",
-            )
+            return _outcome(stage, gen_id, "budget", f"cohort spend ${spent:.4f} reached max_cost_usd ${limit:.4f}")
         return None
 
-    def _finish(
-        self,
-        stage: Stage,
-        gen_id: str,
-        template: Template,
-        result: LLMResult,
-        *,
-        called: bool,
-        cost: float | None = None,
-    ) -> GenerationOutcome:
-        facts = dict(
-            stage=stage,
-            gen_id=gen_id,
-            called_llm=called,
-            cost_usd=cost,
-            prompt_tokens=result.usage.prompt_tokens,
-            completion_tokens=result.usage.completion_tokens,
+    def _cost(self, plan: CallPlan, result: LLMResult) -> tuple[float | None, bool]:
+        """The provider's cost, else the catalog estimate (``estimated``), else unknown (None, never 0)."""
+        if result.cost_usd is not None:
+            return result.cost_usd, False
+        cost = estimate_cost(
+            self.catalogs.model(plan.llm_model_id), result.usage.prompt_tokens, result.usage.completion_tokens
         )
-        parser = template.parser or ("identity" if stage != "evaluation" else "")
-        base = {"stage": stage, "gen_id": gen_id, "parser": parser, "created_at": utc_now()}
-        try:
-            validate_output(
-                stage,
-                result,
-                max_tokens=self._stage_request(stage)[0] if called else None,
-                min_draft_lines=self.options.min_draft_lines,
-            )
-            if stage == "evaluation":
-                score = parse_evaluation(parser, result.text)
-                parsed = f"{score.score}\n"
-                extra = score.model_dump()
-            else:
-                parsed = parse_draft(parser, result.text)
-                extra = {}
-        except (OutputValidationError, ParseError) as exc:
-            kind = "validation" if isinstance(exc, OutputValidationError) else "parse"
-            self.store.write_json(
-                stage, gen_id, "parsed_metadata.json", {**base, "success": False, "error_kind": kind, "error": str(exc)}
-            )
-            self.store.record_error(stage, gen_id, kind, str(exc))
-            return GenerationOutcome(state="failed", message=f"{kind}: {exc} (raw output kept)", **facts)
-        self.store.write_text(stage, gen_id, "parsed.txt", parsed)
-        self.store.write_json(stage, gen_id, "parsed_metadata.json", {**base, "success": True, **extra})
-        self.store.clear_error(stage, gen_id)
-        return GenerationOutcome(state="done", message="generated" if called else "re-parsed kept raw output", **facts)
+        return cost, cost is not None
+
+    def _raw_metadata(self, plan: CallPlan, result: LLMResult, cost: float | None, estimated: bool) -> dict[str, Any]:
+        return {
+            "stage": plan.stage,
+            "gen_id": plan.gen_id,
+            "mode": "llm",
+            "llm_model_id": plan.llm_model_id,
+            "model": plan.model,
+            "finish_reason": result.finish_reason,
+            "truncated": result.truncated
+            or is_truncated(result.finish_reason, result.usage.completion_tokens, plan.max_tokens),
+            "usage": result.usage.model_dump(),
+            "cost_usd": result.cost_usd,
+            "cost_estimated_usd": cost if estimated else None,
+            "duration_s": result.duration_s,
+            "attempts": result.attempts,
+            "max_tokens": plan.max_tokens,
+            "prompt_sha256": _sha256(plan.prompt),
+            "template_sha256": plan.template_sha256,
+            "cohort_id": self.cohort_id,
+            "created_at": utc_now(),
+        }
 
 
-def _result_from_raw(text: str, raw_meta: dict[str, Any]) -> LLMResult:
-    usage = raw_meta.get("usage") or {}
-    return LLMResult(
-        text=text,
-        finish_reason=raw_meta.get("finish_reason"),
-        truncated=bool(raw_meta.get("truncated", False)),
-        usage={k: int(usage.get(k) or 0) for k in ("prompt_tokens", "completion_tokens", "total_tokens")},
-        cost_usd=raw_meta.get("cost_usd"),
-        duration_s=float(raw_meta.get("duration_s") or 0.0),
-        model=str(raw_meta.get("model") or ""),
-    )
+def _parser_name(stage: Stage, template: Template) -> str:
+    return template.parser or ("identity" if stage != "evaluation" else "")
 
 
 def run_generation(

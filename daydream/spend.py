@@ -1,19 +1,25 @@
 """What a cohort has spent, for budgets and status.
 
-Every paid call appends one line to ``cohorts/<id>/runs/spend.jsonl``. A single ``write`` of a short
-line with ``O_APPEND`` is atomic on POSIX, so parallel workers never interleave lines, and reading
-the ledger is one small file instead of every generation's ``raw_metadata.json``.
+Every paid call appends one line to ``cohorts/<id>/runs/spend.jsonl``. Many workers of many
+processes append to the same ledger at once, so each append holds the ledger's lock
+(``locks.hold``) and writes the whole line with ``atomic.append_line``: lines follow one another
+whole, none is lost or interleaved, and a line cut by a crash stays alone on its line (it is skipped
+when read). Reading the ledger is one small file instead of every generation's
+``raw_metadata.json``.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from typing import Any
 
+from daydream import atomic
 from daydream.catalogs import LlmModel
+from daydream.locks import hold
 from daydream.paths import DataLayout
-from daydream.store import utc_now
+from daydream.store import GensStore, utc_now
+
+SPEND_FILE = "spend.jsonl"
 
 
 def estimate_cost(model: LlmModel, prompt_tokens: int, completion_tokens: int) -> float | None:
@@ -23,9 +29,15 @@ def estimate_cost(model: LlmModel, prompt_tokens: int, completion_tokens: int) -
     return (prompt_tokens * model.price_prompt_per_mtok + completion_tokens * model.price_completion_per_mtok) / 1e6
 
 
+def _number(value: Any) -> float:
+    """A cost or count from a ledger line; anything that is not a number (a hand edit) counts as 0."""
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0.0
+
+
 class SpendLedger:
     def __init__(self, layout: DataLayout, cohort_id: str):
-        self.path = layout.runs_dir(cohort_id) / "spend.jsonl"
+        self.layout = layout
+        self.path = layout.runs_dir(cohort_id) / SPEND_FILE
 
     def record(
         self,
@@ -37,50 +49,45 @@ class SpendLedger:
         estimated: bool,
         usage: dict[str, int],
     ) -> None:
-        line = (
-            json.dumps(
-                {
-                    "at": utc_now(),
-                    "stage": stage,
-                    "gen_id": gen_id,
-                    "llm_model_id": llm_model_id,
-                    "cost_usd": cost_usd,
-                    "estimated": estimated,
-                    **usage,
-                }
-            )
-            + "\n"
+        line = json.dumps(
+            {
+                "at": utc_now(),
+                "stage": stage,
+                "gen_id": gen_id,
+                "llm_model_id": llm_model_id,
+                "cost_usd": cost_usd,
+                "estimated": estimated,
+                **usage,
+            }
         )
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        try:
-            os.write(fd, line.encode("utf-8"))
-        finally:
-            os.close(fd)
+        self.layout.inside(self.path.parent)
+        with hold(self.path):
+            atomic.append_line(self.path, line)
 
     def entries(self) -> list[dict[str, Any]]:
-        try:
-            text = self.path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            return []
+        """Every whole line; one cut by a crash mid-write is skipped, never fatal. An unreadable
+        ledger is a ``StoreError``: a budget cannot be checked against spend nobody can read."""
+        text = GensStore(self.layout).read_file(self.path)
         out = []
-        for line in text.splitlines():
+        for line in (text or "").splitlines():
             try:
-                out.append(json.loads(line))
+                entry = json.loads(line)
             except json.JSONDecodeError:
-                continue  # a line cut by a crash mid-write is ignored, never fatal
+                continue
+            if isinstance(entry, dict):
+                out.append(entry)
         return out
 
     def total_cost(self) -> float:
-        return sum(float(e.get("cost_usd") or 0.0) for e in self.entries())
+        return sum(_number(e.get("cost_usd")) for e in self.entries())
 
     def totals(self) -> dict[str, Any]:
         entries = self.entries()
         return {
             "calls": len(entries),
-            "prompt_tokens": sum(int(e.get("prompt_tokens") or 0) for e in entries),
-            "completion_tokens": sum(int(e.get("completion_tokens") or 0) for e in entries),
-            "total_tokens": sum(int(e.get("total_tokens") or 0) for e in entries),
-            "cost_usd": sum(float(e.get("cost_usd") or 0.0) for e in entries),
+            "prompt_tokens": int(sum(_number(e.get("prompt_tokens")) for e in entries)),
+            "completion_tokens": int(sum(_number(e.get("completion_tokens")) for e in entries)),
+            "total_tokens": int(sum(_number(e.get("total_tokens")) for e in entries)),
+            "cost_usd": sum(_number(e.get("cost_usd")) for e in entries),
             "calls_with_unknown_cost": sum(1 for e in entries if e.get("cost_usd") is None),
         }

@@ -1,4 +1,10 @@
-"""Where a cohort stands: per stage pending / done / failed / stale, and what it has spent."""
+"""Where a cohort stands: per stage pending / done / failed / stale / broken, and what it has spent.
+
+It degrades per generation: a generation whose files cannot be read (a corrupt ``raw_metadata.json``,
+permission denied, a file where its directory should be) is counted ``broken`` in its stage's row,
+and an unreadable spend ledger shows as unknown spend; neither takes the whole status down.
+``daydream store check`` says what is wrong with each.
+"""
 
 from __future__ import annotations
 
@@ -58,6 +64,7 @@ class StageStatus(BaseModel):
     done: int = 0
     failed: int = 0
     stale: int = 0
+    broken: int = 0
 
 
 class CohortStatus(BaseModel):
@@ -70,13 +77,23 @@ class CohortStatus(BaseModel):
         return any(s.pending or s.failed for s in self.stages.values())
 
     def table(self) -> str:
+        broken = any(s.broken for s in self.stages.values())  # the column appears only when needed
         lines = [
             f"cohort {self.cohort_id}",
-            f"  {'stage':<11}{'total':>8}{'pending':>9}{'done':>8}{'failed':>8}{'stale':>7}",
+            f"  {'stage':<11}{'total':>8}{'pending':>9}{'done':>8}{'failed':>8}{'stale':>7}"
+            + (f"{'broken':>8}" if broken else ""),
         ]
         for stage, s in self.stages.items():
-            lines.append(f"  {stage:<11}{s.total:>8}{s.pending:>9}{s.done:>8}{s.failed:>8}{s.stale:>7}")
+            lines.append(
+                f"  {stage:<11}{s.total:>8}{s.pending:>9}{s.done:>8}{s.failed:>8}{s.stale:>7}"
+                + (f"{s.broken:>8}" if broken else "")
+            )
+        if broken:
+            lines.append("  broken: files that cannot be read; 'daydream store check' names each")
         sp = self.spend
+        if sp.get("error"):
+            lines.append(f"  spent: unknown ({sp['error']})")
+            return "\n".join(lines)
         unknown = (
             f" ({sp['calls_with_unknown_cost']} call(s) with unknown cost)" if sp["calls_with_unknown_cost"] else ""
         )
@@ -95,4 +112,8 @@ def cohort_status(layout: DataLayout, cohort_id: str, catalogs: Catalogs | None 
     for stage, state in zip(membership["stage"], states, strict=False):
         counts[stage][state.value] += 1
     stages = {stage: StageStatus(total=sum(c.values()), **{k: v for k, v in c.items()}) for stage, c in counts.items()}
-    return CohortStatus(cohort_id=cohort_id, stages=stages, spend=SpendLedger(layout, cohort_id).totals())
+    try:
+        spend = SpendLedger(layout, cohort_id).totals()
+    except DayDreamError as exc:
+        spend = {"error": str(exc)}
+    return CohortStatus(cohort_id=cohort_id, stages=stages, spend=spend)

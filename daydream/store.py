@@ -1,29 +1,40 @@
-"""The gens store (data-contract section 6): one directory per generation, every file atomic.
+"""The gens store (docs/data-contract.md, "gens store"): one directory per generation, every file atomic.
 
 State is derived from which files exist, so a killed worker or a rerun can always tell what was
 already paid for: ``parsed.txt`` means done; ``raw.txt`` without it means the answer is kept and can be
-re-validated for free.
+re-validated for free. Answers that are no longer (or not yet) the generation's current output live
+under ``attempts/`` (``daydream.attempts``).
+
+The store is user data too: a directory may be a file, a file may be unreadable, an entry may be a
+symlink pointing anywhere. Every read here turns such a case into a one-line ``StoreError`` naming
+the path, and ``inspect`` turns it into ``GenState.BROKEN`` for one generation, so one bad directory
+never takes down a whole cohort's status.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import stat
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from daydream import atomic
-from daydream.errors import StoreError, located
-from daydream.paths import GEN_FILES, STAGES, DataLayout, Stage
+from daydream.errors import OutsideDataRootError, StoreError, first_problem, located
+from daydream.paths import GEN_FILES, STAGES, DataLayout, Stage, id_problem
 
 ERROR_FILE = "error.json"
 LOCK_FILE = ".lock"
-KNOWN_FILES = frozenset(GEN_FILES) | {ERROR_FILE, LOCK_FILE}
+ATTEMPTS_DIR = "attempts"
+KNOWN_FILES = frozenset(GEN_FILES) | {ERROR_FILE, LOCK_FILE, ATTEMPTS_DIR}
+CURRENT_OUTPUTS = ("prompt.txt", "raw.txt", "raw_metadata.json", "parsed.txt", "parsed_metadata.json", ERROR_FILE)
+"""The files that make up a generation's current answer and its outcome (everything but its identity)."""
 
 
 def utc_now() -> str:
@@ -79,11 +90,36 @@ class GenState(StrEnum):
     DONE = "done"
     FAILED = "failed"
     STALE = "stale"
+    BROKEN = "broken"
+    """Its files could not be read (permission denied, a file where the directory should be, a
+    corrupt ``raw_metadata.json``): ``daydream store check`` says which."""
+
+
+def read_problem(path: Path, exc: OSError | UnicodeDecodeError) -> StoreError:
+    """The one-line error for a store file that exists but cannot be read."""
+    if isinstance(exc, UnicodeDecodeError):
+        return StoreError(located(f"not UTF-8 text ({exc.reason} at byte {exc.start})", file=path))
+    if isinstance(exc, IsADirectoryError):
+        return StoreError(located("is a directory, expected a file", file=path))
+    if isinstance(exc, NotADirectoryError):
+        return StoreError(located("is a file, expected a generation directory", file=path.parent))
+    if isinstance(exc, PermissionError):
+        return StoreError(located("permission denied", file=path))
+    return StoreError(located(f"cannot read: {exc.strerror or exc}", file=path))
+
+
+@dataclass(frozen=True)
+class StrayEntry:
+    """Something in a stage directory that is not a generation and is never followed."""
+
+    name: str
+    why: str
 
 
 class GensStore:
     def __init__(self, layout: DataLayout):
         self.layout = layout
+        self._inside_dirs: set[Path] = set()
 
     def dir(self, stage: Stage, gen_id: str) -> Path:
         return self.layout.gen_dir(stage, gen_id)
@@ -93,25 +129,47 @@ class GensStore:
 
     # reading
     def read_text(self, stage: Stage, gen_id: str, name: str) -> str | None:
+        return self.read_file(self.path(stage, gen_id, name))
+
+    def read_file(self, path: Path) -> str | None:
+        """A store file's text, None when absent; refused when a symlink takes it out of the data root."""
         try:
-            return self.path(stage, gen_id, name).read_text(encoding="utf-8")
+            self._check_inside(path)
+            return path.read_text(encoding="utf-8")
         except FileNotFoundError:
             return None
+        except OutsideDataRootError as exc:
+            raise StoreError(str(exc)) from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise read_problem(path, exc) from None
+
+    def _check_inside(self, path: Path) -> None:
+        """Refuse a read through a symlink leaving the data root: a symlinked file, or a symlinked
+        generation directory (each directory is resolved once per store object)."""
+        if path.parent not in self._inside_dirs:
+            self.layout.inside(path.parent)
+            self._inside_dirs.add(path.parent)
+        if path.is_symlink():
+            self.layout.inside(path)
 
     def read_json(self, stage: Stage, gen_id: str, name: str) -> dict[str, Any] | None:
-        path = self.path(stage, gen_id, name)
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
+        return self.read_json_file(self.path(stage, gen_id, name))
+
+    def read_json_file(self, path: Path) -> dict[str, Any] | None:
+        text = self.read_file(path)
+        if text is None:
             return None
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
             raise StoreError(located(f"unreadable JSON: {exc}", file=path)) from None
         if not isinstance(data, dict):
             raise StoreError(located("expected a JSON object", file=path))
         return data
 
     def read_metadata(self, stage: Stage, gen_id: str) -> GenMetadata | None:
-        data = self.read_json(stage, gen_id, "metadata.json")
+        path = self.path(stage, gen_id, "metadata.json")
+        data = self.read_json_file(path)
         if data is None:
             return None
         data.setdefault("stage", stage)
@@ -125,15 +183,22 @@ class GensStore:
             if data.get(key) in (None, ""):
                 data.pop(key, None)
         try:
-            return GenMetadata.model_validate(data)
-        except Exception as exc:  # pydantic's message is multi-line
-            first = str(exc).splitlines()[0]
-            raise StoreError(
-                located(f"invalid metadata: {first}", file=self.path(stage, gen_id, "metadata.json"))
-            ) from None
+            meta = GenMetadata.model_validate(data)
+        except ValidationError as exc:
+            field, message = first_problem(exc)
+            raise StoreError(located(f"invalid metadata: {message}", file=path, field=field)) from None
+        for field in ("parent_gen_id", "combo_id", "template_id", "llm_model_id"):
+            value = getattr(meta, field)
+            problem = id_problem(value) if value not in (None, "") else None
+            if problem is not None:  # it becomes a path component when the runner follows it
+                raise StoreError(located(f"invalid id: {problem}", file=path, field=field))
+        return meta
 
     def exists(self, stage: Stage, gen_id: str, name: str) -> bool:
-        return self.path(stage, gen_id, name).exists()
+        try:
+            return self.path(stage, gen_id, name).exists()
+        except OSError as exc:
+            raise read_problem(self.path(stage, gen_id, name), exc) from None
 
     def is_done(self, stage: Stage, gen_id: str) -> bool:
         return self.exists(stage, gen_id, "parsed.txt")
@@ -142,18 +207,36 @@ class GensStore:
         return self.read_text(stage, gen_id, "parsed.txt")
 
     def state(self, stage: Stage, gen_id: str, current_template_sha: str | None = None) -> GenState:
-        """Derived from the files: done (or stale when the template changed since), failed, pending."""
+        """Derived from the files: done (or stale when the template changed since), failed, pending, broken."""
+        return self.inspect(stage, gen_id, current_template_sha)[0]
+
+    def inspect(
+        self, stage: Stage, gen_id: str, current_template_sha: str | None = None
+    ) -> tuple[GenState, StoreError | None]:
+        """``state`` and, when it is ``BROKEN``, why (one line naming the file)."""
         gen_dir = self.dir(stage, gen_id)
-        if (gen_dir / "parsed.txt").exists():
-            if current_template_sha:
-                raw_meta = self.read_json(stage, gen_id, "raw_metadata.json") or {}
-                recorded = raw_meta.get("template_sha256")
-                if recorded and recorded != current_template_sha:
-                    return GenState.STALE
-            return GenState.DONE
-        if (gen_dir / "raw.txt").exists() or (gen_dir / ERROR_FILE).exists():
-            return GenState.FAILED
-        return GenState.PENDING
+        try:
+            if not stat.S_ISDIR(os.stat(gen_dir).st_mode):
+                raise StoreError(located("is a file, expected a generation directory", file=gen_dir))
+            if self.exists(stage, gen_id, "parsed.txt"):
+                if current_template_sha:
+                    raw_meta = self.read_json(stage, gen_id, "raw_metadata.json") or {}
+                    recorded = raw_meta.get("template_sha256")
+                    if recorded and recorded != current_template_sha:
+                        return GenState.STALE, None
+                return GenState.DONE, None
+            if self.exists(stage, gen_id, "raw.txt") or self.exists(stage, gen_id, ERROR_FILE):
+                return GenState.FAILED, None
+            return GenState.PENDING, None
+        except FileNotFoundError:
+            return GenState.PENDING, None
+        except StoreError as exc:
+            return GenState.BROKEN, exc
+        except NotADirectoryError:
+            blocker = next((p for p in gen_dir.parents if p.is_file()), gen_dir.parent)
+            return GenState.BROKEN, StoreError(located("is a file, expected a directory", file=blocker))
+        except OSError as exc:
+            return GenState.BROKEN, read_problem(gen_dir, exc)
 
     # writing
     def seed_metadata(self, meta: GenMetadata) -> bool:
@@ -162,10 +245,15 @@ class GensStore:
         return atomic.create_exclusive(self.path(meta.stage, meta.gen_id, "metadata.json"), payload)
 
     def write_text(self, stage: Stage, gen_id: str, name: str, text: str) -> Path:
-        return atomic.write_text(self.path(stage, gen_id, name), text)
+        return atomic.write_text(self.writable(self.path(stage, gen_id, name)), text)
 
     def write_json(self, stage: Stage, gen_id: str, name: str, data: dict[str, Any]) -> Path:
-        return atomic.write_json(self.path(stage, gen_id, name), data)
+        return atomic.write_json(self.writable(self.path(stage, gen_id, name)), data)
+
+    def writable(self, path: Path) -> Path:
+        """``path`` when writing it stays inside the data root (a symlinked generation directory does not)."""
+        self.layout.inside(path.parent)
+        return path
 
     def record_error(self, stage: Stage, gen_id: str, kind: str, message: str, **extra: Any) -> None:
         self.write_json(
@@ -176,29 +264,47 @@ class GensStore:
         )
 
     def clear_error(self, stage: Stage, gen_id: str) -> None:
-        try:
-            os.unlink(self.path(stage, gen_id, ERROR_FILE))
-        except FileNotFoundError:
-            pass
-
-    def remove_outputs(self, stage: Stage, gen_id: str, names: tuple[str, ...]) -> None:
-        for name in names:
-            try:
-                os.unlink(self.path(stage, gen_id, name))
-            except FileNotFoundError:
-                pass
+        atomic.remove_file(self.path(stage, gen_id, ERROR_FILE))
 
     # walking
     def iter_gen_ids(self, stage: Stage) -> Iterator[str]:
-        stage_dir = self.layout.gens / stage
-        if not stage_dir.is_dir():
-            return
-        with os.scandir(stage_dir) as entries:
-            for entry in entries:
-                if entry.is_dir() and not entry.name.startswith("."):
-                    yield entry.name
+        """Generation directories of a stage; anything else (see ``scan``) is skipped, never followed."""
+        yield from self.scan(stage)[0]
+
+    def scan(self, stage: Stage) -> tuple[list[str], list[StrayEntry]]:
+        """``(gen_ids, strays)`` of a stage directory: a stray is a file, a symlink, a hidden entry or a
+        name outside the id grammar. An unreadable stage directory raises ``StoreError``."""
+        stage_dir = self.layout.stage_dir(stage)
+        ids: list[str] = []
+        strays: list[StrayEntry] = []
+        try:
+            if not stage_dir.exists() and not stage_dir.is_symlink():
+                return ids, strays
+            if stage_dir.is_symlink() or not stage_dir.is_dir():
+                raise StoreError(located("is not a directory (a stage directory is never followed)", file=stage_dir))
+            with os.scandir(stage_dir) as entries:
+                for entry in entries:
+                    why = _stray_reason(entry)
+                    if why is None:
+                        ids.append(entry.name)
+                    elif why != "hidden":
+                        strays.append(StrayEntry(entry.name, why))
+        except OSError as exc:
+            raise StoreError(located(f"cannot list: {exc.strerror or exc}", file=stage_dir)) from None
+        return ids, strays
 
     def iter_all(self) -> Iterator[tuple[Stage, str]]:
         for stage in STAGES:
             for gen_id in self.iter_gen_ids(stage):
                 yield stage, gen_id
+
+
+def _stray_reason(entry: os.DirEntry[str]) -> str | None:
+    if entry.is_symlink():
+        return "a symlink (never followed)"
+    if entry.name.startswith(".") and entry.is_dir(follow_symlinks=False):
+        return "hidden"
+    if not entry.is_dir(follow_symlinks=False):
+        return "a file, not a generation directory"
+    problem = id_problem(entry.name)
+    return f"not a valid gen id: {problem}" if problem else None

@@ -197,11 +197,14 @@ def test_kept_raw_passes_revalidation_with_new_settings_without_a_call(built_dem
     assert GensStore(layout).parsed_text("draft", gen_id) == "only\ntwo lines"
 
 
-def test_evaluation_parse_failure_keeps_raw_and_records_the_error(ran_demo: tuple[DataLayout, FakeLLM]) -> None:
-    layout, _ = ran_demo
+def test_evaluation_parse_failure_keeps_raw_and_records_the_error(built_demo: DataLayout) -> None:
+    # A first answer that does not parse. (A *forced* rerun of a done evaluation keeps its previous
+    # output instead: tests/test_hostile_store.py, "force never destroys".)
+    layout = built_demo
+    run_members(layout, "demo", FakeLLM(), stages=["draft", "essay"])
     gen_id = member_ids(layout, "evaluation", template_id="novelty-rubric-v2")[0]
     llm = FakeLLM({"EVALUATION TASK": "A thoughtful review.\nBut no verdict at all."})
-    outcome = _runner(layout, llm, force=True).run("evaluation", gen_id)
+    outcome = _runner(layout, llm).run("evaluation", gen_id)
     assert outcome.state == "failed" and "parse" in outcome.message
     files = _files(layout, "evaluation", gen_id)
     assert {"raw.txt", "error.json"} <= files and "parsed.txt" not in files

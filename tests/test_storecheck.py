@@ -58,6 +58,18 @@ def test_every_problem_kind_is_reported(
     (failed / "metadata.json").write_text(json.dumps({"stage": "draft", "combo_id": None, "template_id": "x"}))
     (failed / "error.json").write_text(json.dumps({"error": "t.txt, line 2: undefined variable"}))
     expected.add(("failed", "d_failedbeforecall"))
+    # what store check could not look at, and what it never follows
+    (gens / "draft" / drafts[7] / "prompt.txt").unlink()
+    (gens / "draft" / drafts[7] / "prompt.txt").mkdir()
+    expected.add(("unreadable", drafts[7]))
+    (gens / "draft" / "d_alias").symlink_to(gens / "draft" / drafts[9])
+    (gens / "draft" / "bad name").mkdir()
+    expected.add(("invalid_entry", "-"))
+    layout.combo_mappings.write_text(layout.combo_mappings.read_text().rstrip("\n"))
+    expected.add(("bad_catalog", "-"))
+    (gens / "draft" / drafts[8] / "attempts" / "incoming").mkdir(parents=True)
+    (gens / "draft" / drafts[8] / "attempts" / "incoming" / "raw.txt").write_text("a forced answer")
+    expected.add(("interrupted_attempt", drafts[8]))
 
     report = check_store(layout)
     found = {(issue.kind, issue.gen_id) for issue in report.issues}

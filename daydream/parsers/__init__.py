@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from daydream.errors import DayDreamError, ParseError
+from daydream.limits import MAX_JUDGE_OUTPUT_CHARS, over_limit
 from daydream.parsers.draft import DRAFT_PARSERS, DraftParser
 from daydream.parsers.evaluation import EVALUATION_PARSERS, EvaluationParser, Score
 
@@ -51,12 +52,23 @@ def evaluation_parser(parser: str) -> EvaluationParser:
     return _lookup("evaluation", EVALUATION_PARSERS, EVALUATION_PARSER_NAMES, parser.strip())
 
 
+def _bounded(parser: str, text: str) -> str:
+    """Every parser is linear (benchmarks/bench_parsers.py), and the input is capped too, so one
+    runaway answer cannot hold a worker for minutes."""
+    problem = over_limit(len(text), MAX_JUDGE_OUTPUT_CHARS)
+    if problem:
+        raise ParseError(f"{parser.strip() or DEFAULT_DRAFT_PARSER}: the text has {problem}")
+    return text
+
+
 def parse_draft(parser: str, text: str) -> str:
-    return draft_parser(parser)(text)
+    parse = draft_parser(parser)
+    return parse(_bounded(parser, text))
 
 
 def parse_evaluation(parser: str, text: str) -> Score:
-    return evaluation_parser(parser)(text)
+    parse = evaluation_parser(parser)
+    return parse(_bounded(parser, text))
 
 
 def parse_score_file(parser: str, path: Path) -> dict[str, Any]:
@@ -65,15 +77,19 @@ def parse_score_file(parser: str, path: Path) -> dict[str, Any]:
     A parse failure is data (the ``error`` field), because re-scoring a store should report every
     bad file; an unknown parser or an unreadable file is the caller's mistake and raises.
     """
-    parse = evaluation_parser(parser)
+    evaluation_parser(parser)
+    limit = MAX_JUDGE_OUTPUT_CHARS.value
     try:
-        text = Path(path).read_text(encoding="utf-8", errors="replace")
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            text = handle.read(limit + 1)  # never more than the parser would accept
     except FileNotFoundError:
         raise DayDreamError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise DayDreamError(f"{path}: is a directory, not a judge output") from None
     except OSError as exc:
         raise DayDreamError(f"{path}: cannot read ({exc.strerror or exc})") from None
     try:
-        score = parse(text)
+        score = parse_evaluation(parser, text)
     except ParseError as exc:
         return {"file": str(path), "score": None, "scale": None, "error": str(exc)}
     return {"file": str(path), "score": score.score, "scale": score.scale, "error": None}

@@ -20,16 +20,17 @@ _IDEA_OPEN = re.compile(r"^\s*<essay-idea(?P<attrs>\s[^>]*)?>\s*$", re.IGNORECAS
 _IDEA_CLOSE = re.compile(r"^\s*</essay-idea\s*>\s*$", re.IGNORECASE)
 _STAGE_ATTR = re.compile(r"""(?<![\w-])stage\s*=\s*["']?\s*(?P<stage>\d+(?:\.\d+)?)\s*["']?""", re.IGNORECASE)
 
-# essay_block: ``(?:\s[^>]*)?`` admits attributes but keeps ``<essay-idea>`` and ``<essays>`` out.
-_ESSAY_OPEN = re.compile(r"<essay(?:\s[^>]*)?>", re.IGNORECASE)
+# essay_block: an <essay> tag, with attributes up to the first ">", but not ``<essay-idea>`` or
+# ``<essays>``. Tags are found by their start and closed with ``str.find``: a pattern like
+# ``<essay(?:\s[^>]*)?>`` rescans the rest of the text at every "<essay " when no ">" follows,
+# which made a long unclosed answer quadratic.
+_ESSAY_TAG = re.compile(r"<essay(?=[\s>])", re.IGNORECASE)
 _ESSAY_CLOSE = re.compile(r"</essay\s*>", re.IGNORECASE)
 
 # essay_block_lenient: an unclosed reasoning block ends at the next <essay> tag (else at the end),
 # so a model that forgot </thinking> still yields its essay.
-_REASONING_BLOCK = re.compile(
-    r"<(?P<tag>thinking|think)\b[^>]*>.*?(?:</(?P=tag)\s*>|(?=<essay[\s>])|\Z)",
-    re.IGNORECASE | re.DOTALL,
-)
+_REASONING_TAG = re.compile(r"<(?P<tag>thinking|think)\b", re.IGNORECASE)
+_REASONING_END = {tag: re.compile(rf"</{tag}\s*>|(?=<essay[\s>])", re.IGNORECASE) for tag in ("thinking", "think")}
 _ORPHAN_REASONING_CLOSE = re.compile(r"</think(?:ing)?\s*>", re.IGNORECASE)
 
 
@@ -96,14 +97,23 @@ def parse_essay_idea_last(text: str) -> str:
     return chosen.content
 
 
+def _tag_end(text: str, start: re.Match[str] | None) -> int | None:
+    """Where the tag whose name ``start`` matched ends (after its ">"); None without a ">" after it,
+    and then no later tag can close either."""
+    if start is None:
+        return None
+    close = text.find(">", start.end())
+    return None if close < 0 else close + 1
+
+
 def _first_essay(parser: str, text: str) -> str | None:
     """The first <essay> block, or None without a tag; a missing close runs to the end of the text
     so a dropped closing tag loses nothing."""
-    opening = _ESSAY_OPEN.search(text)
-    if opening is None:
+    opened = _tag_end(text, _ESSAY_TAG.search(text))
+    if opened is None:
         return None
-    closing = _ESSAY_CLOSE.search(text, opening.end())
-    content = text[opening.end() : closing.start() if closing else len(text)].strip()
+    closing = _ESSAY_CLOSE.search(text, opened)
+    content = text[opened : closing.start() if closing else len(text)].strip()
     if not content:
         raise ParseError(f"{parser}: the <essay> block is empty")
     return content
@@ -117,10 +127,26 @@ def parse_essay_block(text: str) -> str:
     return content
 
 
+def _drop_reasoning_blocks(text: str) -> str:
+    """Every <think>/<thinking> block removed, up to its own closing tag, else the next <essay> tag,
+    else the end of the text."""
+    kept: list[str] = []
+    at = 0
+    while (start := _REASONING_TAG.search(text, at)) is not None:
+        opened = _tag_end(text, start)
+        if opened is None:
+            break
+        end = _REASONING_END[start.group("tag").lower()].search(text, opened)
+        kept.append(text[at : start.start()])
+        at = end.end() if end else len(text)
+    kept.append(text[at:])
+    return "".join(kept)
+
+
 def strip_reasoning(text: str) -> str:
     """Drop <thinking>/<think> blocks, and everything before a closing tag left without its opener
     (some providers cut the opening tag of a reasoning trace but keep the close)."""
-    cleaned = _REASONING_BLOCK.sub("", text)
+    cleaned = _drop_reasoning_blocks(text)
     orphans = list(_ORPHAN_REASONING_CLOSE.finditer(cleaned))
     return cleaned[orphans[-1].end() :] if orphans else cleaned
 
