@@ -50,7 +50,13 @@ def make_s3fs(settings: S3Settings, *, concurrency: int = DEFAULT_CONCURRENCY) -
         import s3fs
     except ImportError as exc:  # the optional extra
         raise UnsupportedStorage("object storage needs s3fs: pip install 'daydream[cluster]'") from exc
-    config: dict[str, Any] = {"max_pool_connections": concurrency}
+    config: dict[str, Any] = {
+        "max_pool_connections": concurrency,
+        # checksums only where S3 requires them: less CPU per request, and S3-compatible stores that
+        # reject botocore's newer default trailing checksums keep working
+        "request_checksum_calculation": "when_required",
+        "response_checksum_validation": "when_required",
+    }
     if settings.path_style:
         config["s3"] = {"addressing_style": "path"}
     return s3fs.S3FileSystem(
