@@ -1,5 +1,6 @@
 """The storage contract, the same on the local disk and on a real S3 server (SeaweedFS)."""
 
+# ruff: noqa: F811  (the fixtures are imported from storage_harness and requested by name)
 from __future__ import annotations
 
 import json

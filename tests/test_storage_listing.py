@@ -1,5 +1,6 @@
 """Listings: one paginated listing for many objects, names and sizes exact, on both backends."""
 
+# ruff: noqa: F811  (the fixtures are imported from storage_harness and requested by name)
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor

@@ -1,5 +1,6 @@
 """Concurrency promises, proven with real processes against real storage (local disk and SeaweedFS S3)."""
 
+# ruff: noqa: F811  (the fixtures are imported from storage_harness and requested by name)
 from __future__ import annotations
 
 import json
@@ -8,16 +9,16 @@ import uuid
 
 import pytest
 from storage_harness import (  # noqa: F401  (fixtures)
+    START,
     Spec,
     open_spec,
     payload,
     run_processes,
     s3_server,
-    START,
     storage_spec,
     worker_create_once,
-    worker_ledger,
     worker_lease_loop,
+    worker_ledger,
     worker_overwrite,
     worker_read_whole,
     worker_semaphore,
@@ -104,8 +105,7 @@ def test_semaphore_never_over_n(storage_spec: Spec) -> None:
     results, at = run_processes(worker_semaphore, [(storage_spec, "pools/llm_api_paid", schedule, 10.0, START)] * 8)
     holds = [h for per_process in results for h in per_process]
     assert len(holds) >= 30
-    for began, ended, slots, slot in holds:
-        assert slot < slots
+    assert all(slot < slots for _, _, slots, slot in holds)
     events = sorted([(h[0], 1, h) for h in holds] + [(h[1], -1, h) for h in holds], key=lambda e: (e[0], e[1]))
     active: set = set()
     for _, step, hold in events:

@@ -16,7 +16,10 @@ from daydream.storage.url import split_url
 
 
 def test_import_needs_neither_airflow_nor_s3fs() -> None:
-    code = "import sys, daydream.storage; bad = [m for m in sys.modules if m.split('.')[0] in ('airflow', 's3fs', 'botocore')]; print(bad)"
+    code = (
+        "import sys, daydream.storage; "
+        "print([m for m in sys.modules if m.split('.')[0] in ('airflow', 's3fs', 'botocore')])"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 
