@@ -26,6 +26,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from daydream.storage import LocalStorage, S3Storage, open_storage
 from daydream.storage.seaweedfs import SeaweedServer, weed_binary
@@ -64,7 +65,7 @@ def upload(server: SeaweedServer, local_root: Path, objects: int) -> None:
     subprocess.run([weed_binary(), "filer.copy", "-c", "32", str(local_root / "gens"), target], check=True)
 
 
-def timed(what: str, func, *args, **kwargs):  # type: ignore[no-untyped-def]
+def timed(what: str, func: Any, *args: Any, **kwargs: Any) -> tuple[Any, float]:
     started = time.perf_counter()
     result = func(*args, **kwargs)
     return result, time.perf_counter() - started

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from cluster_harness import SMOKE_DAG, Cluster, ensure_packages, marked
 
-pytestmark = [pytest.mark.cluster, pytest.mark.timeout(900)]
+# scheduler too: it runs a real Airflow scheduler, so `make test-fast` leaves it out like the other slow ones
+pytestmark = [pytest.mark.cluster, pytest.mark.scheduler, pytest.mark.timeout(900)]
 
 
 def test_celery_cluster_with_two_workers_and_an_s3_data_root(tmp_path: Path) -> None:

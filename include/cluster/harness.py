@@ -265,9 +265,13 @@ class Cluster:
         self.client = AirflowClient(f"http://127.0.0.1:{self.api_port}", control)
         wait_for(self.client.healthy, 180, "Airflow api-server and scheduler", self._check_alive)
         for worker in self.workers:
-            log = self.base / "logs" / f"{worker}.log"
-            wait_for(lambda log=log: " ready." in log.read_text(errors="replace"), 120, worker, self._check_alive)
+            wait_for(self._ready(self.base / "logs" / f"{worker}.log"), 120, worker, self._check_alive)
         self._timed("airflow services", started)
+
+    @staticmethod
+    def _ready(log: Path) -> Callable[[], bool]:
+        """A Celery worker is ready once it logged ``celery@<name> ready.``."""
+        return lambda: " ready." in log.read_text(errors="replace")
 
     def up(self) -> Cluster:
         started = time.monotonic()

@@ -14,10 +14,12 @@ import tempfile
 
 from airflow.sdk import dag, get_current_context, task
 
+from daydream.storage import Storage
+
 WORKERS = ("worker-a", "worker-b")
 
 
-def _data_root():  # type: ignore[no-untyped-def]
+def _data_root() -> Storage:
     from daydream.storage.airflow_bridge import open_airflow_storage
 
     return open_airflow_storage(os.environ["DAYDREAM_DATA_ROOT"])
