@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from daydream.storage import LocalStorage, S3Settings, S3Storage, StorageError, UnsupportedStorage, open_storage
-from daydream.storage.airflow_bridge import open_airflow_storage
+from daydream.storage.airflow_bridge import open_airflow_storage, settings_from_connection
 from daydream.storage.leases import CLOCK_SLACK_S, LeaseBody, is_free
 from daydream.storage.s3 import Fetched
 from daydream.storage.url import split_url
@@ -73,3 +73,28 @@ def test_lease_body_round_trip_and_unique_content() -> None:
     assert LeaseBody.decode(one.encode()) == one
     assert one.encode() != two.encode()  # ETags are content hashes: holders never share one
     assert LeaseBody.decode(b'{"owner": 1}') is None
+
+
+class _Conn:
+    def __init__(self, login: str | None, password: str | None, extra: str) -> None:
+        self.login, self.password, self.extra = login, password, extra
+
+
+def test_connection_fields_become_s3_settings() -> None:
+    conn = _Conn("AKIA", "s3cret", '{"endpoint_url": "http://127.0.0.1:8333", "region_name": "eu-west-1"}')
+    settings = settings_from_connection(conn)
+    assert settings == S3Settings("http://127.0.0.1:8333", "AKIA", "s3cret", "eu-west-1", path_style=True)
+    aws = settings_from_connection(_Conn("AKIA", "s3cret", "{}"))
+    assert aws is not None and aws.endpoint_url is None and not aws.path_style
+    assert settings_from_connection(_Conn(None, None, "{}")) is None  # a role: Airflow's own filesystem
+
+
+def test_lost_lease_raises_on_ensure_valid(tmp_path: Path) -> None:
+    from daydream.storage import LeaseLost
+
+    lease = LocalStorage(tmp_path).acquire_lease("locks/x", 10)
+    assert lease is not None
+    lease.ensure_valid()
+    lease.release()
+    with pytest.raises(LeaseLost, match="locks/x"):
+        lease.ensure_valid()

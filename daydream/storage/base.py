@@ -80,6 +80,11 @@ class Lease(ABC):
     def valid(self) -> bool:
         """Whether this holder may still act: held, not released, not past its expiry."""
 
+    def ensure_valid(self) -> None:
+        """Raise ``LeaseLost`` unless this holder may still act: call it right before protected work."""
+        if not self.valid():
+            raise LeaseLost(f"lost the lease {shown(self.key)} (owner {shown(self.owner)}): another worker may hold it")
+
     @abstractmethod
     def renew(self) -> bool:
         """Extend the hold by ``ttl_s`` from now; False (and ``valid()`` false) when it was lost."""

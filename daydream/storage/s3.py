@@ -184,6 +184,9 @@ class S3Storage(Storage):
         self.put(key, data)
 
     def create_exclusive(self, key: str, data: bytes) -> bool:
+        """``PUT If-None-Match: *``. A create whose answer was lost and retried by s3fs reports False
+        (the retry sees our own object): write-once files hold the same bytes whoever wins, and leases,
+        which must know, recognise their own token instead (``daydream.storage.leases``)."""
         try:
             self.put(key, data, IfNoneMatch="*")
         except OSError as exc:
