@@ -1,0 +1,62 @@
+"""From a data root (a path or an object-storage URL) to a ``Storage``, without Airflow.
+
+A URL that names an Airflow connection (``s3://<conn_id>@bucket/prefix``) needs Airflow to turn the
+connection into credentials: ``daydream.storage.airflow_bridge`` does that and hands the filesystem
+here. Everything else can be opened directly: a path or ``file://`` URL is the local disk, and
+``s3://bucket/prefix`` uses the given ``S3Settings`` (or s3fs's usual environment credentials).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from daydream.errors import shown
+from daydream.storage.base import Storage, UnsupportedStorage
+from daydream.storage.local import LocalStorage
+from daydream.storage.s3 import S3Settings, S3Storage
+
+OBJECT_SCHEMES = ("s3", "s3a", "gs", "gcs")
+
+
+def is_url(root: str | os.PathLike[str]) -> bool:
+    return "://" in str(root)
+
+
+def split_url(url: str) -> tuple[str, str | None, str, str]:
+    """``scheme://[conn_id@]bucket/prefix`` -> (scheme, conn_id, bucket, prefix)."""
+    parts = urlsplit(url)
+    conn_id, _, bucket = parts.netloc.rpartition("@")
+    return parts.scheme.lower(), (unquote(conn_id) or None), bucket, parts.path.strip("/")
+
+
+def open_storage(
+    root: str | os.PathLike[str], *, fs: Any = None, s3: S3Settings | None = None, concurrency: int | None = None
+) -> Storage:
+    """The storage at ``root``: a local path, ``file:///...``, or ``s3://bucket/prefix``.
+
+    ``fs`` is an fsspec filesystem already holding credentials (what the Airflow bridge passes);
+    ``s3`` are explicit settings (tests, the benchmark, a lab without Airflow).
+    """
+    text = str(root)
+    if not is_url(text):
+        return LocalStorage(Path(text).expanduser())
+    scheme, conn_id, bucket, prefix = split_url(text)
+    if scheme == "file":
+        return LocalStorage(Path(unquote(urlsplit(text).path)))
+    if scheme in ("s3", "s3a"):
+        if conn_id is not None and fs is None:
+            raise UnsupportedStorage(
+                f"{shown(text)} names the Airflow connection {conn_id!r}: open it with "
+                "daydream.storage.airflow_bridge.open_airflow_storage"
+            )
+        extra = {"concurrency": concurrency} if concurrency else {}
+        return S3Storage(bucket, prefix, fs=fs, settings=s3, **extra)
+    if scheme in ("gs", "gcs"):
+        raise UnsupportedStorage(
+            f"{shown(text)}: Google Cloud Storage is not supported yet (its conditional writes are "
+            "generation preconditions, not If-None-Match/If-Match); use its S3-interoperable endpoint"
+        )
+    raise UnsupportedStorage(f"unsupported data root {shown(text)}: expected a path, file://, or s3:// URL")
