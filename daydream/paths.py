@@ -69,7 +69,7 @@ def check_id(
 def check_stage(value: object) -> Stage:
     if value not in STAGES:
         raise IdError(f"unknown stage {shown(value)} (expected one of {', '.join(STAGES)})")
-    return value  # type: ignore[return-value]
+    return value
 
 
 def resolve_data_root(value: str | os.PathLike[str] | None = None) -> Path:
