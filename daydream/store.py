@@ -74,6 +74,43 @@ def identity_key(
     return (stage, combo, _norm(parent_gen_id), _norm(template_id), _norm(llm_model_id), int(replicate or 1))
 
 
+def read_json_file(path: str | Path) -> dict[str, Any] | None:
+    """A generation's JSON file as an object; None when it does not exist."""
+    try:
+        with open(path, "rb") as handle:
+            data = json.loads(handle.read().decode("utf-8"))
+    except FileNotFoundError:
+        return None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise StoreError(located(f"unreadable JSON: {exc}", file=path)) from None
+    if not isinstance(data, dict):
+        raise StoreError(located("expected a JSON object", file=path))
+    return data
+
+
+def metadata_from_json(stage: Stage, gen_id: str, data: dict[str, Any], *, path: str | Path) -> GenMetadata:
+    """A parsed ``metadata.json`` as ``GenMetadata``, the older pipeline's spellings read too.
+
+    Separate from ``GensStore.read_metadata`` so a reader of 100k files at once (the older two-column
+    membership) can do its own I/O and still read each file exactly as the store does.
+    """
+    data.setdefault("stage", stage)
+    data.setdefault("gen_id", gen_id)
+    # older DayDreaming metadata: other spellings, and null/blank where a default applies
+    if not data.get("template_id") and data.get(f"{stage}_template"):
+        data["template_id"] = data[f"{stage}_template"]
+    if not data.get("llm_model_id") and data.get("model_id"):
+        data["llm_model_id"] = data["model_id"]
+    for key in ("replicate", "mode"):
+        if data.get(key) in (None, ""):
+            data.pop(key, None)
+    try:
+        return GenMetadata.model_validate(data)
+    except Exception as exc:  # pydantic's message is multi-line
+        first = str(exc).splitlines()[0]
+        raise StoreError(located(f"invalid metadata: {first}", file=path)) from None
+
+
 class GenState(StrEnum):
     PENDING = "pending"
     DONE = "done"
@@ -99,38 +136,13 @@ class GensStore:
             return None
 
     def read_json(self, stage: Stage, gen_id: str, name: str) -> dict[str, Any] | None:
-        path = self.path(stage, gen_id, name)
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            return None
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise StoreError(located(f"unreadable JSON: {exc}", file=path)) from None
-        if not isinstance(data, dict):
-            raise StoreError(located("expected a JSON object", file=path))
-        return data
+        return read_json_file(self.path(stage, gen_id, name))
 
     def read_metadata(self, stage: Stage, gen_id: str) -> GenMetadata | None:
         data = self.read_json(stage, gen_id, "metadata.json")
         if data is None:
             return None
-        data.setdefault("stage", stage)
-        data.setdefault("gen_id", gen_id)
-        # older DayDreaming metadata: other spellings, and null/blank where a default applies
-        if not data.get("template_id") and data.get(f"{stage}_template"):
-            data["template_id"] = data[f"{stage}_template"]
-        if not data.get("llm_model_id") and data.get("model_id"):
-            data["llm_model_id"] = data["model_id"]
-        for key in ("replicate", "mode"):
-            if data.get(key) in (None, ""):
-                data.pop(key, None)
-        try:
-            return GenMetadata.model_validate(data)
-        except Exception as exc:  # pydantic's message is multi-line
-            first = str(exc).splitlines()[0]
-            raise StoreError(
-                located(f"invalid metadata: {first}", file=self.path(stage, gen_id, "metadata.json"))
-            ) from None
+        return metadata_from_json(stage, gen_id, data, path=self.path(stage, gen_id, "metadata.json"))
 
     def exists(self, stage: Stage, gen_id: str, name: str) -> bool:
         return self.path(stage, gen_id, name).exists()
