@@ -35,7 +35,7 @@ LISTED = 10
 
 def _known_level(value: str) -> str:
     if value not in DESCRIPTION_LEVELS:
-        raise ValueError(f"unknown description level {shown(value)} (known: {', '.join(DESCRIPTION_LEVELS)})")
+        raise ValueError(f"unknown description level (known: {', '.join(DESCRIPTION_LEVELS)})")
     return value
 
 
@@ -123,21 +123,18 @@ def _combos_for(settings: CohortSettings, catalogs: Catalogs, spec_path: Path | 
     """Every k-subset the settings ask for, refused before any is formed when there would be too many."""
     concept_ids = _concept_ids(settings, catalogs, spec_path)
     where = spec_path or catalogs.layout.concepts_csv
+    field = "combos.k_max" if spec_path else "k_max"
     if settings.k_max <= len(concept_ids):
         count = math.comb(len(concept_ids), settings.k_max)
         problem = limits.over_limit(count, limits.MAX_COMBOS)
         if problem is not None:
             raise SpecError(
-                located(
-                    f"k_max {settings.k_max} over {len(concept_ids)} concepts: {problem}",
-                    file=where,
-                    field="combos.k_max" if spec_path else "k_max",
-                )
+                located(f"k_max {settings.k_max} over {len(concept_ids)} concepts: {problem}", file=where, field=field)
             )
     try:
         return k_subsets(concept_ids, settings.k_max, settings.description_level)
     except DayDreamError as exc:
-        raise SpecError(located(str(exc), file=where, field="k_max")) from None
+        raise SpecError(located(str(exc), file=where, field=field)) from None
 
 
 def known_ids(catalogs: Catalogs, combo_ids: Iterable[str]) -> dict[str, set[str]]:
