@@ -49,7 +49,7 @@ def write_membership(path: Path, frame: pd.DataFrame) -> None:
 
 def read_membership(layout: DataLayout, cohort_id: str) -> pd.DataFrame:
     """The cohort's membership as a frame with every column; strings, replicate as int."""
-    path = layout.membership(cohort_id)
+    path = layout.inside(layout.membership(cohort_id))
     frame = _read_csv(path, cohort_id)
     for column in ("stage", "gen_id"):
         if column not in frame.columns:

@@ -108,13 +108,17 @@ def test_cohort_ids_outside_the_grammar_are_refused_everywhere(
     assert tree(layout.root.parent) == before
 
 
-def test_a_directory_that_is_not_a_valid_cohort_id_is_flagged_not_listed(layout: DataLayout, cli: Cli) -> None:
+def test_a_directory_that_is_not_a_usable_cohort_is_flagged_not_listed(layout: DataLayout, cli: Cli) -> None:
     for name in ("a b", "tab\tname", "-dash"):
         write_csv(layout.cohorts / name / "spec" / "config.yaml", "axes: {}\n")
+    outside = layout.root.parent / "elsewhere"
+    write_csv(outside / "spec" / "config.yaml", "axes: {}\n")
+    (layout.cohorts / "linked-out").symlink_to(outside, target_is_directory=True)
     assert list_cohorts(layout) == ["demo", "example-full"]
     code, out, err = cli(layout.root, "cohort", "list")
     assert code == 0 and err == ""
     assert out.count("unusable: not a valid cohort id") == 3
+    assert "unusable: a link that leaves the data root" in out
     assert "demo " in out and "example-full" in out
 
 
@@ -234,6 +238,55 @@ def test_combo_catalog_ids_never_reach_a_description_path(
     assert outcome.state == "failed" and "combo_mappings.csv" in outcome.message and "\n" not in outcome.message
     assert llm.calls == []
     assert not any("THE SECRET" in p.read_text() for p in layout.gens.rglob("*.txt"))
+
+
+SYMLINKS_OUT: dict[str, Callable[[DataLayout], Path]] = {
+    "cohort directory": lambda lay: lay.cohort_dir("demo"),
+    "spec directory": lambda lay: lay.spec_dir("demo"),
+    "config.yaml": lambda lay: lay.spec_file("demo"),
+    "selected list": lambda lay: lay.spec_dir("demo") / "selected_drafts.txt",
+    "membership.csv": lambda lay: lay.membership("demo"),
+    "manifest.json": lambda lay: lay.manifest("demo"),
+    "combo_mappings.csv": lambda lay: lay.combo_mappings,
+    "gens/draft": lambda lay: lay.stage_dir("draft"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(SYMLINKS_OUT))
+def test_symlinks_out_of_the_data_root_are_refused(layout: DataLayout, cli: Cli, case: str) -> None:
+    """Ids cannot spell a way out; a symlink inside the data root could. Nothing is read or written through it."""
+    path = SYMLINKS_OUT[case](layout)
+    outside = layout.root.parent / "outside" / path.name
+    outside.parent.mkdir(exist_ok=True)
+    if path.is_dir():
+        shutil.move(path, outside)
+    elif path.exists():
+        path.replace(outside)
+    elif path.suffix:
+        outside.write_text("d_x\n" if path.suffix == ".txt" else "")
+    else:
+        outside.mkdir()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.symlink_to(outside, target_is_directory=outside.is_dir())
+    before = snapshot(layout.root.parent)
+    with pytest.raises(DayDreamError) as info:
+        build_cohort(layout, "demo")
+    one_line(info, str(path), "leaves the data root")
+    refused(cli(layout.root, "cohort", "build", "demo"), "leaves the data root")
+    assert snapshot(layout.root.parent) == before
+
+
+def test_a_generation_directory_linked_out_of_the_root_is_refused(layout: DataLayout, cli: Cli) -> None:
+    draft = plan_cohort(layout, "demo").membership.iloc[0]["gen_id"]
+    outside = layout.root.parent / "outside-gen"
+    outside.mkdir()
+    layout.stage_dir("draft").mkdir(parents=True)
+    layout.gen_dir("draft", draft).symlink_to(outside, target_is_directory=True)
+    with pytest.raises(DayDreamError) as info:
+        build_cohort(layout, "demo")
+    one_line(info, draft, "inside the data root")
+    refused(cli(layout.root, "cohort", "build", "demo"), draft)
+    assert list(outside.iterdir()) == [] and not layout.membership("demo").exists()
 
 
 # --- 2. inputs whose size explodes -----------------------------------------------------------------

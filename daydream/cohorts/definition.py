@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from daydream.errors import CohortError, located
+from daydream.errors import CohortError, OutsideDataRootError, located
 from daydream.paths import DataLayout, check_id, id_problem
 
 SELECTED_ESSAYS = "selected_essays.txt"
@@ -47,13 +47,16 @@ class CohortEntry:
     problem: str | None = None
 
 
-def _entry(path: Path) -> CohortEntry | None:
+def _entry(layout: DataLayout, path: Path) -> CohortEntry | None:
     try:
         if not path.is_dir() or path.name.startswith("."):
             return None
+        layout.inside(path)
         looks_like_a_cohort = (path / "spec").is_dir() or (path / "membership.csv").exists()
     except OSError as exc:
         return CohortEntry(path.name, f"cannot read the directory: {exc.strerror}")
+    except OutsideDataRootError:
+        return CohortEntry(path.name, f"a link that leaves the data root (to {os.path.realpath(path)})")
     if not looks_like_a_cohort:
         return None
     problem = id_problem(path.name)
@@ -68,7 +71,7 @@ def scan_cohorts(layout: DataLayout) -> list[CohortEntry]:
         raise CohortError(located("is not a directory", file=layout.cohorts))
     with os_errors_as_one_line("list"):
         children = sorted(layout.cohorts.iterdir())
-    return [entry for entry in map(_entry, children) if entry is not None]
+    return [entry for entry in (_entry(layout, child) for child in children) if entry is not None]
 
 
 def list_cohorts(layout: DataLayout) -> list[str]:
@@ -86,8 +89,9 @@ def list_cohorts(layout: DataLayout) -> list[str]:
 def check_cohort_id(layout: DataLayout, cohort_id: str, *, no_code: bool) -> None:
     """A cohort must exist as a directory: a typo in an id must not plan (and pay for) the whole no-code cohort."""
     check_id(cohort_id, kind="cohort id", field="cohort_id")
-    cohort_dir = layout.cohort_dir(cohort_id)
+    cohort_dir = layout.inside(layout.cohort_dir(cohort_id))
     with os_errors_as_one_line():
+        layout.inside(layout.spec_dir(cohort_id))
         if cohort_dir.exists() and not cohort_dir.is_dir():
             raise CohortError(located("is not a directory (a cohort is a directory under cohorts/)", file=cohort_dir))
         spec_dir = layout.spec_dir(cohort_id)

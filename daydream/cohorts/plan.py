@@ -58,7 +58,10 @@ def _plan_rows(
     level: str | None,
 ) -> tuple[str, CohortSettings, list[Combo]]:
     """Fill the planner from the cohort's definition; returns its source, settings and the combos it forms."""
-    spec_dir, spec_path = layout.spec_dir(planner.cohort_id), layout.spec_file(planner.cohort_id)
+    spec_dir = layout.spec_dir(planner.cohort_id)
+    spec_path = layout.inside(layout.spec_file(planner.cohort_id))
+    for listed in (SELECTED_ESSAYS, SELECTED_DRAFTS):
+        layout.inside(spec_dir / listed)
     has_spec = spec_path.exists()
     if (k_max is not None or level is not None) and has_spec and "combos" not in _load_spec_doc(spec_path):
         raise SpecError(
@@ -103,7 +106,7 @@ def plan_cohort(
         check_id(cohort_id, kind="cohort id", field="cohort_id")
         catalogs = catalogs or Catalogs.load(layout)
         check_cohort_id(layout, cohort_id, no_code=no_code)
-        combo_catalog = ComboCatalog(layout.combo_mappings)
+        combo_catalog = ComboCatalog(layout.inside(layout.combo_mappings))
         planner = Planner(layout, cohort_id, catalogs)
         source, settings, generated = _plan_rows(planner, layout, catalogs, combo_catalog, k_max=k_max, level=level)
         new_combos = combo_catalog.ensure(generated, write=False)

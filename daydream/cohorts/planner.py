@@ -83,7 +83,7 @@ class _IdResolver:
 
 def previous_identities(layout: DataLayout, cohort_id: str) -> dict[str, Identity]:
     """The identities a previous build of this cohort recorded; an unreadable membership is not trusted."""
-    path = layout.membership(cohort_id)
+    path = layout.inside(layout.membership(cohort_id))
     try:
         frame = pd.read_csv(path, dtype=str, keep_default_na=False)
     except Exception:  # absent, a directory, unreadable, malformed: simply not trusted

@@ -22,7 +22,7 @@ from daydream.cohorts.definition import os_errors_as_one_line
 from daydream.cohorts.plan import CohortPlan, plan_cohort
 from daydream.cohorts.planner import PlanRow
 from daydream.combos import append_combos
-from daydream.errors import CohortError, located
+from daydream.errors import CohortError, OutsideDataRootError, located
 from daydream.membership import write_membership
 from daydream.paths import STAGES, DataLayout
 from daydream.store import GensStore, utc_now
@@ -91,6 +91,10 @@ def _seed_one(gens: str, row: PlanRow) -> int:
     try:
         os.mkdir(gen_dir)
     except FileExistsError:
+        if os.path.islink(gen_dir):  # its stage directory is inside the root (checked): so must it be
+            raise OutsideDataRootError(
+                located("is a symbolic link; a generation directory must be inside the data root", file=gen_dir)
+            ) from None
         if not os.path.isdir(gen_dir):
             raise CohortError(located("is a file where a generation directory belongs", file=gen_dir)) from None
         return int(atomic.create_exclusive(f"{gen_dir}/metadata.json", _metadata_bytes(row)))
@@ -128,9 +132,9 @@ def _seed_all(store: GensStore, rows: list[PlanRow], workers: int = 4) -> int:
         return sum(pool.map(seed_chunk, chunks))
 
 
-def _writable_dir(path: Path) -> None:
-    """``path`` is, or can become, a directory this process may create files in."""
-    probe = path
+def _writable_dir(layout: DataLayout, path: Path) -> None:
+    """``path`` is, or can become, a directory inside the data root this process may create files in."""
+    probe = layout.inside(path)
     while not probe.exists():
         if probe.parent == probe:
             break
@@ -143,15 +147,14 @@ def _writable_dir(path: Path) -> None:
 
 def _check_targets(layout: DataLayout, plan: CohortPlan) -> None:
     """Every path the build writes, checked before it writes anything."""
-    cohort_dir = layout.cohort_dir(plan.cohort_id)
-    _writable_dir(cohort_dir)
-    for target in (layout.membership(plan.cohort_id), layout.manifest(plan.cohort_id)):
-        if target.is_dir():
+    _writable_dir(layout, layout.cohort_dir(plan.cohort_id))
+    for target in (layout.membership(plan.cohort_id), layout.manifest(plan.cohort_id), layout.combo_mappings):
+        if layout.inside(target).is_dir():
             raise CohortError(located("is a directory, expected a file", file=target))
     if plan.new_combos:
-        _writable_dir(layout.combo_mappings.parent)
+        _writable_dir(layout, layout.combo_mappings.parent)
     for stage in {row.stage for row in plan.rows}:
-        _writable_dir(layout.stage_dir(stage))
+        _writable_dir(layout, layout.stage_dir(stage))
 
 
 def build_cohort(
