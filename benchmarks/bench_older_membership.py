@@ -15,7 +15,9 @@ path it replaces), which must give the same frame. Run::
 
     .venv/bin/python benchmarks/bench_older_membership.py [--evaluations 100000] [--store DIR]
 
-Target: the first read <= 3 s on the 2-core machine. Exits 1 when missed or when the frames differ.
+Target: the read takes at most a third of the one-at-a-time reference timed in the same run (the
+code it replaces took 1.5 times as long as the reference), about 3 s or less for 100k on the 2-core
+machine. Exits 1 when missed or when the frames differ.
 """
 
 from __future__ import annotations
@@ -39,6 +41,9 @@ from daydream.paths import DataLayout
 from daydream.store import GenMetadata, GensStore
 
 TARGET_SECONDS = 3.0
+TARGET_RATIO = 0.33
+"""The read against the one-at-a-time reference timed in the same run, so the check holds on a busy
+machine too; on the 2-core machine that is about TARGET_SECONDS or less."""
 COHORT = "older"
 ESSAYS_PER_DRAFT = 5
 JUDGES_PER_ESSAY = 20
@@ -155,22 +160,26 @@ def main() -> int:
             print(f"setup: {total:,} generations in the older layout in {time.perf_counter() - start:.1f} s")
         frame, first, first_cpu = timed_read(layout)
         print(f"rows: {len(frame):,} ({frame['stage'].value_counts().to_dict()})")
-        print(
-            f"read_membership, two-column form: {first:.2f} s ({first_cpu:.2f} s CPU)  [target <= {TARGET_SECONDS:g} s]"
-        )
+        print(f"read_membership, two-column form: {first:.2f} s ({first_cpu:.2f} s CPU)")
         drop_cached_pages(root)
         _, cold, cold_cpu = timed_read(layout)
         print(f"the same with the metadata files evicted from the page cache: {cold:.2f} s ({cold_cpu:.2f} s CPU)")
         start = time.perf_counter()
         reference = one_at_a_time(layout, COHORT)
-        print(f"one generation at a time (the reference): {time.perf_counter() - start:.2f} s")
+        slow = time.perf_counter() - start
+        ratio = first / slow
+        print(f"one generation at a time (the reference, same run): {slow:.2f} s")
+        print(
+            f"read / reference: {ratio:.2f}  [target <= {TARGET_RATIO:g}; about {TARGET_SECONDS:g} s or less "
+            "on the 2-core machine]"
+        )
         print(f"peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
         same = frame.equals(reference)
         print("same frame as the reference" if same else "DIFFERENT from the reference")
         if not same:
             diff = frame.compare(reference) if frame.shape == reference.shape else f"{frame.shape} vs {reference.shape}"
             print(diff)
-        ok = same and first <= TARGET_SECONDS
+        ok = same and ratio <= TARGET_RATIO
         print("PASS" if ok else "MISS")
         return 0 if ok else 1
     finally:

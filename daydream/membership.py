@@ -169,11 +169,12 @@ def _replicates(values: pd.Series, path: Path) -> pd.Series:
 # -- the older two-column form ----------------------------------------------------------------------
 
 
-READ_THREADS = 8
+READ_THREADS = 4
 READ_CHUNK = 1024
-"""The older form's metadata files are read by this many threads, this many files per task: with the
-files' data not in the page cache, 100k reads take 14 s one after another and 6-7 s with 8 threads;
-when cached, threads neither help nor hurt (benchmarks/bench_older_membership.py)."""
+"""The older form's metadata files are read by this many threads, this many files per task. Measured on
+the 2-core machine with 106k files (benchmarks/bench_older_membership.py): with their data not in
+the page cache, 19-30 s one after another, 9-11 s with 4 threads, 10-14 s with 8; cached, 2.5-3.5 s
+either way."""
 
 
 def _read_listed(layout: DataLayout, frame: pd.DataFrame, path: Path) -> list[GenMetadata]:

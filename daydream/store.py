@@ -74,13 +74,29 @@ def identity_key(
     return (stage, combo, _norm(parent_gen_id), _norm(template_id), _norm(llm_model_id), int(replicate or 1))
 
 
+READ_SIZE = 1 << 16
+
+
 def read_json_file(path: str | Path) -> dict[str, Any] | None:
-    """A generation's JSON file as an object; None when it does not exist."""
+    """A generation's JSON file as an object; None when it does not exist.
+
+    Plain ``os.open``/``os.read`` rather than ``open()``: a third of the cost per file, which counts
+    when 100k metadata files are read at once (the older two-column membership). A read shorter than
+    asked for is the end of a regular file, so a small file costs one read; were a read ever cut
+    short otherwise, the JSON would not parse and the error would say so.
+    """
     try:
-        with open(path, "rb") as handle:
-            data = json.loads(handle.read().decode("utf-8"))
+        fd = os.open(path, os.O_RDONLY)
     except FileNotFoundError:
         return None
+    try:
+        chunks = [os.read(fd, READ_SIZE)]
+        while len(chunks[-1]) == READ_SIZE:
+            chunks.append(os.read(fd, READ_SIZE))
+    finally:
+        os.close(fd)
+    try:
+        data = json.loads(b"".join(chunks).decode("utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise StoreError(located(f"unreadable JSON: {exc}", file=path)) from None
     if not isinstance(data, dict):
