@@ -8,8 +8,12 @@ against the id grammar as it is read, column by column with pandas, because each
 
 from __future__ import annotations
 
+import gc
 import re
+import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +48,23 @@ REPLICATE_PATTERN = r"\d{1,9}(\.0*)?"
 """A replicate cell: a whole number (``2.0`` too, as a spreadsheet may save it); blank means 1."""
 
 
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """No cyclic garbage collection while a membership is read or a cohort planned.
+
+    Both build a million small objects that form no reference cycle (plan rows, metadata models);
+    every full collection would walk them all again, a fifth to a third of the time. CPython stops
+    tracking an exact tuple of strings, but never a tuple subclass like ``PlanRow`` nor a model.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def write_membership(path: Path, frame: pd.DataFrame) -> None:
     out = frame.reindex(columns=MEMBERSHIP_COLUMNS)
     atomic.write_text(path, out.to_csv(index=False, lineterminator="\n"))
@@ -71,7 +92,8 @@ def read_membership(layout: DataLayout, cohort_id: str) -> pd.DataFrame:
         frame["cohort_id"] = cohort_id
     missing = [c for c in _FILLED_FROM_METADATA if c not in frame.columns]
     if missing:
-        frame = _fill_from_metadata(layout, frame, missing, path)
+        with gc_paused():
+            frame = _fill_from_metadata(layout, frame, missing, path)
     frame = frame.reindex(columns=MEMBERSHIP_COLUMNS).fillna("")
     frame["replicate"] = _replicates(frame["replicate"], path)
     return frame
@@ -169,22 +191,25 @@ def _replicates(values: pd.Series, path: Path) -> pd.Series:
 # -- the older two-column form ----------------------------------------------------------------------
 
 
-READ_THREADS = 4
 READ_CHUNK = 1024
-"""The older form's metadata files are read by this many threads, this many files per task. Measured on
-the 2-core machine with 106k files (benchmarks/bench_older_membership.py): with their data not in
-the page cache, 19-30 s one after another, 9-11 s with 4 threads, 10-14 s with 8; cached, 2.5-3.5 s
-either way."""
+READ_THREADS = 4
+FROM_DISK_S = 100e-6
+"""How the older form's metadata files are read: the first ``READ_CHUNK`` files one after another, and
+the rest the same way when that took less than ``FROM_DISK_S`` per file (their data is in the page
+cache), else by ``READ_THREADS`` threads, ``READ_CHUNK`` files per task, so the disk serves several
+reads at once. Measured with 106k files on the 2-core machine (benchmarks/bench_older_membership.py):
+cached, 2.2-3.2 s one after another and 3-5 s with 4 threads (they contend for the GIL); from disk,
+15-30 s one after another, 8-11 s with 4 threads, 10-14 s with 8."""
 
 
 def _read_listed(layout: DataLayout, frame: pd.DataFrame, path: Path) -> list[GenMetadata]:
     """Each listed generation's metadata, in membership order.
 
-    Read with plain ``open`` on strings rather than through ``GensStore`` (which builds and checks a
-    ``Path`` per call): 100k files take about a second instead of ten. The ids were checked against
-    the grammar already, so the string paths stay inside ``gens/``; parsing is the store's own
-    (``metadata_from_json``), so every file reads exactly as ``GensStore.read_metadata`` reads it.
-    A problem is reported for the first row that has one, as a one-by-one reading would.
+    Read with ``read_json_file`` on strings rather than through ``GensStore`` (which builds and
+    checks a ``Path`` per call): 100k files take seconds instead of tens of seconds. The ids were
+    checked against the grammar already, so the string paths stay inside ``gens/``; parsing is the
+    store's own (``metadata_from_json``), so every file reads exactly as ``GensStore.read_metadata``
+    reads it. A problem is reported for the first row that has one, as a one-by-one reading would.
     """
     gens = str(layout.gens)
     listed = list(zip(frame["stage"].tolist(), frame["gen_id"].tolist(), strict=True))
@@ -210,11 +235,13 @@ def _read_listed(layout: DataLayout, frame: pd.DataFrame, path: Path) -> list[Ge
             metas.append(metadata_from_json(stage, gen_id, data, path=file))
         return metas
 
-    starts = range(0, len(listed), READ_CHUNK)
-    if len(starts) <= 1:
-        return [meta for start in starts for meta in read_chunk(start)]
+    started = time.perf_counter()
+    metas = read_chunk(0) if listed else []
+    rest = range(READ_CHUNK, len(listed), READ_CHUNK)
+    if not rest or time.perf_counter() - started < FROM_DISK_S * len(metas):
+        return metas + [meta for start in rest for meta in read_chunk(start)]
     with ThreadPoolExecutor(max_workers=READ_THREADS) as pool:
-        return [meta for chunk in pool.map(read_chunk, starts) for meta in chunk]
+        return metas + [meta for chunk in pool.map(read_chunk, rest) for meta in chunk]
 
 
 class _Combos:

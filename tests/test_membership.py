@@ -112,14 +112,16 @@ def _older_spellings(layout: DataLayout, full: pd.DataFrame) -> None:
         path.write_text(json.dumps(meta))
 
 
-@pytest.mark.parametrize("chunk", [2, 1024])
+@pytest.mark.parametrize(("chunk", "threads"), [(2, True), (2, False), (1024, False)])
 def test_two_column_form_reads_as_one_file_at_a_time_would(
-    built_demo: DataLayout, monkeypatch: pytest.MonkeyPatch, chunk: int
+    built_demo: DataLayout, monkeypatch: pytest.MonkeyPatch, chunk: int, threads: bool
 ) -> None:
     """Evaluations listed before their parents, some parents not listed at all, one parent broken and
     one missing (their combos unknown), the older spellings: the same frame as the reference, read in
-    chunks by threads (chunk 2) or in one go; and the user's file is never rewritten."""
+    chunks by threads (as when the files come from disk) or one after another; and the user's file is
+    never rewritten."""
     monkeypatch.setattr(membership, "READ_CHUNK", chunk)
+    monkeypatch.setattr(membership, "FROM_DISK_S", 0.0 if threads else 1.0)
     full = read_membership(built_demo, "demo")
     _older_spellings(built_demo, full)
     evaluations = full[full["stage"] == "evaluation"]
@@ -143,6 +145,7 @@ def test_two_column_form_reports_the_first_bad_row_when_read_in_chunks(
     built_demo: DataLayout, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(membership, "READ_CHUNK", 2)
+    monkeypatch.setattr(membership, "FROM_DISK_S", 0.0)  # the threads: errors still come in row order
     full = read_membership(built_demo, "demo")
     rows = list(zip(full["stage"], full["gen_id"], strict=True))
     rows = rows[:7] + [("essay", "e_gone1")] + rows[7:12] + [("draft", "d_gone2")]

@@ -26,6 +26,7 @@ from daydream.cohorts.settings import (
 )
 from daydream.combos import Combo, ComboCatalog
 from daydream.errors import CohortError, SpecError, located
+from daydream.membership import gc_paused
 from daydream.paths import STAGES, DataLayout, Stage, check_id
 from daydream.rendering import check_template
 from daydream.store import GensStore
@@ -102,7 +103,7 @@ def plan_cohort(
     no_code: bool = False,
 ) -> CohortPlan:
     """Everything a build would write, computed and checked, nothing written."""
-    with os_errors_as_one_line():
+    with os_errors_as_one_line(), gc_paused():
         check_id(cohort_id, kind="cohort id", field="cohort_id")
         catalogs = catalogs or Catalogs.load(layout)
         check_cohort_id(layout, cohort_id, no_code=no_code)
