@@ -118,6 +118,9 @@ def sequential_anova(frame: pd.DataFrame, y: np.ndarray, factors: list[tuple[str
 
 
 def variance_decomposition(scores: pd.DataFrame, include_stale: bool = False) -> pd.DataFrame:
+    """The ANOVA over the usable rows; ``n_reparsed`` (every row) says how many of them were scored by
+    re-parsing ``raw.txt`` (``--reparse-raw``)."""
     frame = with_flags(scores, include_stale)
     used = frame[frame["use"]]
-    return sequential_anova(used, used["score_normalized"].to_numpy(dtype=float) * 10.0, FACTORS)
+    table = sequential_anova(used, used["score_normalized"].to_numpy(dtype=float) * 10.0, FACTORS)
+    return table.assign(n_reparsed=int(used["is_reparsed"].sum()))
