@@ -52,7 +52,7 @@ class _Parents:
             ("essay", self.essay_id, self.essays, is_essay),
             ("draft", self.draft_id, self.drafts, parent != ""),
         ):
-            found = ids.map(frame["found"]).fillna(False).astype(bool)
+            found = ids.map(frame["found"]).astype(object).fillna(False).astype(bool)
             refused = _str_col(ids.map(frame["refused"]))
             why = (": " + refused).where(refused != "", " not found in gens/" + stage)
             broken = applies & (error == "") & ~found

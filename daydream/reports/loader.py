@@ -15,29 +15,23 @@ value in its row (``refused``, ``read_error``), never an exception that stops th
 
 from __future__ import annotations
 
-import errno
 import json
 import math
 import os
-import stat
 from collections.abc import Iterable
 from typing import Any
 
 import pandas as pd
 
-from daydream.errors import DayDreamError, StoreError, located, shown
-from daydream.limits import MAX_JUDGE_OUTPUT_CHARS
-from daydream.paths import DataLayout, Stage, id_problem
+from daydream.errors import StoreError, located, shown
+from daydream.paths import DataLayout, Stage
+from daydream.reports.safefs import TooLarge, invalid_id, open_gen_dir, open_stage_dir, read_bytes
 from daydream.values import optional_float
 
 MAX_JSON_BYTES = 1 << 20
 """A generation's JSON files are a few hundred bytes; a bigger one is flagged rather than parsed."""
 MAX_PARSED_SCORE_BYTES = 1 << 20
 """An evaluation's ``parsed.txt`` holds a number; the bound only keeps a hostile one cheap."""
-
-_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-_FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
-_FIRST_READ = 16384
 
 META_FIELDS = ("template_id", "llm_model_id", "parent_gen_id", "combo_id", "replicate", "mode", "origin_cohort_id")
 """``metadata.json`` fields a report uses; read into ``m_<field>`` columns."""
@@ -85,36 +79,9 @@ _INDEX = {name: i for i, name in enumerate(RECORD_COLUMNS)}
 _WIDTH = len(RECORD_COLUMNS)
 
 
-class _TooLarge(Exception):
-    pass
-
-
-def _read_bytes(name: str, dir_fd: int, limit: int, *, cut: bool = False) -> bytes:
-    """A regular file's bytes (``O_NOFOLLOW``: a link swapped in after the scandir is refused too).
-
-    More than ``limit`` bytes is ``_TooLarge``, or with ``cut`` the first ``limit`` bytes.
-    """
-    fd = os.open(name, _FILE_FLAGS, dir_fd=dir_fd)
-    try:
-        chunk = os.read(fd, min(_FIRST_READ, limit + 1))
-        if len(chunk) < _FIRST_READ and len(chunk) <= limit:  # a short read of a regular file is its end
-            return chunk
-        chunks, total = [chunk], len(chunk)
-        while chunk and total <= limit:
-            chunk = os.read(fd, min(1 << 20, limit + 1 - total))
-            chunks.append(chunk)
-            total += len(chunk)
-        if total > limit:
-            if not cut:
-                raise _TooLarge
-            return b"".join(chunks)[:limit]
-        return b"".join(chunks)
-    finally:
-        os.close(fd)
-
-
 def _text(value: Any) -> str | None:
-    return None if value is None else str(value)
+    """A scalar as text; a list or an object where text belongs is no value (and gets flagged)."""
+    return None if value is None or isinstance(value, (dict, list)) else str(value)
 
 
 def _flag(value: Any) -> bool | None:
@@ -152,6 +119,7 @@ _RAW_FIELDS = (
     ("cost_usd", "cost_usd", _number),
     ("cost_estimated_usd", "cost_estimated_usd", _number),
 )
+_META_COLUMNS = tuple((f"m_{name}", name, _text) for name in META_FIELDS)
 _USAGE_FIELDS = tuple((name, name, _number) for name in ("prompt_tokens", "completion_tokens", "total_tokens"))
 _PARSED_FIELDS = (
     ("pm_success", "success", _flag),
@@ -164,21 +132,10 @@ _PARSED_FIELDS = (
 )
 
 
-def _fill(row: list[Any], data: dict[str, Any], fields: tuple) -> None:
-    for column, key, convert in fields:
-        row[_INDEX[column]] = convert(data.get(key))
-
-
-def _fill_meta(row: list[Any], data: dict[str, Any], stage: str) -> None:
-    for name in META_FIELDS:
-        value = data.get(name)
-        aliases = (
-            (f"{stage}_template", f"{stage}_template_id") if name == "template_id" else _META_ALIASES.get(name, ())
-        )
-        for alias in aliases:
-            if value in (None, ""):
-                value = data.get(alias)
-        row[_INDEX[f"m_{name}"]] = _text(value)
+def _aliases(name: str, stage: str) -> tuple[str, ...]:
+    if name == "template_id":
+        return (f"{stage}_template", f"{stage}_template_id")
+    return _META_ALIASES.get(name, ())
 
 
 def parsed_score(data: bytes) -> tuple[float | None, str | None]:
@@ -220,12 +177,35 @@ class _GenReader:
             self.problems.append(f"{name}: not a regular file (a link or a directory), not read")
         return kind
 
+    def fill(self, data: dict[str, Any], fields: tuple, name: str) -> None:
+        """Columns from a JSON object; a value of the wrong type is left out and named as a problem."""
+        wrong = []
+        for column, key, convert in fields:
+            value = data.get(key)
+            converted = convert(value)
+            self.row[_INDEX[column]] = converted
+            if converted is None and value is not None:
+                wrong.append(key)
+        if wrong:
+            self.problems.append(f"{name}: unusable value of {', '.join(wrong)}")
+
+    def fill_meta(self, data: dict[str, Any], stage: str) -> None:
+        """``m_<field>`` columns from ``metadata.json``, reading the older spellings too."""
+        resolved = {}
+        for name in META_FIELDS:
+            value = data.get(name)
+            for alias in _aliases(name, stage):
+                if value in (None, ""):
+                    value = data.get(alias)
+            resolved[name] = value
+        self.fill(resolved, _META_COLUMNS, "metadata.json")
+
     def json(self, name: str) -> dict[str, Any]:
         if not self.regular(name):
             return {}
         try:
-            data = json.loads(_read_bytes(name, self.dir_fd, MAX_JSON_BYTES))
-        except _TooLarge:
+            data = json.loads(read_bytes(name, self.dir_fd, MAX_JSON_BYTES))
+        except TooLarge:
             self.problems.append(f"{name}: larger than {MAX_JSON_BYTES:,} bytes, not read")
             return {}
         except (OSError, ValueError, RecursionError) as exc:  # JSON and Unicode errors are ValueErrors
@@ -252,30 +232,14 @@ class _GenReader:
             self.row[_INDEX["parsed_value"]] = self.row[_INDEX["pm_score"]]
             return
         try:
-            data = _read_bytes("parsed.txt", self.dir_fd, MAX_PARSED_SCORE_BYTES)
-        except _TooLarge:
+            data = read_bytes("parsed.txt", self.dir_fd, MAX_PARSED_SCORE_BYTES)
+        except TooLarge:
             self.row[_INDEX["parsed_error"]] = f"Invalid parsed.txt: larger than {MAX_PARSED_SCORE_BYTES:,} bytes"
             return
         except OSError as exc:
             self.row[_INDEX["parsed_error"]] = f"Read error: {exc.strerror or type(exc).__name__}"
             return
         self.row[_INDEX["parsed_value"]], self.row[_INDEX["parsed_error"]] = parsed_score(data)
-
-
-def _open_gen_dir(stage_fd: int, gen_id: str) -> tuple[int | None, str | None]:
-    """``(fd, None)``, ``(None, None)`` when absent, or ``(None, why it was refused)``."""
-    try:
-        return os.open(gen_id, _DIR_FLAGS, dir_fd=stage_fd), None
-    except FileNotFoundError:
-        return None, None
-    except NotADirectoryError:
-        try:
-            link = stat.S_ISLNK(os.lstat(gen_id, dir_fd=stage_fd).st_mode)
-        except OSError:
-            link = False
-        return None, "a symlink, not followed" if link else "not a directory"
-    except OSError as exc:
-        return None, f"cannot open: {exc.strerror or type(exc).__name__}"
 
 
 def _absent(gen_id: str, refused: str | None = None) -> list[Any]:
@@ -287,17 +251,12 @@ def _absent(gen_id: str, refused: str | None = None) -> list[Any]:
     return row
 
 
-def _invalid_id(gen_id: str) -> str | None:
-    problem = id_problem(gen_id)
-    return None if problem is None else f"invalid gen id {shown(gen_id)}: {problem}"
-
-
 def read_one(stage_fd: int, gen_id: str, *, stage: str, metadata: bool) -> list[Any]:
     """One generation directory as a ``RECORD_COLUMNS`` row (missing values are None)."""
-    invalid = _invalid_id(gen_id)
+    invalid = invalid_id(gen_id)
     if invalid is not None:
         return _absent(gen_id, invalid)
-    fd, refused = _open_gen_dir(stage_fd, gen_id)
+    fd, refused = open_gen_dir(stage_fd, gen_id)
     if fd is None:
         return _absent(gen_id, refused)
     row: list[Any] = [None] * _WIDTH
@@ -310,16 +269,19 @@ def read_one(stage_fd: int, gen_id: str, *, stage: str, metadata: bool) -> list[
             row[_INDEX[column]] = name in entries
         reader = _GenReader(row, fd, entries)
         if metadata:
-            _fill_meta(row, reader.json("metadata.json"), stage)
+            reader.fill_meta(reader.json("metadata.json"), stage)
         if "error.json" in entries:
-            _fill(row, reader.json("error.json"), _ERROR_FIELDS)
+            reader.fill(reader.json("error.json"), _ERROR_FIELDS, "error.json")
         if "raw_metadata.json" in entries:
             raw = reader.json("raw_metadata.json")
-            _fill(row, raw, _RAW_FIELDS)
-            _fill(row, raw["usage"] if isinstance(raw.get("usage"), dict) else {}, _USAGE_FIELDS)
+            reader.fill(raw, _RAW_FIELDS, "raw_metadata.json")
+            usage = raw.get("usage")
+            if usage is not None and not isinstance(usage, dict):
+                reader.problems.append("raw_metadata.json: unusable value of usage")
+            reader.fill(usage if isinstance(usage, dict) else {}, _USAGE_FIELDS, "raw_metadata.json usage")
         if stage == "evaluation":
             if "parsed_metadata.json" in entries:
-                _fill(row, reader.json("parsed_metadata.json"), _PARSED_FIELDS)
+                reader.fill(reader.json("parsed_metadata.json"), _PARSED_FIELDS, "parsed_metadata.json")
             reader.score()
         if reader.problems:
             row[_INDEX["read_error"]] = "; ".join(reader.problems)
@@ -330,25 +292,13 @@ def read_one(stage_fd: int, gen_id: str, *, stage: str, metadata: bool) -> list[
     return row
 
 
-def _open_stage_dir(layout: DataLayout, stage: Stage) -> int | None:
-    """The stage directory, refused when it leaves the data root (a symlinked ``gens/``, say)."""
-    path = layout.stage_dir(stage)
-    layout.inside(path)
-    try:
-        return os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    except FileNotFoundError:
-        return None
-    except NotADirectoryError:
-        raise StoreError(located("not a directory", file=path)) from None
-
-
 def read_gens(layout: DataLayout, stage: Stage, gen_ids: Iterable[str], *, metadata: bool) -> pd.DataFrame:
     """Records of ``gen_ids`` of one stage, one row each, in ``RECORD_COLUMNS``."""
     ids = list(dict.fromkeys(gen_ids))
-    stage_fd = _open_stage_dir(layout, stage) if ids else None
+    stage_fd = open_stage_dir(layout, stage) if ids else None
     try:
         if stage_fd is None:
-            rows = [_absent(gen_id, _invalid_id(gen_id)) for gen_id in ids]
+            rows = [_absent(gen_id, invalid_id(gen_id)) for gen_id in ids]
         else:
             rows = [read_one(stage_fd, gen_id, stage=stage, metadata=metadata) for gen_id in ids]
     finally:
@@ -379,49 +329,3 @@ def list_gen_ids(layout: DataLayout, stage: Stage) -> list[str]:
         return []
     except NotADirectoryError:
         raise StoreError(located("not a directory", file=stage_dir)) from None
-
-
-def read_gen_text(
-    layout: DataLayout, stage: Stage, gen_id: str, name: str, *, limit: int | None = None
-) -> tuple[str | None, str | None]:
-    """``(text, None)`` of one generation's file, or ``(None, why not)``.
-
-    With ``limit``, the first ``limit`` characters (a page showing a document or a judge's
-    reasoning); without, the whole file, refused above ``MAX_JUDGE_OUTPUT_CHARS`` (re-parsing).
-    The same refusals as ``read_gens`` (an invalid id, a link, anything but a regular file), so a
-    hostile membership or store can never make a report show a file from outside the data root.
-    """
-    invalid = _invalid_id(gen_id)
-    if invalid is not None:
-        return None, invalid
-    try:
-        stage_fd = _open_stage_dir(layout, stage)
-    except DayDreamError as exc:
-        return None, str(exc)
-    if stage_fd is None:
-        return None, "file not found"
-    try:
-        fd, refused = _open_gen_dir(stage_fd, gen_id)
-    finally:
-        os.close(stage_fd)
-    if fd is None:
-        return None, f"gens/{stage}/{gen_id}: {refused}" if refused else "file not found"
-    chars = limit if limit is not None else MAX_JUDGE_OUTPUT_CHARS.value
-    try:
-        if not stat.S_ISREG(os.stat(name, dir_fd=fd, follow_symlinks=False).st_mode):
-            return None, f"{name}: not a regular file (a link or a directory), not read"
-        data = _read_bytes(name, fd, 4 * chars, cut=limit is not None)  # UTF-8: at most 4 bytes a character
-    except FileNotFoundError:
-        return None, "file not found"
-    except _TooLarge:
-        return None, f"{name}: larger than the limit of {chars:,} characters ({MAX_JUDGE_OUTPUT_CHARS.env}), not read"
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            return None, f"{name}: a symlink, not followed"
-        return None, f"{name}: {exc.strerror or type(exc).__name__}"
-    finally:
-        os.close(fd)
-    text = data.decode("utf-8", errors="replace")
-    if limit is None and len(text) > chars:
-        return None, f"{name}: larger than the limit of {chars:,} characters ({MAX_JUDGE_OUTPUT_CHARS.env}), not read"
-    return text[:chars], None

@@ -16,7 +16,7 @@ import pandas as pd
 
 from daydream.paths import DataLayout, id_problem
 from daydream.reports import html as h
-from daydream.reports.loader import read_gen_text
+from daydream.reports.safefs import read_gen_text
 
 LEADERBOARD_SIZE = 20
 DETAILED_DOCUMENTS = 10

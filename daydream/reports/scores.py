@@ -18,7 +18,7 @@ import pandas as pd
 from daydream.errors import DayDreamError
 from daydream.parsers import parse_evaluation
 from daydream.paths import DataLayout
-from daydream.reports.loader import read_gen_text
+from daydream.reports.safefs import read_gen_text
 
 DEFAULT_SCALE = {"in_last_line": 9.0, "complex": 10.0}
 """The scale a score is on when the judge wrote none (the parsers' ``implied_scale``)."""
