@@ -31,7 +31,7 @@ from daydream.reports import html as h
 from daydream.reports.aggregate import ScopeData, load_scope
 from daydream.reports.build import headline
 from daydream.reports.cost import calls_frame, cost_table
-from daydream.reports.overview import cohort_rows, overview_record
+from daydream.reports.overview import CohortRow, cohort_rows, overview_record
 from daydream.reports.page import gen_text, judge_view
 from daydream.reports.pivots import document_table
 from daydream.reports.progress import stage_summary
@@ -142,17 +142,9 @@ def create_app(cache: _ScopeCache | None = None) -> FastAPI:
 
     @app.get("/", response_class=HTMLResponse, name="cohorts")
     def cohorts_page(request: Request) -> HTMLResponse:
-        lay, base = layout(), _base(request)
+        lay = layout()
         rows = cohort_rows(lay, lambda cohort_id: scopes.get(lay, cohort_id))
-        frame = pd.DataFrame([overview_record(r) for r in rows])
-        linkable = {r.cohort_id for r in rows if r.built}
-        cohorts = h.table(
-            frame,
-            ["cohort", "draft", "essay", "evaluation", "scored", "mean (0-10)", "problem"] if rows else None,
-            links={"cohort": lambda r: f"{base}/cohorts/{r['cohort']}" if r["cohort"] in linkable else None},
-            empty=f"No cohorts with a membership.csv under {lay.cohorts}.",
-        )
-        return _page("ui_cohorts.html", "DayDream cohorts", root=lay.root, cohorts=cohorts)
+        return _page("ui_cohorts.html", "DayDream cohorts", root=lay.root, cohorts=_overview(lay, rows, _base(request)))
 
     @app.get("/api/cohorts", name="cohorts_json")
     def cohorts_json() -> JSONResponse:
@@ -178,6 +170,17 @@ def create_app(cache: _ScopeCache | None = None) -> FastAPI:
         return _page("ui_document.html", f"DayDream: {gen_id}", **context)
 
     return app
+
+
+def _overview(layout: DataLayout, rows: list[CohortRow], base: str) -> h.Table:
+    """One row per cohort; a cohort that has a page links to it, a broken one shows its problem."""
+    linkable = {r.cohort_id for r in rows if r.built}
+    return h.table(
+        pd.DataFrame([overview_record(r) for r in rows]),
+        ["cohort", "draft", "essay", "evaluation", "scored", "mean (0-10)", "problem"] if rows else None,
+        links={"cohort": lambda r: f"{base}/cohorts/{r['cohort']}" if r["cohort"] in linkable else None},
+        empty=f"No cohorts with a membership.csv under {layout.cohorts}.",
+    )
 
 
 def _cohort_context(data: ScopeData, cohort_id: str, base: str) -> dict[str, Any]:

@@ -85,7 +85,51 @@ def _check_ids(kind: str, wanted: Sequence[str], known: Sequence[str], file: Pat
 
 
 def _header(lines: list[str]) -> str:
-    return "".join(f"# {line}\n" for line in lines)
+    """``#`` comment lines; a line break inside a value (a crafted ``--data-root``, say) cannot start a
+    line that ``read_id_list`` would take for a gen id."""
+    return "".join(f"# {' '.join(line.splitlines())}\n" for line in lines)
+
+
+def _judges(
+    layout: DataLayout, catalogs: Catalogs, templates: Sequence[str], llms: Sequence[str]
+) -> tuple[list[str], list[str]]:
+    """The new cohort's evaluation templates and models: known ids, default the active ones."""
+    return (
+        _check_ids(
+            "evaluation template",
+            templates or catalogs.active_template_ids("evaluation"),
+            list(catalogs.templates["evaluation"]),
+            layout.templates_csv("evaluation"),
+            "template_id",
+        ),
+        _check_ids(
+            "evaluation model",
+            llms or catalogs.evaluation_model_ids,
+            list(catalogs.models),
+            layout.models_csv,
+            "id",
+        ),
+    )
+
+
+def _write_selection(layout: DataLayout, cohort_id: str, name: str, text: str, chosen: pd.DataFrame) -> list[Path]:
+    out_dir = layout.inside(layout.reports(cohort_id) / "selection")
+    paths = [atomic.write_text(layout.inside(out_dir / name), text)]
+    ranked = chosen.assign(rank=range(1, len(chosen) + 1))
+    csv_path = layout.inside(out_dir / name.replace(".txt", ".csv"))
+    paths.append(atomic.write_text(csv_path, ranked.to_csv(index=False, lineterminator="\n")))
+    return paths
+
+
+def _write_new_cohort(target: Path, name: str, text: str, intro: list[str], axes: dict[str, list[str]]) -> list[Path]:
+    try:
+        target.mkdir(parents=True, exist_ok=False)
+    except FileExistsError:
+        raise CohortError(
+            located(f"cohort {shown(target.name)} already exists; not overwritten", file=target)
+        ) from None
+    config = _header(intro) + yaml.safe_dump({"axes": axes}, sort_keys=False, default_flow_style=False)
+    return [atomic.write_text(target / "spec" / name, text), atomic.write_text(target / "spec" / "config.yaml", config)]
 
 
 def select_top(
@@ -110,22 +154,10 @@ def select_top(
     check_id(cohort_id, kind="cohort id", field="--cohort")
     catalogs = catalogs or Catalogs.load(layout)
     target = _check_new_cohort(layout, new_cohort) if new_cohort is not None else None
-    templates = _check_ids(
-        "evaluation template",
-        evaluation_templates or catalogs.active_template_ids("evaluation"),
-        list(catalogs.templates["evaluation"]),
-        layout.templates_csv("evaluation"),
-        "template_id",
+    templates, llms = _judges(layout, catalogs, evaluation_templates, evaluation_llms)
+    ranking = rank_documents(
+        load_scope(layout, catalogs, cohort_id=cohort_id).scores, by=by, include_stale=include_stale
     )
-    llms = _check_ids(
-        "evaluation model",
-        evaluation_llms or catalogs.evaluation_model_ids,
-        list(catalogs.models),
-        layout.models_csv,
-        "id",
-    )
-    data = load_scope(layout, catalogs, cohort_id=cohort_id)
-    ranking = rank_documents(data.scores, by=by, include_stale=include_stale)
     if ranking.empty:
         raise CohortError(
             located(
@@ -146,31 +178,14 @@ def select_top(
         ]
     )
     text = header + "".join(f"{g}\n" for g in gen_ids)
-    out_dir = layout.inside(layout.reports(cohort_id) / "selection")
     name = SELECTED_FILE[stage]
-    paths = [atomic.write_text(layout.inside(out_dir / name), text)]
-    ranked = chosen.assign(rank=range(1, len(chosen) + 1))
-    csv_path = layout.inside(out_dir / name.replace(".txt", ".csv"))
-    paths.append(atomic.write_text(csv_path, ranked.to_csv(index=False, lineterminator="\n")))
+    paths = _write_selection(layout, cohort_id, name, text, chosen)
     if target is not None:
-        try:
-            target.mkdir(parents=True, exist_ok=False)
-        except FileExistsError:
-            raise CohortError(
-                located(f"cohort {shown(new_cohort)} already exists; not overwritten", file=target)
-            ) from None
-        spec = target / "spec"
-        config = _header(
-            [
-                f"Curated cohort: the top {len(gen_ids)} {stage}s of cohort {cohort_id} by {by} "
-                f"normalised score, re-evaluated by the judges below.",
-                f"Written by daydream select top on {now}; build it with: daydream cohort build {new_cohort}",
-            ]
-        ) + yaml.safe_dump(
-            {"axes": {"evaluation_template": templates, "evaluation_llm": llms}},
-            sort_keys=False,
-            default_flow_style=False,
-        )
-        paths.append(atomic.write_text(spec / name, text))
-        paths.append(atomic.write_text(spec / "config.yaml", config))
+        intro = [
+            f"Curated cohort: the top {len(gen_ids)} {stage}s of cohort {cohort_id} by {by} "
+            f"normalised score, re-evaluated by the judges below.",
+            f"Written by daydream select top on {now}; build it with: daydream cohort build {new_cohort}",
+        ]
+        axes = {"evaluation_template": templates, "evaluation_llm": llms}
+        paths += _write_new_cohort(target, name, text, intro, axes)
     return SelectionResult(cohort_id=cohort_id, stage=stage, by=by, gen_ids=gen_ids, paths=paths, new_cohort=new_cohort)
