@@ -2,22 +2,23 @@
 
 A report over 100,000 evaluations reads a few hundred thousand small files, so this module stays
 plain Python on file descriptors: each generation directory is opened once (``O_NOFOLLOW``), one
-``scandir`` of it tells which files exist and which are regular files, and only the files a report
-needs are opened relative to it. The result is one column-wise frame; everything after that is
-vectorised.
+``listdir`` of it tells which files exist, and only the files a report needs are opened relative to
+it. The result is one column-wise frame; everything after that is vectorised.
 
-The store is data written by others, possibly hostile, so nothing here follows a symlink (a gen id
-directory or a file that is a link is flagged, never read), opens anything but a regular file
-(a FIFO would hang the report), reads more than a bounded number of bytes, or builds a path from an
-id outside the id grammar (``daydream.paths.id_problem``). A problem with one generation becomes a
-value in its row (``refused``, ``read_error``), never an exception that stops the report.
+The store is data written by others, possibly hostile: through ``safefs`` nothing here follows a
+symlink (a gen id directory or a file that is a link is flagged, never read), blocks on a FIFO,
+reads more than a bounded number of bytes, or builds a path from an id outside the id grammar
+(``daydream.paths.id_problem``). A problem with one generation becomes a value in its row
+(``refused``, ``read_error``), never an exception that stops the report.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
+import stat
 from collections.abc import Iterable
 from typing import Any
 
@@ -79,13 +80,7 @@ _INDEX = {name: i for i, name in enumerate(RECORD_COLUMNS)}
 _WIDTH = len(RECORD_COLUMNS)
 
 
-def _text(value: Any) -> str | None:
-    """A scalar as text; a list or an object where text belongs is no value (and gets flagged)."""
-    return None if value is None or isinstance(value, (dict, list)) else str(value)
-
-
-def _flag(value: Any) -> bool | None:
-    return None if value is None else bool(value)
+_TEXT, _FLAG, _NUMBER = "text", "flag", "number"
 
 
 def _number(value: Any) -> float | None:
@@ -97,6 +92,23 @@ def _number(value: Any) -> float | None:
     return number if number is not None and math.isfinite(number) else None
 
 
+def _convert(value: Any, kind: str) -> Any:
+    """A JSON value as the column's kind, None when it cannot be one (then it is flagged).
+
+    Written for speed (it runs a million times for a large store): the common types first.
+    """
+    kind_of = type(value)
+    if kind is _TEXT:
+        if kind_of is str:
+            return value
+        return None if kind_of is dict or kind_of is list else str(value)
+    if kind is _NUMBER:
+        if kind_of is float:
+            return value if math.isfinite(value) else None
+        return _number(value)
+    return bool(value)
+
+
 _PRESENCE = (
     ("has_metadata", "metadata.json"),
     ("has_raw", "raw.txt"),
@@ -105,31 +117,41 @@ _PRESENCE = (
     ("has_raw_meta", "raw_metadata.json"),
     ("has_parsed_meta", "parsed_metadata.json"),
 )
-# (column, key in the JSON file, conversion)
-_ERROR_FIELDS = (("error_kind", "kind", _text), ("error_message", "error", _text))
-_RAW_FIELDS = (
-    ("rm_llm_model_id", "llm_model_id", _text),
-    ("rm_model", "model", _text),
-    ("rm_mode", "mode", _text),
-    ("rm_input_mode", "input_mode", _text),
-    ("rm_copied_from", "copied_from", _text),
-    ("rm_template_sha", "template_sha256", _text),
-    ("rm_finish_reason", "finish_reason", _text),
-    ("rm_truncated", "truncated", _flag),
-    ("cost_usd", "cost_usd", _number),
-    ("cost_estimated_usd", "cost_estimated_usd", _number),
+
+
+_PRESENCE_INDEX = tuple((_INDEX[column], name) for column, name in _PRESENCE)
+
+
+def _fields(*spec: tuple[str, str, str]) -> tuple[tuple[int, str, str], ...]:
+    """``(column, key in the JSON file, kind)`` as ``(column index, key, kind)``."""
+    return tuple((_INDEX[column], key, kind) for column, key, kind in spec)
+
+
+_ERROR_FIELDS = _fields(("error_kind", "kind", _TEXT), ("error_message", "error", _TEXT))
+_RAW_FIELDS = _fields(
+    ("rm_llm_model_id", "llm_model_id", _TEXT),
+    ("rm_model", "model", _TEXT),
+    ("rm_mode", "mode", _TEXT),
+    ("rm_input_mode", "input_mode", _TEXT),
+    ("rm_copied_from", "copied_from", _TEXT),
+    ("rm_template_sha", "template_sha256", _TEXT),
+    ("rm_finish_reason", "finish_reason", _TEXT),
+    ("rm_truncated", "truncated", _FLAG),
+    ("cost_usd", "cost_usd", _NUMBER),
+    ("cost_estimated_usd", "cost_estimated_usd", _NUMBER),
 )
-_META_COLUMNS = tuple((f"m_{name}", name, _text) for name in META_FIELDS)
-_USAGE_FIELDS = tuple((name, name, _number) for name in ("prompt_tokens", "completion_tokens", "total_tokens"))
-_PARSED_FIELDS = (
-    ("pm_success", "success", _flag),
-    ("pm_error_kind", "error_kind", _text),
-    ("pm_error", "error", _text),
-    ("pm_parser", "parser", _text),
-    ("pm_score", "score", _number),
-    ("pm_scale", "scale", _number),
-    ("pm_implied_scale", "implied_scale", _number),
+_META_COLUMNS = _fields(*((f"m_{name}", name, _TEXT) for name in META_FIELDS))
+_USAGE_FIELDS = _fields(*((name, name, _NUMBER) for name in ("prompt_tokens", "completion_tokens", "total_tokens")))
+_PARSED_FIELDS = _fields(
+    ("pm_success", "success", _FLAG),
+    ("pm_error_kind", "error_kind", _TEXT),
+    ("pm_error", "error", _TEXT),
+    ("pm_parser", "parser", _TEXT),
+    ("pm_score", "score", _NUMBER),
+    ("pm_scale", "scale", _NUMBER),
+    ("pm_implied_scale", "implied_scale", _NUMBER),
 )
+_DECODE = json.JSONDecoder().decode
 
 
 def _aliases(name: str, stage: str) -> tuple[str, ...]:
@@ -164,51 +186,50 @@ def parsed_score(data: bytes) -> tuple[float | None, str | None]:
 class _GenReader:
     """Reads one opened generation directory into a ``RECORD_COLUMNS`` row."""
 
-    def __init__(self, row: list[Any], dir_fd: int, entries: dict[str, bool]):
+    def __init__(self, row: list[Any], dir_fd: int, entries: set[str]):
         self.row, self.dir_fd, self.entries = row, dir_fd, entries
         self.problems: list[str] = []
 
-    def regular(self, name: str) -> bool:
-        """Whether ``name`` exists and may be read; a link or a non-file is recorded as a problem."""
-        kind = self.entries.get(name)
-        if kind is None:
-            return False
-        if not kind:
-            self.problems.append(f"{name}: not a regular file (a link or a directory), not read")
-        return kind
-
-    def fill(self, data: dict[str, Any], fields: tuple, name: str) -> None:
+    def fill(self, data: dict[str, Any], fields: tuple[tuple[int, str, str], ...], name: str) -> None:
         """Columns from a JSON object; a value of the wrong type is left out and named as a problem."""
         wrong = []
-        for column, key, convert in fields:
+        row = self.row
+        for index, key, kind in fields:
             value = data.get(key)
-            converted = convert(value)
-            self.row[_INDEX[column]] = converted
-            if converted is None and value is not None:
+            if value is None:  # rows start as None
+                continue
+            converted = row[index] = _convert(value, kind)
+            if converted is None:
                 wrong.append(key)
         if wrong:
             self.problems.append(f"{name}: unusable value of {', '.join(wrong)}")
 
     def fill_meta(self, data: dict[str, Any], stage: str) -> None:
         """``m_<field>`` columns from ``metadata.json``, reading the older spellings too."""
-        resolved = {}
-        for name in META_FIELDS:
-            value = data.get(name)
+        self.fill(data, _META_COLUMNS, "metadata.json")
+        for name in ("template_id", "llm_model_id"):
+            index = _INDEX[f"m_{name}"]
             for alias in _aliases(name, stage):
-                if value in (None, ""):
-                    value = data.get(alias)
-            resolved[name] = value
-        self.fill(resolved, _META_COLUMNS, "metadata.json")
+                if self.row[index] in (None, "") and data.get(alias) not in (None, ""):
+                    self.row[index] = _convert(data[alias], _TEXT)
+
+    def _unreadable(self, name: str, exc: OSError) -> str:
+        if exc.errno == errno.ELOOP:
+            return f"{name}: a symlink, not followed"
+        if exc.errno == errno.EISDIR:
+            return f"{name}: a directory, not a file"
+        return f"{name}: {exc.strerror or type(exc).__name__}"
 
     def json(self, name: str) -> dict[str, Any]:
-        if not self.regular(name):
-            return {}
         try:
-            data = json.loads(read_bytes(name, self.dir_fd, MAX_JSON_BYTES))
+            data = _DECODE(read_bytes(name, self.dir_fd, MAX_JSON_BYTES).decode("utf-8"))
         except TooLarge:
             self.problems.append(f"{name}: larger than {MAX_JSON_BYTES:,} bytes, not read")
             return {}
-        except (OSError, ValueError, RecursionError) as exc:  # JSON and Unicode errors are ValueErrors
+        except OSError as exc:
+            self.problems.append(self._unreadable(name, exc))
+            return {}
+        except (ValueError, RecursionError) as exc:  # JSON and Unicode errors are ValueErrors
             self.problems.append(f"{name}: {type(exc).__name__}")
             return {}
         if not isinstance(data, dict):
@@ -225,11 +246,15 @@ class _GenReader:
         """
         if "parsed.txt" not in self.entries:
             return
-        if not self.regular("parsed.txt"):
-            self.row[_INDEX["parsed_error"]] = "Read error: parsed.txt is not a regular file"
-            return
         if self.row[_INDEX["pm_success"]] is True and self.row[_INDEX["pm_score"]] is not None:
-            self.row[_INDEX["parsed_value"]] = self.row[_INDEX["pm_score"]]
+            try:  # not opened, but a link or a non-file as the done marker is refused all the same
+                regular = stat.S_ISREG(os.stat("parsed.txt", dir_fd=self.dir_fd, follow_symlinks=False).st_mode)
+            except OSError:
+                regular = False
+            if regular:
+                self.row[_INDEX["parsed_value"]] = self.row[_INDEX["pm_score"]]
+            else:
+                self.row[_INDEX["parsed_error"]] = "Read error: parsed.txt: not a regular file (a link?), not read"
             return
         try:
             data = read_bytes("parsed.txt", self.dir_fd, MAX_PARSED_SCORE_BYTES)
@@ -237,7 +262,7 @@ class _GenReader:
             self.row[_INDEX["parsed_error"]] = f"Invalid parsed.txt: larger than {MAX_PARSED_SCORE_BYTES:,} bytes"
             return
         except OSError as exc:
-            self.row[_INDEX["parsed_error"]] = f"Read error: {exc.strerror or type(exc).__name__}"
+            self.row[_INDEX["parsed_error"]] = f"Read error: {self._unreadable('parsed.txt', exc)}"
             return
         self.row[_INDEX["parsed_value"]], self.row[_INDEX["parsed_error"]] = parsed_score(data)
 
@@ -246,8 +271,8 @@ def _absent(gen_id: str, refused: str | None = None) -> list[Any]:
     """The row of a generation that has no directory to read (or one that was refused)."""
     row: list[Any] = [None] * _WIDTH
     row[0], row[1], row[2] = gen_id, False, refused
-    for column, _ in _PRESENCE:
-        row[_INDEX[column]] = False
+    for index, _ in _PRESENCE_INDEX:
+        row[index] = False
     return row
 
 
@@ -262,13 +287,12 @@ def read_one(stage_fd: int, gen_id: str, *, stage: str, metadata: bool) -> list[
     row: list[Any] = [None] * _WIDTH
     row[0] = gen_id
     try:
-        with os.scandir(fd) as scan:
-            entries = {e.name: e.is_file(follow_symlinks=False) for e in scan}
+        entries = set(os.listdir(fd))  # a link or a non-file among them is refused when opened
         row[1] = True
-        for column, name in _PRESENCE:
-            row[_INDEX[column]] = name in entries
+        for index, name in _PRESENCE_INDEX:
+            row[index] = name in entries
         reader = _GenReader(row, fd, entries)
-        if metadata:
+        if metadata and "metadata.json" in entries:
             reader.fill_meta(reader.json("metadata.json"), stage)
         if "error.json" in entries:
             reader.fill(reader.json("error.json"), _ERROR_FIELDS, "error.json")

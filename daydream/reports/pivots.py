@@ -278,7 +278,8 @@ def perfect_score_paths(scores: pd.DataFrame) -> pd.DataFrame:
     perfect = ok[ok["score"] >= ok["implied_scale"] - _EPS]
     if perfect.empty:
         return pd.DataFrame(columns=PERFECT_COLUMNS)
-    all_paths = (scores["evaluation_path"] + "/raw.txt").groupby(scores["parent_gen_id"]).agg(";".join)
+    of_perfect = scores[scores["parent_gen_id"].isin(perfect["parent_gen_id"])]  # only the groups needed
+    all_paths = (of_perfect["evaluation_path"] + "/raw.txt").groupby(of_perfect["parent_gen_id"]).agg(";".join)
     essay = perfect["essay_gen_id"].astype(str)
     out = pd.DataFrame(
         {

@@ -12,6 +12,9 @@ such rows say ``reparsed`` in every table.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
@@ -97,26 +100,47 @@ def _failure_status(kind: pd.Series) -> np.ndarray:
     return np.where(kind.str.lower().isin(_PARSE_KINDS), "parse_error", "failed")
 
 
+def _parsed_read_error(evals: pd.DataFrame) -> pd.Series:
+    """Rows whose ``parsed.txt`` could not be read at all (a link, a directory), not just parsed."""
+    out = pd.Series(False, index=evals.index)
+    errors = evals.loc[evals["parsed_error"].notna(), "parsed_error"].astype(str)
+    out[errors.index] = errors.str.startswith("Read error")
+    return out
+
+
+def _pm_status(sub: pd.DataFrame) -> np.ndarray:
+    kind = _str_col(sub["pm_error_kind"])
+    return np.where(kind == "", "parse_error", _failure_status(kind))
+
+
+def _pm_detail(sub: pd.DataFrame) -> pd.Series:
+    return (_str_col(sub["pm_error_kind"]) + ": " + _str_col(sub["pm_error"])).str.removeprefix(": ")
+
+
+Rule = tuple[pd.Series, "str | Callable[[pd.DataFrame], Any]", "str | Callable[[pd.DataFrame], Any]"]
+
+
 def classify(evals: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
-    """``(status, error_detail)`` of every evaluation record; the first matching rule wins."""
+    """``(status, error_detail)`` of every evaluation record; the first matching rule wins.
+
+    A rule's status and detail may depend on the row: they are then computed for the rows the rule
+    takes only (most rules take a few rows of 100,000).
+    """
     has_parsed, has_raw = evals["has_parsed"].astype(bool), evals["has_raw"].astype(bool)
-    parsed_error = _str_col(evals["parsed_error"])
-    pm_kind, err_kind = _str_col(evals["pm_error_kind"]), _str_col(evals["error_kind"])
-    pm_detail = (pm_kind + ": " + _str_col(evals["pm_error"])).str.removeprefix(": ")
-    rules: list[tuple[pd.Series, str | np.ndarray, str | pd.Series]] = [
-        (evals["refused"].notna(), "invalid", _str_col(evals["refused"])),
+    rules: list[Rule] = [
+        (evals["refused"].notna(), "invalid", lambda sub: _str_col(sub["refused"])),
         (has_parsed & evals["parsed_value"].notna(), "ok", ""),
-        (has_parsed & parsed_error.str.startswith("Read error"), "invalid", parsed_error),
-        (has_parsed, "parse_error", parsed_error),
-        (evals["pm_success"].eq(False), np.where(pm_kind == "", "parse_error", _failure_status(pm_kind)), pm_detail),
+        (has_parsed & _parsed_read_error(evals), "invalid", lambda sub: _str_col(sub["parsed_error"])),
+        (has_parsed, "parse_error", lambda sub: _str_col(sub["parsed_error"])),
+        (evals["pm_success"].eq(False), _pm_status, _pm_detail),
         (
             evals["has_error"].astype(bool),
-            _failure_status(err_kind),
-            err_kind + ": " + _str_col(evals["error_message"]),
+            lambda sub: _failure_status(_str_col(sub["error_kind"])),
+            lambda sub: _str_col(sub["error_kind"]) + ": " + _str_col(sub["error_message"]),
         ),
         (has_raw & evals["rm_truncated"].eq(True), "failed", "truncated output (finish_reason length)"),
         (has_raw, "unparsed", "raw.txt without parsed.txt: the answer was kept but never validated"),
-        (evals["read_error"].notna(), "failed", "unreadable files: " + _str_col(evals["read_error"])),
+        (evals["read_error"].notna(), "failed", lambda sub: "unreadable files: " + _str_col(sub["read_error"])),
         (~evals["found"].astype(bool), "missing", "no generation directory (pending)"),
     ]
     status = pd.Series("missing", index=evals.index, dtype=object)
@@ -124,8 +148,11 @@ def classify(evals: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
     decided = pd.Series(False, index=evals.index)
     for mask, value, why in rules:
         take = mask.astype(bool) & ~decided
-        status[take] = value[take.to_numpy()] if isinstance(value, np.ndarray) else value
-        detail[take] = why[take] if isinstance(why, pd.Series) else why
+        if not take.any():
+            continue
+        sub = evals[take]
+        status[take] = value(sub) if callable(value) else value
+        detail[take] = why(sub) if callable(why) else why
         decided |= take
     return status, detail
 
