@@ -17,7 +17,7 @@ Target: <= 30 s on 2 cores. ``--compare SRC`` (a checkout of another version, e.
 /tmp/daydream-main main``) times that version on the same store in the same session, the two
 alternating, and prints the ratio of the best wall times and of the best CPU times (user + system:
 steadier than wall time on a shared machine); it fails when this version is more than
-``MAX_SLOWDOWN`` slower.
+``MAX_SLOWDOWN`` slower by both measures.
 """
 
 from __future__ import annotations

@@ -165,13 +165,14 @@ def _load(
 
 def _locate_invalid_ids(records: pd.DataFrame, known: pd.DataFrame, member_file: Path) -> pd.DataFrame:
     """Name the membership row of each id refused for its grammar (row 1 is the header)."""
-    bad = records["refused"].astype(str).str.startswith("invalid gen id")
-    if not bad.any():
+    if not records["refused"].notna().any():
         return records
     rows = pd.Series(known.index + 2, index=known["gen_id"]).groupby(level=0).first()
-    where = records.loc[bad, "gen_id"].map(rows)
-    located_text = f"{member_file}: row " + where.astype("Int64").astype(str) + ", field 'gen_id': "
-    records.loc[bad, "refused"] = located_text + records.loc[bad, "refused"]
+    bad = records["refused"].astype(str).str.startswith("invalid gen id") & records["gen_id"].isin(rows.index)
+    if not bad.any():
+        return records
+    where = records.loc[bad, "gen_id"].map(rows).astype(int).astype(str)
+    records.loc[bad, "refused"] = f"{member_file}: row " + where + ", field 'gen_id': " + records.loc[bad, "refused"]
     return records
 
 

@@ -26,7 +26,7 @@ import pandas as pd
 
 from daydream.errors import StoreError, located, shown
 from daydream.paths import DataLayout, Stage
-from daydream.reports.safefs import TooLarge, invalid_id, open_gen_dir, open_stage_dir, read_bytes
+from daydream.reports.safefs import TooLarge, invalid_id, open_gen_dir, open_stage_dir, read_bytes, read_gen_text
 from daydream.values import optional_float
 
 MAX_JSON_BYTES = 1 << 20
@@ -353,3 +353,8 @@ def list_gen_ids(layout: DataLayout, stage: Stage) -> list[str]:
         return []
     except NotADirectoryError:
         raise StoreError(located("not a directory", file=stage_dir)) from None
+
+
+def read_text_file(layout: DataLayout, stage: Stage, gen_id: str, name: str, *, limit: int | None = None) -> str | None:
+    """A generation's text file, or None when it is absent or refused (``safefs.read_gen_text`` says why)."""
+    return read_gen_text(layout, stage, gen_id, name, limit=limit)[0]
