@@ -210,6 +210,30 @@ def test_older_columns_come_first_with_their_names(store):
     ]
 
 
+def test_cross_experiment_columns_in_the_older_scripts_order(store):
+    layout = DataLayout.at(store.root)
+    build_cross_experiment(layout)
+    header = (layout.cross_experiment / "aggregated_scores.csv").read_text().splitlines()[0].split(",")
+    assert header[:15] == [  # scripts/aggregate_scores.py's order
+        "parent_gen_id",
+        "gen_id",
+        "evaluation_template",
+        "evaluation_llm_model",
+        "score",
+        "error",
+        "evaluation_response_path",
+        "combo_id",
+        "draft_template",
+        "generation_template",
+        "generation_model",
+        "generation_response_path",
+        "origin_cohort_id",
+        "input_mode",
+        "copied_from",
+    ]
+    assert sorted(header) == sorted(OLDER_COLUMNS + [c for c in header if c not in OLDER_COLUMNS])
+
+
 def test_unparsed_rows_and_reparse_raw(store, capsys):
     """raw.txt without parsed.txt is ``unparsed`` (no score, a hint); ``--reparse-raw`` scores it, marked."""
     layout = DataLayout.at(store.root)

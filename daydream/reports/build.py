@@ -13,7 +13,7 @@ from daydream.paths import DataLayout, check_id
 from daydream.reports import agreement, charts, cost, pivots, progress, variance
 from daydream.reports.aggregate import ScopeData, load_scope
 from daydream.reports.page import PageInput, index_html
-from daydream.reports.scores import SCORE_COLUMNS, usable
+from daydream.reports.scores import CROSS_SCORE_COLUMNS, SCORE_COLUMNS, usable
 
 
 class Headline(BaseModel):
@@ -103,8 +103,8 @@ def headline(scores: pd.DataFrame, cost_table: pd.DataFrame | None, include_stal
     )
 
 
-def scores_csv(scores: pd.DataFrame) -> pd.DataFrame:
-    return scores.reindex(columns=SCORE_COLUMNS)
+def scores_csv(scores: pd.DataFrame, columns: list[str] = SCORE_COLUMNS) -> pd.DataFrame:
+    return scores.reindex(columns=columns)
 
 
 def build_cohort_reports(
@@ -192,7 +192,7 @@ def build_cross_experiment(
     data = load_scope(layout, catalogs, cohort_id=None, reparse_raw=reparse_raw)
     write = _Writer(layout, layout.cross_experiment)
     scores = data.scores
-    write.csv("aggregated_scores.csv", scores_csv(scores))
+    write.csv("aggregated_scores.csv", scores_csv(scores, CROSS_SCORE_COLUMNS))
     write.csv("template_version_comparison.csv", pivots.template_version_comparison(scores, include_stale))
     return ReportResult(
         cohort_id=None,

@@ -76,7 +76,30 @@ DAYDREAM_COLUMNS = [
     "read_error",
 ]
 SCORE_COLUMNS = [*OLDER_COLUMNS, *DAYDREAM_COLUMNS]
-"""Columns of ``aggregated_scores.csv`` in order: the older ones first, DayDream's after them."""
+"""Columns of a cohort's ``aggregated_scores.csv`` in order: the older ones first, DayDream's after."""
+CROSS_SCORE_COLUMNS = [
+    "parent_gen_id",
+    "gen_id",
+    "evaluation_template",
+    "evaluation_llm_model",
+    "score",
+    "error",
+    "evaluation_response_path",
+    "combo_id",
+    "draft_template",
+    "generation_template",
+    "generation_model",
+    "generation_response_path",
+    "origin_cohort_id",
+    "input_mode",
+    "copied_from",
+    "template_id",
+    "evaluation_model",
+    "stage",
+    *DAYDREAM_COLUMNS,
+]
+"""``7_cross_experiment/aggregated_scores.csv``: the same columns, the older ones in the order the older
+``scripts/aggregate_scores.py`` wrote them there (``parent_gen_id`` first)."""
 
 STATUSES = ("ok", "unparsed", "parse_error", "failed", "missing", "invalid")
 MISSING_PARSED = "missing parsed.txt"
@@ -85,11 +108,13 @@ HINTS = {
     "unparsed": "rerun the evaluation stage: it re-validates the kept raw.txt without a new call "
     "(or 'daydream report --reparse-raw' to score it in this report only)",
     "parse_error": "the judge answered without a readable verdict: see raw.txt; a rerun with force asks again",
-    "failed": "see error.json; a rerun retries it",
+    "failed": "an LLM error is retried by a rerun; an answer kept in raw.txt that failed validation is "
+    "validated again by a rerun (no call), so fix the cause or rerun with force",
     "missing": "not run yet: run the evaluation stage",
     "invalid": "the store entry was refused (see error_detail); fix or remove it",
 }
 _PARSE_KINDS = ("parse", "parseerror")
+TRUNCATED = "truncated output (finish_reason length)"
 
 
 def _str_col(series: pd.Series) -> pd.Series:
@@ -138,7 +163,7 @@ def classify(evals: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
             lambda sub: _failure_status(_str_col(sub["error_kind"])),
             lambda sub: _str_col(sub["error_kind"]) + ": " + _str_col(sub["error_message"]),
         ),
-        (has_raw & evals["rm_truncated"].eq(True), "failed", "truncated output (finish_reason length)"),
+        (has_raw & evals["rm_truncated"].eq(True), "failed", TRUNCATED),
         (has_raw, "unparsed", "raw.txt without parsed.txt: the answer was kept but never validated"),
         (evals["read_error"].notna(), "failed", lambda sub: "unreadable files: " + _str_col(sub["read_error"])),
         (~evals["found"].astype(bool), "missing", "no generation directory (pending)"),
@@ -228,6 +253,8 @@ def resolve_scores(
         "the score is kept but counts in no mean"
     )
     frame["hint"] = frame["status"].map(HINTS).fillna("")
+    truncated = frame["error_detail"] == TRUNCATED
+    frame.loc[truncated, "hint"] = "raise max_tokens for the evaluation stage, then rerun with force"
     frame.loc[unscaled, "hint"] = "add the template with its parser to evaluation_templates.csv"
     return frame
 
