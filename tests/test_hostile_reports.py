@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -354,6 +355,33 @@ def test_one_corrupt_generation_is_flagged_in_its_row(world, capsys, monkeypatch
     http = ui_client(store.root, monkeypatch)
     for path in ("/", "/api/cohorts", "/cohorts/c1", f"/cohorts/c1/documents/{store.e_a}"):
         assert http.get(path).status_code == 200, path
+
+
+@pytest.mark.skipif(shutil.which("setpriv") is None, reason="needs util-linux setpriv to drop root's file powers")
+def test_unreadable_files_are_flagged_without_root_powers(world):
+    """Tests run as root, who reads everything: the CLI runs here without CAP_DAC_OVERRIDE and
+    CAP_DAC_READ_SEARCH, so a file or directory with mode 000 is really unreadable to it."""
+    store, _ = world
+    victim, locked_dir = store.ev["a_b_j1"], store.ev["b_a_j2"]
+    (store.root / "gens" / "evaluation" / victim / "raw_metadata.json").chmod(0)
+    (store.root / "gens" / "evaluation" / locked_dir).chmod(0)
+    (store.root / "gens" / "essay" / store.e_a / "parsed.txt").chmod(0)
+    locked = store.root / "cohorts" / "locked"
+    locked.mkdir()
+    shutil.copy(store.root / "cohorts" / "c1" / "membership.csv", locked / "membership.csv")
+    (locked / "membership.csv").chmod(0)
+    daydream = [str(Path(sys.executable).parent / "daydream"), "report", "--data-root", str(store.root)]
+    powerless = ["setpriv", "--inh-caps=-all", "--bounding-set=-dac_override,-dac_read_search", "--"]
+    ran = subprocess.run([*powerless, *daydream, "c1"], capture_output=True, text=True, timeout=300)
+    assert ran.returncode == 0, ran.stderr
+    rows = rows_by_id(store.root)
+    assert "raw_metadata.json: Permission denied" in rows[victim]["read_error"] and rows[victim]["score"] == "8.0"
+    assert rows[locked_dir]["status"] == "invalid" and "Permission denied" in rows[locked_dir]["error_detail"]
+    page = (store.root / "cohorts" / "c1" / "reports" / "index.html").read_text(encoding="utf-8")
+    assert "parsed.txt: Permission denied" in page  # the essay's text is not shown; the page says why
+    ran = subprocess.run([*powerless, *daydream, "locked"], capture_output=True, text=True, timeout=300)
+    assert ran.returncode == 2 and ran.stderr.count("\n") == 1 and "Traceback" not in ran.stderr
+    assert "membership.csv" in ran.stderr and "Permission denied" in ran.stderr
 
 
 @pytest.mark.parametrize("text", ["nan", "inf", "-Infinity", "1e999", "\xff", "SCORE: 7", "", "7\n\n8", "٣"])

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from daydream.catalogs import Catalogs, Template, read_template_text
-from daydream.errors import DayDreamError
+from daydream.errors import CohortError, DayDreamError, located
 from daydream.membership import read_membership
 from daydream.paths import STAGES, DataLayout, Stage, id_problem
 from daydream.rendering import template_sha256
@@ -209,7 +209,11 @@ def load_scope(
     membership, member_file = None, None
     if cohort_id is not None:
         _check_cohort_paths(layout, cohort_id)
-        membership, member_file = read_membership(layout, cohort_id), layout.membership(cohort_id)
+        member_file = layout.membership(cohort_id)
+        try:
+            membership = read_membership(layout, cohort_id)
+        except OSError as exc:  # unreadable (permissions): the cohort's problem, in one line
+            raise CohortError(located(f"cannot read: {exc.strerror or type(exc).__name__}", file=member_file)) from None
     known: dict[str, pd.DataFrame | None] = {
         stage: membership[membership["stage"] == stage] if membership is not None else None for stage in STAGES
     }

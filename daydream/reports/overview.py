@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from daydream.errors import DayDreamError, shown
+from daydream.errors import CohortError, DayDreamError, located, shown
 from daydream.paths import DataLayout, id_problem
 from daydream.reports.aggregate import ScopeData
 from daydream.reports.build import headline
@@ -33,6 +33,15 @@ class CohortRow(BaseModel):
     problem: str | None = None
 
 
+def _kind(entry: os.DirEntry[str]) -> tuple[str, bool, bool]:
+    """``(name, is a link, is or leads to a directory)``; a link whose target cannot be looked at is
+    no directory."""
+    try:
+        return entry.name, entry.is_symlink(), entry.is_dir()
+    except OSError:
+        return entry.name, True, False
+
+
 def cohort_entries(layout: DataLayout) -> list[tuple[str, str | None]]:
     """``(name, problem)`` of every entry of ``cohorts/`` that is (or claims to be) a cohort.
 
@@ -41,9 +50,11 @@ def cohort_entries(layout: DataLayout) -> list[tuple[str, str | None]]:
     """
     try:
         with os.scandir(layout.cohorts) as scan:
-            entries = sorted((e.name, e.is_symlink(), e.is_dir()) for e in scan if not e.name.startswith("."))
+            entries = sorted(_kind(e) for e in scan if not e.name.startswith("."))
     except (FileNotFoundError, NotADirectoryError):
         return []
+    except OSError as exc:  # the whole cohorts/ unreadable: nothing to list, say why
+        raise CohortError(located(f"cannot list the cohorts: {exc.strerror}", file=layout.cohorts)) from None
     out: list[tuple[str, str | None]] = []
     for name, is_link, is_dir in entries:
         if not (is_dir or is_link):

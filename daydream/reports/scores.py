@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from daydream.errors import DayDreamError
+from daydream.errors import DayDreamError, shown
 from daydream.parsers import parse_evaluation
 from daydream.paths import DataLayout
 from daydream.reports.safefs import read_gen_text
@@ -199,7 +199,7 @@ def _reparse(evals: pd.DataFrame, frame: pd.DataFrame, parser: pd.Series, layout
     for idx in rows:
         name = parser[idx]
         if not name:
-            why = f"no parser for evaluation template {evals.at[idx, 'template_id']!r} in evaluation_templates.csv"
+            why = f"no parser for evaluation template {shown(evals.at[idx, 'template_id'])} in evaluation_templates.csv"
             frame.loc[idx, ["status", "error_detail"]] = "parse_error", f"re-parsing raw.txt failed: {why}"
             continue
         text, problem = read_gen_text(layout, "evaluation", str(evals.at[idx, "gen_id"]), "raw.txt")
