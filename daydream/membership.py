@@ -70,8 +70,13 @@ def write_membership(path: Path, frame: pd.DataFrame) -> None:
     atomic.write_text(path, out.to_csv(index=False, lineterminator="\n"))
 
 
-def read_membership(layout: DataLayout, cohort_id: str) -> pd.DataFrame:
-    """The cohort's membership as a frame with every column; strings, replicate as int."""
+def read_membership(layout: DataLayout, cohort_id: str, *, strict_ids: bool = True) -> pd.DataFrame:
+    """The cohort's membership as a frame with every column; strings, replicate as int.
+
+    ``strict_ids=False`` is for reports: a row whose id is outside the grammar is kept, so the report
+    flags that one row (its paths are never built) instead of refusing a cohort of paid results.
+    Anything that runs or plans generations reads strictly.
+    """
     path = layout.inside(layout.membership(cohort_id))
     frame = _read_csv(path, cohort_id)
     for column in ("stage", "gen_id"):
@@ -87,10 +92,11 @@ def read_membership(layout: DataLayout, cohort_id: str) -> pd.DataFrame:
                 field="stage",
             )
         )
-    check_id_columns(frame, file=path)
+    missing = [c for c in _FILLED_FROM_METADATA if c not in frame.columns]
+    if strict_ids or missing:  # the older form's ids are paths to the metadata that fills it
+        check_id_columns(frame, file=path)
     if "cohort_id" not in frame.columns:
         frame["cohort_id"] = cohort_id
-    missing = [c for c in _FILLED_FROM_METADATA if c not in frame.columns]
     if missing:
         with gc_paused():
             frame = _fill_from_metadata(layout, frame, missing, path)

@@ -211,7 +211,7 @@ def load_scope(
         _check_cohort_paths(layout, cohort_id)
         member_file = layout.membership(cohort_id)
         try:
-            membership = read_membership(layout, cohort_id)
+            membership = read_membership(layout, cohort_id, strict_ids=False)
         except OSError as exc:  # unreadable (permissions): the cohort's problem, in one line
             raise CohortError(located(f"cannot read: {exc.strerror or type(exc).__name__}", file=member_file)) from None
     known: dict[str, pd.DataFrame | None] = {
