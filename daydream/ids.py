@@ -1,4 +1,4 @@
-"""Generation ids (data-contract section 4). These MUST match the DayDreaming pipeline exactly,
+"""Generation ids (docs/data-contract.md §4). These MUST match the DayDreaming pipeline exactly,
 so an existing store's generations are recognised and never paid for twice."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Output validation (data-contract section 6): runs on the raw text after it is saved, so a
+"""Output validation (docs/data-contract.md §6): runs on the raw text after it is saved, so a
 failure never loses what was paid for."""
 
 from __future__ import annotations

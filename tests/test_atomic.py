@@ -1,4 +1,4 @@
-"""Atomic writes (data-contract section 6): a failed write leaves the old file and no temporary file."""
+"""Atomic writes (docs/data-contract.md §6): a failed write leaves the old file and no temporary file."""
 
 from __future__ import annotations
 

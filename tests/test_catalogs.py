@@ -1,4 +1,4 @@
-"""Raw catalogs (data-contract section 1): every malformed catalog is one clear error, nothing written."""
+"""Raw catalogs (docs/data-contract.md §1): every malformed catalog is one clear error, nothing written."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Building cohorts (data-contract section 5): spec, no-code and curated cohorts; nothing half-written."""
+"""Building cohorts (docs/data-contract.md §5): spec, no-code and curated cohorts; nothing half-written."""
 
 from __future__ import annotations
 

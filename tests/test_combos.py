@@ -1,4 +1,4 @@
-"""``combo_mappings.csv`` is append-only (data-contract section 3)."""
+"""``combo_mappings.csv`` is append-only (docs/data-contract.md §3)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Generation ids and combo ids (data-contract sections 3 and 4): the vectors MUST match exactly."""
+"""Generation ids and combo ids (docs/data-contract.md §3 and §4): the vectors MUST match exactly."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Draft parsers (data-contract section 7) on realistic fixtures and on each rule's edge cases."""
+"""Draft parsers (docs/data-contract.md §7) on realistic fixtures and on each rule's edge cases."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Evaluation parsers (data-contract section 7) on realistic judge outputs and on each rule."""
+"""Evaluation parsers (docs/data-contract.md §7) on realistic judge outputs and on each rule."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Prompt rendering (data-contract section 2): strict, sandboxed, errors name the template file and line."""
+"""Prompt rendering (docs/data-contract.md §2): strict, sandboxed, errors name the template file and line."""
 
 from __future__ import annotations
 

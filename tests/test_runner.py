@@ -1,4 +1,4 @@
-"""The stage runner with a fake LLM (data-contract sections 2 and 6): what is paid for is never lost or
+"""The stage runner with a fake LLM (docs/data-contract.md §2 and §6): what is paid for is never lost or
 paid for twice."""
 
 from __future__ import annotations

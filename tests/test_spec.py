@@ -1,4 +1,4 @@
-"""The spec DSL compiler (data-contract section 5): axes, rules, product, output, errors."""
+"""The spec DSL compiler (docs/data-contract.md §5): axes, rules, product, output, errors."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The gens store (data-contract section 6): metadata, state derived from the files."""
+"""The gens store (docs/data-contract.md §6): metadata, state derived from the files."""
 
 from __future__ import annotations
 

@@ -9,7 +9,6 @@ yields its ``combo_id`` axis (the ids are a hash of the concepts). ``--check`` c
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import random
 import sys
@@ -22,9 +21,8 @@ from daydream import atomic
 from daydream.catalogs import Catalogs
 from daydream.cli import add_data_root
 from daydream.cohorts import _settings_from, compile_cohort_spec
-from daydream.combos import k_subsets
+from daydream.cohorts.settings import bounded_k_subsets
 from daydream.errors import DayDreamError, SpecError, located
-from daydream.limits import MAX_COMBOS, over_limit
 from daydream.paths import DATA_ROOT_ENV, DataLayout, check_id, resolve_data_root
 from daydream.spec import compile_spec, load_spec
 
@@ -127,17 +125,8 @@ def _combo_ids(doc: dict[str, Any], spec: Path, data_root: str | None) -> list[s
                 )
             )
         concepts = Catalogs.load(layout).active_concept_ids
-    k_max = settings.k_max
-    if 1 <= k_max <= len(concepts):
-        too_many = over_limit(math.comb(len(concepts), k_max), MAX_COMBOS)
-        if too_many is not None:
-            raise SpecError(
-                located(f"k_max {k_max} over {len(concepts)} concepts: {too_many}", file=spec, field="combos")
-            )
-    try:
-        return [combo.combo_id for combo in k_subsets(concepts, k_max, settings.description_level)]
-    except DayDreamError as exc:
-        raise SpecError(located(str(exc), file=spec, field="combos.k_max")) from None
+    combos = bounded_k_subsets(concepts, settings.k_max, settings.description_level, file=spec, field="combos.k_max")
+    return [combo.combo_id for combo in combos]
 
 
 def _shuffled(frame: pd.DataFrame, seed: int) -> pd.DataFrame:

@@ -120,21 +120,25 @@ def _concept_ids(settings: CohortSettings, catalogs: Catalogs, spec_path: Path |
 
 
 def _combos_for(settings: CohortSettings, catalogs: Catalogs, spec_path: Path | None) -> list[Combo]:
-    """Every k-subset the settings ask for, refused before any is formed when there would be too many."""
     concept_ids = _concept_ids(settings, catalogs, spec_path)
     where = spec_path or catalogs.layout.concepts_csv
     field = "combos.k_max" if spec_path else "k_max"
-    if settings.k_max <= len(concept_ids):
-        count = math.comb(len(concept_ids), settings.k_max)
-        problem = limits.over_limit(count, limits.MAX_COMBOS)
+    return bounded_k_subsets(concept_ids, settings.k_max, settings.description_level, file=where, field=field)
+
+
+def bounded_k_subsets(concept_ids: list[str], k_max: int, level: str, *, file: Path, field: str) -> list[Combo]:
+    """Every k-subset, refused before any is formed when there would be more than ``MAX_COMBOS``
+    (``spec compile`` and ``cohort build`` must agree on what a combos section may cost)."""
+    if 1 <= k_max <= len(concept_ids):
+        problem = limits.over_limit(math.comb(len(concept_ids), k_max), limits.MAX_COMBOS)
         if problem is not None:
             raise SpecError(
-                located(f"k_max {settings.k_max} over {len(concept_ids)} concepts: {problem}", file=where, field=field)
+                located(f"k_max {k_max} over {len(concept_ids)} concepts: {problem}", file=file, field=field)
             )
     try:
-        return k_subsets(concept_ids, settings.k_max, settings.description_level)
+        return k_subsets(concept_ids, k_max, level)
     except DayDreamError as exc:
-        raise SpecError(located(str(exc), file=where, field=field)) from None
+        raise SpecError(located(str(exc), file=file, field=field)) from None
 
 
 def known_ids(catalogs: Catalogs, combo_ids: Iterable[str]) -> dict[str, set[str]]:

@@ -1,4 +1,4 @@
-"""Parsers turn a model's raw text into a stage output (data-contract section 7).
+"""Parsers turn a model's raw text into a stage output (docs/data-contract.md §7).
 
 Names here are the values of the ``parser`` column of the template catalogs. Callers go through
 ``parse_draft`` / ``parse_evaluation`` by name, so a typo in a catalog fails with the list of names

@@ -1,4 +1,4 @@
-"""Draft parsers (data-contract section 7): a draft model's raw text -> the draft's ``parsed.txt``.
+"""Draft parsers (docs/data-contract.md §7): a draft model's raw text -> the draft's ``parsed.txt``.
 
 Each parser takes the raw text and returns the stage output, or raises ``ParseError`` with a
 one-line message: a parse failure must fail that one generation loudly rather than store an empty

@@ -1,4 +1,4 @@
-"""Evaluation parsers (data-contract section 7): a judge's raw text -> a ``Score``.
+"""Evaluation parsers (docs/data-contract.md §7): a judge's raw text -> a ``Score``.
 
 A wrong score is worse than a missing one: it flows silently into every report, whereas a
 ``ParseError`` leaves the raw text in the store for a researcher to look at. So both parsers refuse
