@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 from daydream.errors import CatalogError, DayDreamError, located, shown
 
@@ -34,28 +35,7 @@ def read_rows(
         raise error(located(f"cannot read: {exc.strerror}", file=path)) from None
     with handle:
         reader = csv.reader(handle, strict=True)
-        try:
-            header = next(reader)
-        except StopIteration:
-            raise error(located("empty file, expected a header row", file=path)) from None
-        except (csv.Error, UnicodeDecodeError) as exc:
-            raise error(located(f"not a readable CSV: {_csv_problem(exc)}", file=path, row=1)) from None
-        header = [h.strip() for h in header]
-        missing = [c for c in required if c not in header]
-        if missing:
-            raise error(
-                located(
-                    f"missing required column(s): {', '.join(missing)} (header: {shown(', '.join(header), 200)})",
-                    file=path,
-                    row=1,
-                    field=missing[0],
-                )
-            )
-        seen: set[str] = set()
-        for name in header:
-            if name and name in seen:
-                raise error(located("duplicate column name", file=path, row=1, field=name))
-            seen.add(name)
+        header = _header(reader, path, required, error)
         row_number, line_end = 1, reader.line_num
         while True:
             line_start = line_end + 1
@@ -94,6 +74,33 @@ def read_rows(
                 )
             row = {name: (cells[i].strip() if i < len(cells) else "") for i, name in enumerate(header)}
             yield row_number, row
+
+
+def _header(reader: Any, path: Path, required: Sequence[str], error: type[DayDreamError]) -> list[str]:
+    """The stripped header row, with every required column present and no name given twice."""
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise error(located("empty file, expected a header row", file=path)) from None
+    except (csv.Error, UnicodeDecodeError) as exc:
+        raise error(located(f"not a readable CSV: {_csv_problem(exc)}", file=path, row=1)) from None
+    header = [h.strip() for h in header]
+    missing = [c for c in required if c not in header]
+    if missing:
+        raise error(
+            located(
+                f"missing required column(s): {', '.join(missing)} (header: {shown(', '.join(header), 200)})",
+                file=path,
+                row=1,
+                field=missing[0],
+            )
+        )
+    seen: set[str] = set()
+    for name in header:
+        if name and name in seen:
+            raise error(located("duplicate column name", file=path, row=1, field=name))
+        seen.add(name)
+    return header
 
 
 def _csv_problem(exc: BaseException) -> str:
