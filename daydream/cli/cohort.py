@@ -8,7 +8,7 @@ from daydream.cli import add_data_root
 from daydream.cohorts import build_cohort, manifest_total, read_manifest, scan_cohorts
 from daydream.errors import CohortError, DayDreamError, located, shown
 from daydream.estimate import estimate_cohort
-from daydream.paths import DataLayout
+from daydream.paths import DataLayout, check_id
 from daydream.status import cohort_status
 
 
@@ -97,10 +97,15 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
-    print(cohort_status(DataLayout.at(args.data_root), args.cohort_id).table())
+    print(cohort_status(DataLayout.at(args.data_root), _cohort_arg(args)).table())
     return 0
 
 
 def _estimate(args: argparse.Namespace) -> int:
-    print(estimate_cohort(DataLayout.at(args.data_root), args.cohort_id).table())
+    print(estimate_cohort(DataLayout.at(args.data_root), _cohort_arg(args)).table())
     return 0
+
+
+def _cohort_arg(args: argparse.Namespace) -> str:
+    """The COHORT_ID argument, refused (naming it) before it becomes a path."""
+    return check_id(args.cohort_id, kind="cohort id", field="COHORT_ID")
