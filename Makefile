@@ -20,7 +20,7 @@ browser-deps:
 	@bash include/scripts/ensure_chromium.sh
 
 test: $(STAMP) browser-deps
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=20
 
 # The inner loop: everything but the real scheduler and the browser (about two minutes).
 test-fast: $(STAMP)
