@@ -112,12 +112,12 @@ class AIMD:
         """Seconds until new calls may start (0 when they may start now)."""
         return max(0.0, self.paused_until - self.clock())
 
-    def on_success(self, *, in_flight: int, ceiling: int) -> None:
-        """One call answered (``in_flight`` counts it): grow by about one call per round of answers, when the
-        limit was what held calls back."""
+    def on_success(self, *, in_flight: int, ceiling: int, waiting: int = 0) -> None:
+        """One call answered (``in_flight`` counts it): grow by about one call per round of answers while
+        the limit is what holds calls back (it is full, or calls wait for it)."""
         if self.limit is None:
             return
-        if in_flight >= self.cap(ceiling):
+        if in_flight >= self.cap(ceiling) or waiting > 0:
             self.limit = min(float(ceiling), self.limit + 1.0 / max(self.limit, 1.0))
             if self.limit >= ceiling:
                 self.limit = None  # back to the pool's own limit

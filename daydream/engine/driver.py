@@ -160,12 +160,12 @@ class GenerationEngine:
             result = await held.client.acomplete(
                 **plan.request(), on_attempt_failure=functools.partial(self._observe, state)
             )
+            self.gate.succeeded(pool, plan.model)  # while its slot still counts: AIMD grows a limit that was full
         finally:
             held.busy -= 1
             _CALL.reset(token)
             if state.slot is not None:
                 self.gate.release(state.slot)
-        self.gate.succeeded(pool, plan.model)
         return result
 
     def _observe(self, state: _CallState, failure: AttemptFailure) -> None:

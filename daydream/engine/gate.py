@@ -289,7 +289,7 @@ class CallGate:
     def succeeded(self, pool_name: str, model_name: str) -> None:
         pool = self.pool(pool_name)
         model = pool.model(model_name)
-        model.aimd.on_success(in_flight=model.in_flight, ceiling=pool.size)
+        model.aimd.on_success(in_flight=model.in_flight, ceiling=pool.size, waiting=len(model.waiters))
         pool.wake.set()
 
     def failed(self, pool_name: str, model_name: str, failure: AttemptFailure) -> None:
