@@ -44,6 +44,23 @@ GENERATION_RETRIES = 2
 """Airflow retries of one generation task: for crashed or killed workers. A failed generation is
 recorded and returned, not raised, so it is not retried by Airflow (a rerun re-validates it)."""
 
+GENERATION_PATH_ENV = "DAYDREAM_GENERATION_PATH"
+GENERATION_PATHS = ("triggerer", "worker")
+"""Where a stage DAG's generations run, chosen when the DAG file is parsed: ``triggerer`` (default: one
+trigger per generation, no worker process, ``daydream.airflow.triggers``) or ``worker`` (the fallback:
+one worker process per generation, Airflow's pools apply directly). ``airflow dags test`` runs the
+worker face whatever the setting."""
+
+AIRFLOW_API_CONN_ID_ENV = "DAYDREAM_AIRFLOW_API_CONN_ID"
+DEFAULT_AIRFLOW_API_CONN_ID = "daydream_airflow_api"
+POOL_REFRESH_S = 2.0
+"""How often a triggerer reads a pool's size again: a resize in the UI takes effect within this."""
+FALLBACK_POOL_SLOTS = 1
+"""Calls in flight per pool while its size cannot be read (no API connection): the safe side."""
+GENERATION_API_PREFIX = "/daydream-api"
+LABELS_PATH = f"{GENERATION_API_PREFIX}/labels"
+"""DayDream's endpoint on the API server that labels trigger-started task instances with their gen id."""
+
 DAG_TEST_USER = "dag_test"
 """``triggering_user_name`` of the runs that ``dag.test()`` / ``airflow dags test`` create (3.3)."""
 
@@ -60,6 +77,18 @@ def layout() -> DataLayout:
 
 def llm_conn_id() -> str:
     return os.environ.get(LLM_CONN_ID_ENV, "llm_default")
+
+
+def generation_path() -> str:
+    """``$DAYDREAM_GENERATION_PATH``: ``triggerer`` (default) or ``worker``."""
+    value = os.environ.get(GENERATION_PATH_ENV, "triggerer").strip().lower() or "triggerer"
+    if value not in GENERATION_PATHS:
+        raise DayDreamError(f"${GENERATION_PATH_ENV} must be one of {', '.join(GENERATION_PATHS)}, got {value[:20]!r}")
+    return value
+
+
+def airflow_api_conn_id() -> str:
+    return os.environ.get(AIRFLOW_API_CONN_ID_ENV, DEFAULT_AIRFLOW_API_CONN_ID)
 
 
 def trigger_poll_seconds() -> int:

@@ -94,6 +94,13 @@ class GenerationEngine:
         self.clients: dict[str, list[_Client]] = {}
         self.runners: dict[tuple[Any, ...], asyncio.Future[_Runner]] = {}
 
+    def use_settings(self, settings: LLMSettings) -> None:
+        """New calls use ``settings`` (a changed LLM connection); calls in flight keep their client."""
+        if settings != self.settings:
+            self.settings = settings
+            self.clients = {}
+            self.runners = {}
+
     async def offload(self, fn: Callable[..., T], *args: Any) -> T:
         """``fn(*args)`` in the engine's worker threads, with this task's context (logging, the call)."""
         call = functools.partial(contextvars.copy_context().run, fn, *args)
