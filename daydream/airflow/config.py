@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 
-from daydream.errors import DayDreamError
+from daydream.errors import DayDreamError, shown
 from daydream.orchestration.stage import LOCAL_TIER, TIERS
 from daydream.paths import STAGES, DataLayout
 
@@ -83,7 +83,7 @@ def generation_path() -> str:
     """``$DAYDREAM_GENERATION_PATH``: ``triggerer`` (default) or ``worker``."""
     value = os.environ.get(GENERATION_PATH_ENV, "triggerer").strip().lower() or "triggerer"
     if value not in GENERATION_PATHS:
-        raise DayDreamError(f"${GENERATION_PATH_ENV} must be one of {', '.join(GENERATION_PATHS)}, got {value[:20]!r}")
+        raise DayDreamError(f"${GENERATION_PATH_ENV} must be one of {', '.join(GENERATION_PATHS)}, got {shown(value)}")
     return value
 
 
@@ -95,7 +95,7 @@ def trigger_poll_seconds() -> int:
     """How often a waiting ``run_<step>`` checks its triggered run (whole seconds, at least 1)."""
     value = os.environ.get(TRIGGER_POLL_ENV, "3").strip()
     if not value.isdigit() or int(value) < 1:
-        raise DayDreamError(f"${TRIGGER_POLL_ENV} must be a whole number of seconds >= 1, got {value[:20]!r}")
+        raise DayDreamError(f"${TRIGGER_POLL_ENV} must be a whole number of seconds >= 1, got {shown(value)}")
     return int(value)
 
 

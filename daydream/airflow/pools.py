@@ -131,7 +131,7 @@ class ApiPoolSizes:
                 self.warned.add(pool)
                 log.warning(
                     "cannot read the size of pool %s from the API server (%s): allowing %d call(s) in flight "
-                    "until it can be read; set up the connection '%s' (docs/orchestration.md)",
+                    "until it can be read; set up the connection '%s' (docs/triggerer.md)",
                     pool,
                     exc,
                     slots,

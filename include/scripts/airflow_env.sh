@@ -99,7 +99,7 @@ export AIRFLOW__API_AUTH__JWT_SECRET AIRFLOW__API__SECRET_KEY
 # The stage DAGs' generations run in the triggerer (DAYDREAM_GENERATION_PATH=worker: one worker
 # process each, the fallback; read when the DAG files are parsed). The triggerer reads the pools'
 # sizes and labels the generations in the grid through the API server, signed in as `admin` with
-# the connection daydream_airflow_api (docs/orchestration.md). SimpleAuthManager keeps the password
+# the connection daydream_airflow_api (docs/triggerer.md). SimpleAuthManager keeps the password
 # in this file; it is created here, before the API server starts, so the connection can carry it.
 export DAYDREAM_GENERATION_PATH="${DAYDREAM_GENERATION_PATH:-triggerer}"
 _dd_passwords="$AIRFLOW_HOME/simple_auth_manager_passwords.json.generated"
