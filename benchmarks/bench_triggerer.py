@@ -263,9 +263,18 @@ def verdict(result: dict[str, Any]) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--sizes", default="60:5:5,250:5:25,500:5:50")
-    parser.add_argument("--big", default=None, help="N:LATENCY:POOL of the big stage, e.g. 5000:1:100")
-    parser.add_argument("--worker", action="store_true", help="also run the first size on the worker path")
+    parser.add_argument("--sizes", default=os.environ.get("DAYDREAM_BENCH_TRIGGERER_SIZES", "60:5:5,250:5:25,500:5:50"))
+    parser.add_argument(
+        "--big",
+        default=os.environ.get("DAYDREAM_BENCH_TRIGGERER_BIG") or None,
+        help="N:LATENCY:POOL of the big stage, e.g. 5000:1:100",
+    )
+    parser.add_argument(
+        "--worker",
+        action="store_true",
+        default=os.environ.get("DAYDREAM_BENCH_TRIGGERER_WORKER", "") == "1",
+        help="also run the first size on the worker path",
+    )
     args = parser.parse_args()
     jobs = parse_sizes(args.sizes)
     big = parse_sizes(args.big) if args.big else []
@@ -280,16 +289,18 @@ def main() -> int:
             worker_root.mkdir()
             worker_layout = prepare(worker_root, [jobs[0][0]])
             results += run_stack(worker_root, worker_layout, jobs[:1], path="worker", after=None)
-    print(f"{'path':9} {'N':>5} {'lat':>4} {'pool':>4} {'asyncio':>8} {'DAG':>8} {'ratio':>6} {'peak':>5} "
-          f"{'RSS GiB':>7} {'sched CPU':>9}  verdict")  # fmt: skip
+    print("| path | paid pool | generations | latency | asyncio | `daydream_draft` | ratio | peak in flight "
+          "| peak RSS | scheduler CPU | verdict |")  # fmt: skip
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     ok = True
     for r in results:
         line = verdict(r)
         ok = ok and line == "OK"
         print(
-            f"{r['path']:9} {r['generations']:5d} {r['latency_s']:4g} {r['pool']:4d} {r['asyncio_s']:7.1f}s "
-            f"{r['dag_s']:7.1f}s {r['ratio']:6.3f} {r['peak_in_flight']!s:>5} {r['peak_rss_gib']:7.2f} "
-            f"{r['scheduler_cpu_s']:8.1f}s  {line}" + (f"  grid {r['grid_s']}" if "grid_s" in r else "")
+            f"| {r['path']} | {r['pool']} | {r['generations']} | {r['latency_s']:g} s | {r['asyncio_s']:.1f} s "
+            f"| {r['dag_s']:.1f} s | {r['ratio']:.2f}x | {r['peak_in_flight']} of {r['pool']} "
+            f"| {r['peak_rss_gib']:.2f} GiB | {r['scheduler_cpu_s']:.1f} s | {line} |"
+            + (f" grid {r['grid_s']}" if "grid_s" in r else "")
         )
     print(json.dumps({"results": results, "load": Path("/proc/loadavg").read_text().split()[:3]}))
     return 0 if ok else 1

@@ -215,16 +215,34 @@ def harness(layout: DataLayout, server: OfflineServer, cohort: str, pools: dict[
     )
 
 
+def recorded(layout: DataLayout) -> set[tuple[str, str]]:
+    """``(model, prompt sha256)`` of every draft whose answer reached the store."""
+    found = set()
+    for path in layout.stage_dir("draft").glob("*/raw_metadata.json"):
+        meta = json.loads(path.read_text())
+        found.add((meta["model"], meta["prompt_sha256"]))
+    return found
+
+
 def test_kill_9_mid_call_resends_only_the_calls_whose_answer_never_arrived(store, server) -> None:
     server.configure(latency_s=2.0)
     child = harness(store, server, "paid", {"llm_api_paid": 8})
-    deadline = time.monotonic() + 60
-    while not (server.stats()["total_served"] >= 8 and server.stats()["in_flight"] == 8):
+    deadline = time.monotonic() + 120
+    # Kill mid-call: the second wave in flight and every answer of the first one recorded and judged (on
+    # a loaded machine that lags the answer; an answer not yet recorded would rightly be sent again, and
+    # a kill inside an atomic write would leave its temporary file).
+    while True:
+        stats = server.stats()
+        finished = len(list(store.stage_dir("draft").glob("*/parsed_metadata.json")))  # the last file written
+        if stats["in_flight"] == 8 and finished >= max(8, stats["total_served"]):
+            break
         assert time.monotonic() < deadline and child.poll() is None, "the first wave never completed"
         time.sleep(0.05)
-    in_flight_at_kill = server.stats()["in_flight"]
     os.kill(child.pid, signal.SIGKILL)
     child.wait()
+    at_kill = server.stats()
+    in_flight_at_kill = at_kill["in_flight"]
+    kept = recorded(store)
     time.sleep(2.5)  # the server answers the orphaned requests meanwhile
     assert not [p for p in store.gens.rglob("*.tmp")], "no partial file"
 
@@ -234,7 +252,8 @@ def test_kill_9_mid_call_resends_only_the_calls_whose_answer_never_arrived(store
     done = {p.parent.name for p in store.stage_dir("draft").glob("*/parsed.txt")}
     assert len(done) == 24, "every generation ends done"
     twice = server.stats()["answered_twice"]
-    assert len(twice) <= in_flight_at_kill, (twice, in_flight_at_kill)
+    assert not {(m, s) for m, s, _ in twice} & kept, "an answer that reached the store is never asked for again"
+    assert at_kill["total_served"] == len(kept) and len(twice) <= in_flight_at_kill, (twice, in_flight_at_kill)
     assert {o["state"] for o in result["outcomes"]} <= {"done"}
 
 

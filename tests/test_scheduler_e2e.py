@@ -224,20 +224,43 @@ def test_a_pool_resized_mid_run_is_followed_within_seconds(stack) -> None:
     assert server.stats()["answered_twice"] == []
 
 
+def recorded(data: Path, gen_ids: set[str]) -> set[tuple[str, str]]:
+    """``(model, prompt sha256)`` of the generations among ``gen_ids`` whose answer reached the store."""
+    found = set()
+    for gen_id in gen_ids:
+        path = data / "gens" / "draft" / gen_id / "raw_metadata.json"
+        if path.exists():
+            meta = json.loads(path.read_text())
+            found.add((meta["model"], meta["prompt_sha256"]))
+    return found
+
+
 def test_killed_triggerers_resend_only_the_calls_whose_answer_never_arrived(stack) -> None:
     local, data, server = stack
     build_cohort(DataLayout(data), TRIGGERER_KILLED)
+    drafts = membership(data, TRIGGERER_KILLED)["draft"]
+    done_before = recorded(data, drafts)  # a combo shared with the first cohort is done already
     server.configure(latency_s=3.0)
     server.reset()
     try:
         run_id = local.client.trigger("daydream_draft", {"cohort_id": TRIGGERER_KILLED})
-        deadline = time.monotonic() + 120
-        while not (server.stats()["total_served"] >= 5 and server.stats()["in_flight"] >= 3):
-            assert time.monotonic() < deadline, "no second wave of calls"
+        deadline = time.monotonic() + 180
+        # Kill mid-call: a second wave in flight, every answer of the first one recorded and judged (on a
+        # loaded machine that lags the answer; an answer not yet recorded would rightly be sent again,
+        # and a kill inside an atomic write would leave its temporary file).
+        while True:
+            stats = server.stats()
+            finished = {p.parent.name for p in (data / "gens" / "draft").glob("*/parsed_metadata.json")} & drafts
+            if stats["in_flight"] >= 3 and len(finished) - len(done_before) >= max(5, stats["total_served"]):
+                break
+            assert time.monotonic() < deadline, f"no second wave of calls: {stats['in_flight']} in flight"
             time.sleep(0.05)
         for name in local.triggerer_names():  # the whole process group: supervisor and trigger runner
             os.killpg(local.services.procs[name].pid, signal.SIGKILL)
-        in_flight_at_kill = server.stats()["in_flight"]
+        at_kill = server.stats()
+        in_flight_at_kill = at_kill["in_flight"]
+        kept = recorded(data, drafts)
+        unrecorded_at_kill = at_kill["total_served"] - len(kept - done_before)
         time.sleep(3.5)  # the LLM answers the orphaned calls meanwhile; nobody is left to record them
         assert_store_intact(data)
 
@@ -246,11 +269,12 @@ def test_killed_triggerers_resend_only_the_calls_whose_answer_never_arrived(stac
         assert local.client.wait_run("daydream_draft", run_id, timeout=RUN_TIMEOUT) == "success"
     finally:
         server.configure(latency_s=0.5)
-    drafts = membership(data, TRIGGERER_KILLED)["draft"]
     assert done_ids(data, "draft") >= drafts, "every generation ends done"
     assert_store_intact(data)
     twice = server.stats()["answered_twice"]
-    assert len(twice) <= in_flight_at_kill, (twice, in_flight_at_kill)
+    assert not {(m, s) for m, s, _ in twice} & kept, "an answer that reached the store is never asked for again"
+    assert len(twice) <= in_flight_at_kill + unrecorded_at_kill, (twice, in_flight_at_kill, unrecorded_at_kill)
+    assert unrecorded_at_kill == 0 and len(twice) <= in_flight_at_kill, (twice, in_flight_at_kill)
     tis = local.client.task_instances("daydream_draft", run_id)
     assert {ti["state"] for ti in tis if ti["task_id"] == "generate_paid"} == {"success"}
 
