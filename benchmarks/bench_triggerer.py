@@ -133,7 +133,11 @@ def timed_run(local, conf: dict[str, Any], timeout: float) -> tuple[float, str]:
     run_id = local.client.trigger("daydream_draft", conf)
     state = local.client.wait_run("daydream_draft", run_id, timeout=timeout, interval=0.5)
     if state != "success":
-        raise SystemExit(f"daydream_draft run {run_id} ended {state}")
+        tis = local.client.task_instances("daydream_draft", run_id)
+        bad = sorted({(ti["task_id"], ti["state"]) for ti in tis if ti["state"] != "success"})
+        raise SystemExit(
+            f"daydream_draft run {run_id} ended {state}; tasks not successful: {bad}; logs in {local.home}"
+        )
     return time.perf_counter() - started, run_id
 
 
@@ -278,8 +282,9 @@ def main() -> int:
     args = parser.parse_args()
     jobs = parse_sizes(args.sizes)
     big = parse_sizes(args.big) if args.big else []
+    kept = os.environ.get("DAYDREAM_BENCH_DIR")  # keep the Airflow home and logs there (for a failed run)
     with tempfile.TemporaryDirectory(prefix="daydream-bench-trig-") as tmp:
-        root = Path(tmp)
+        root = Path(kept or tmp)
         layout = prepare(root, sorted({n for n, _, _ in jobs + big}))
         results = run_stack(root, layout, jobs, path="triggerer", after=None)
         if big:
