@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: venv test test-fast lint format demo airflow bench clean browser-deps
+.PHONY: venv test test-fast lint format demo airflow bench bench-triggerer clean browser-deps
 
 venv: $(STAMP)
 
@@ -45,6 +45,13 @@ airflow: $(STAMP)
 
 bench: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" bash benchmarks/run_all.sh
+
+# Issue 11's table alone: `make bench-triggerer SIZES=60:5:5,250:5:25 BIG=5000:1:100 WORKER=1`
+# (N:LATENCY:POOL; WORKER=1 adds today's worker path for the first size).
+SIZES ?= 60:5:5,250:5:25,500:5:50
+bench-triggerer: $(STAMP)
+	PATH="$(CURDIR)/$(BIN):$$PATH" DAYDREAM_BENCH_TRIGGERER_SIZES="$(SIZES)" DAYDREAM_BENCH_TRIGGERER_BIG="$(BIG)" \
+		DAYDREAM_BENCH_TRIGGERER_WORKER="$(WORKER)" $(BIN)/python benchmarks/bench_triggerer.py
 
 clean:
 	rm -rf $(VENV) .airflow

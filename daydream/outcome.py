@@ -8,7 +8,9 @@ from pydantic import BaseModel
 
 from daydream.paths import Stage
 
-OutcomeState = Literal["done", "skipped", "failed", "budget", "blocked", "busy"]
+OutcomeState = Literal["done", "skipped", "failed", "budget", "blocked", "busy", "quota"]
+"""``quota``: no call was made because the model's daily quota is used up; the generation stays pending
+(``daydream.engine.quota``), like ``budget`` it is not a failure."""
 
 
 class GenerationOutcome(BaseModel):

@@ -16,15 +16,17 @@ trigger awaiting the provider) share every rule; only the call itself differs:
 - ``record_call_failure(plan, error) -> GenerationOutcome``: a call that failed for good.
 
 The caller holds ``generation_lock(stage, gen_id)`` from ``prepare`` to the end; ``StageRunner.run``
-is that composition with ``llm.complete``.
+is that composition with ``llm.complete``, ``StageRunner.arun`` the same on an event loop with an async
+call (``daydream.engine.generation``: the triggerer's face, each step in a worker thread). Both stop
+at a model whose daily quota is used up (``daydream.engine.quota``) instead of calling it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,17 +36,20 @@ from pydantic import BaseModel, Field
 from daydream import atomic
 from daydream.attempts import Attempts
 from daydream.catalogs import Catalogs, Template
+from daydream.engine.genlock import hold_generation
+from daydream.engine.quota import QuotaBook, QuotaStop, daily_quota_reset
 from daydream.errors import DayDreamError, LLMError, StoreError
 from daydream.judging import Judging, judge, result_from_raw
+from daydream.llm.retry import LLMCallError
 from daydream.llm.settings import DEFAULT_STAGE_REQUESTS
 from daydream.llm.types import LLMClient, LLMResult
-from daydream.locks import try_lock
 from daydream.outcome import GenerationOutcome, OutcomeState
 from daydream.outcome import outcome as _outcome
 from daydream.paths import DataLayout, Stage
 from daydream.prompting import Prompts
 from daydream.rendering import template_sha256
 from daydream.spend import SpendLedger, estimate_cost
+from daydream.storage import LocalStorage, Storage
 from daydream.store import ERROR_FILE, LOCK_FILE, GenMetadata, GensStore, utc_now
 from daydream.validation import DEFAULT_MIN_DRAFT_LINES, is_truncated
 
@@ -101,8 +106,12 @@ class StageRunner:
         llm: LLMClient | None = None,
         options: RunOptions | None = None,
         cohort_id: str | None = None,
+        storage: Storage | None = None,
     ):
         self.layout = layout
+        # Where locks and quota stops live: the data root's storage (object storage: leases, not flock).
+        self.storage = storage or LocalStorage(layout.root)
+        self.quota = QuotaBook(self.storage)
         self.catalogs = catalogs or Catalogs.load(layout)
         self.store = GensStore(layout)
         self.llm = llm
@@ -114,7 +123,7 @@ class StageRunner:
     # -- the sync composition ------------------------------------------------------------------
     def run(self, stage: Stage, gen_id: str, *, metadata: GenMetadata | None = None) -> GenerationOutcome:
         try:
-            missing = None if metadata is not None else self._missing(stage, gen_id)
+            missing = None if metadata is not None else self.missing_outcome(stage, gen_id)
             if missing is not None:
                 return missing
             with self.generation_lock(stage, gen_id) as acquired:
@@ -129,11 +138,14 @@ class StageRunner:
         """The synchronous call between ``prepare`` and ``finish``."""
         if self.llm is None:
             return self.record_call_failure(plan, LLMError("no LLM client configured for this run"))
+        stopped = self.quota_outcome(plan)
+        if stopped is not None:
+            return stopped
         started = time.monotonic()
         try:
             result = self.llm.complete(**plan.request())
         except DayDreamError as exc:
-            return self.record_call_failure(plan, exc)
+            return self.quota_outcome(plan, exc) or self.record_call_failure(plan, exc)
         if not result.duration_s:
             result.duration_s = round(time.monotonic() - started, 3)
         try:
@@ -142,17 +154,40 @@ class StageRunner:
             return _outcome(plan.stage, plan.gen_id, "failed", f"the answer could not be saved: {exc}", called_llm=True)
         return self.finish(plan, result)
 
+    async def arun(
+        self,
+        stage: Stage,
+        gen_id: str,
+        acall: Callable[[CallPlan], Awaitable[LLMResult]],
+        **kwargs: Any,
+    ) -> GenerationOutcome:
+        """``run`` on an event loop with an async call; see ``daydream.engine.generation.run_async``."""
+        from daydream.engine.generation import run_async
+
+        return await run_async(self, stage, gen_id, acall, **kwargs)
+
+    def lock_target(self, stage: Stage, gen_id: str) -> tuple[Path, str]:
+        """The generation lock's file (local data root) and storage key (object storage)."""
+        path = self.store.writable(self.store.path(stage, gen_id, LOCK_FILE))
+        return path, f"gens/{stage}/{gen_id}/{LOCK_FILE}"
+
     @contextmanager
     def generation_lock(self, stage: Stage, gen_id: str) -> Iterator[bool]:
         """Held from ``prepare`` to the end of the generation; yields whether this process got it."""
-        path = self.store.writable(self.store.path(stage, gen_id, LOCK_FILE))
-        held = ExitStack()
-        try:
-            acquired = held.enter_context(try_lock(path))
-        except OSError as exc:
-            raise atomic.WriteError(path, exc, "lock") from None
-        with held:
+        with hold_generation(self.storage, *self.lock_target(stage, gen_id)) as acquired:
             yield acquired
+
+    def quota_outcome(self, plan: CallPlan, error: BaseException | None = None) -> GenerationOutcome | None:
+        """State ``quota`` when the plan's model is stopped for the day, or ``error`` says its quota is
+        used up (then the stop is recorded for every process); None otherwise."""
+        stop: QuotaStop | None = None
+        if error is None:
+            stop = self.quota.stopped(plan.llm_model_id)
+        elif isinstance(error, LLMCallError):
+            until = daily_quota_reset(error.status, str(error), {})
+            if until is not None:
+                stop = self.quota.stop(plan.llm_model_id, plan.model, until, str(error))
+        return None if stop is None else _outcome(plan.stage, plan.gen_id, "quota", stop.describe())
 
     # -- step 1: prepare ---------------------------------------------------------------------
     def prepare(
@@ -260,7 +295,7 @@ class StageRunner:
         return _outcome(plan.stage, plan.gen_id, "failed", message)
 
     # -- helpers -----------------------------------------------------------------------------
-    def _missing(self, stage: Stage, gen_id: str) -> GenerationOutcome | None:
+    def missing_outcome(self, stage: Stage, gen_id: str) -> GenerationOutcome | None:
         if self.store.exists(stage, gen_id, "metadata.json"):
             return None
         if self.store.dir(stage, gen_id).is_file():

@@ -9,12 +9,17 @@ from __future__ import annotations
 
 from airflow.plugins_manager import AirflowPlugin
 
+from daydream.airflow import generation_api
 from daydream.airflow.ui import URL_PREFIX, create_app
 
 
 class DayDreamPlugin(AirflowPlugin):
     name = "daydream"
-    fastapi_apps = [{"app": create_app(), "url_prefix": URL_PREFIX, "name": "DayDream"}]
+    fastapi_apps = [
+        {"app": create_app(), "url_prefix": URL_PREFIX, "name": "DayDream"},
+        # labels the generations started from the triggerer with their gen ids (daydream.airflow.triggers)
+        {"app": generation_api.create_app(), "url_prefix": generation_api.URL_PREFIX, "name": "DayDream API"},
+    ]
     external_views = [
         {
             "name": "DayDream",

@@ -1,10 +1,20 @@
-"""End to end under the real scheduler: LocalExecutor on SQLite, the four Airflow services, the
-offline LLM over HTTP (in this process, with latency, so requests overlap).
+"""End to end under the real scheduler: LocalExecutor on SQLite, the Airflow services, the offline LLM
+over HTTP (in this process, with latency, so requests overlap).
+
+The trigger path (the default; two triggerer processes here, so the generations are spread over both):
 
 - a cohort goes through build, draft, essay, evaluation and report; the offline LLM's statistics
-  prove the pools hold (at most 5 paid and 1 free request in flight, and the paid pool really ran
-  several at once);
+  prove the pools hold across both triggerers (at most 5 paid and 1 free request in flight, and the
+  paid pool really ran several at once); each generation is one task instance labelled by its gen id;
 - a second run of the cohort makes no LLM call;
+- a pool resized through the REST API mid-run is followed within seconds (in flight drops to the new
+  size, then rises to a larger one), and the pool page shows the generations as deferred;
+- both triggerers killed (kill -9) mid-call leave no partial file; restarted, they re-send only the
+  calls whose answer never arrived, and every generation ends done.
+
+The worker path (``DAYDREAM_GENERATION_PATH=worker``, the documented fallback):
+
+- a stage runs within the pools;
 - a task process killed (kill -9) while the LLM holds its answer leaves no partial file, the
   generation completes on Airflow's retry, and no generation whose raw.txt was written is ever
   requested again.
@@ -37,13 +47,36 @@ from daydream.airflow.config import RUN_DAG_IDS
 from daydream.orchestration import build_cohort
 from daydream.paths import STAGES, DataLayout
 
-pytestmark = [pytest.mark.scheduler, pytest.mark.timeout(1200)]
+pytestmark = [pytest.mark.scheduler, pytest.mark.timeout(1800)]
 COHORT = "e2e"
 KILLED = "e2e_kill"
+RESIZED = "e2e_resize"
+TRIGGERER_KILLED = "e2e_tkill"
 PAID_DRAFT_MODEL = "google/gemini-2.5-pro"
 RUN_TIMEOUT = 600
 """A bound for a hung run, not a speed target (those are benchmarks/): the 30-generation cohort takes
 about 1 min on a quiet 2-core machine and over 4 min when several test suites share it."""
+# 10 combos x 2 templates x 2 paid models = 40 paid drafts
+PAID_SPEC = """\
+combos:
+  k_max: 2
+  description_level: paragraph
+  concepts: [{concepts}]
+axes:
+  draft_template: [creative-synthesis-v10, links-brainstorm-v2]
+  draft_llm: [gemini_25_pro, gemini_25_flash]
+  essay_template: [draft-as-essay]
+  essay_llm: [gemini_25_pro]
+  evaluation_template: [novelty-rubric-v2]
+  evaluation_llm: [sonnet-4]
+"""
+STAGE_DAGS = ("daydream_draft", "daydream_essay", "daydream_evaluation")
+TRIGGER_STACK = {
+    "DAYDREAM_TRIGGERERS": "2",
+    # Small capacities, so the generations are spread over both triggerers rather than all taken by
+    # the first one to ask (each takes up to its capacity of the waiting triggers).
+    "AIRFLOW__TRIGGERER__CAPACITY": "10",
+}
 
 
 @pytest.fixture(scope="module")
@@ -53,12 +86,34 @@ def stack(tmp_path_factory: pytest.TempPathFactory):
         root / "data",
         {
             COHORT: TINY_SPEC.format(concepts=THREE_CONCEPTS),
-            KILLED: TINY_SPEC.format(concepts="data-flywheel, economic-moat"),
+            RESIZED: PAID_SPEC.format(concepts="data-flywheel, economic-moat, serendipity-engine, tacit-knowledge, "
+                                      "default-mode-network"),
+            TRIGGERER_KILLED: PAID_SPEC.format(concepts="analogical-transfer, combinatorial-creativity, "
+                                               "generator-verifier-gap, dearth-ai-discoveries, data-flywheel"),
         },
-    )
+    )  # fmt: skip
     server = offline_llm(data, latency_s=0.5)
     try:
-        with running_airflow(env_for(root / "airflow", data, server.base_url)) as local:
+        with running_airflow(env_for(root / "airflow", data, server.base_url, **TRIGGER_STACK)) as local:
+            local.wait_dags(RUN_DAG_IDS)
+            local.unpause()
+            yield local, data, server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def worker_stack(tmp_path_factory: pytest.TempPathFactory):
+    root = tmp_path_factory.mktemp("e2e-worker")
+    specs = {
+        COHORT: TINY_SPEC.format(concepts=THREE_CONCEPTS),
+        KILLED: TINY_SPEC.format(concepts="data-flywheel, economic-moat"),
+    }
+    data = make_data_root(root / "data", specs)
+    server = offline_llm(data, latency_s=0.5)
+    try:
+        env = env_for(root / "airflow", data, server.base_url, DAYDREAM_GENERATION_PATH="worker")
+        with running_airflow(env) as local:
             local.wait_dags(RUN_DAG_IDS)
             local.unpause()
             yield local, data, server
@@ -76,6 +131,17 @@ def run_cohort(local, cohort: str) -> str:
     return local.client.wait_run("daydream_cohort", run_id, timeout=RUN_TIMEOUT)
 
 
+def triggerer_jobs(local, dag_id: str) -> dict[Path, set[str]]:
+    """Per generation task instance of ``dag_id`` (its log directory), the triggerer jobs that ran its
+    trigger, from their log files (``attempt=1.log.trigger.<job id>.log``). A trigger that a busy
+    triggerer's heartbeat lost is reassigned, so an instance may have logs from both jobs."""
+    logs = Path(local.env["AIRFLOW_HOME"]) / "logs" / f"dag_id={dag_id}"
+    found: dict[Path, set[str]] = {}
+    for path in logs.rglob("*.log.trigger.*.log"):
+        found.setdefault(path.parent, set()).add(path.name.rsplit(".trigger.", 1)[1].split(".")[0])
+    return found
+
+
 def test_cohort_runs_every_stage_within_the_pools(stack) -> None:
     local, data, server = stack
     server.reset()
@@ -89,7 +155,7 @@ def test_cohort_runs_every_stage_within_the_pools(stack) -> None:
     assert_store_intact(data)
 
     stats = server.stats()
-    assert stats["total_requests"] == 24 and stats["answered_twice"] == []
+    assert stats["total_requests"] == 24 and stats["answered_twice"] == [], (stats["models"], stats["answered_twice"])
     paid, free = stats["tiers"]["paid"], stats["tiers"]["free"]
     assert free["peak_in_flight"] == 1, "pool llm_api_free has 1 slot"
     assert 2 <= paid["peak_in_flight"] <= 5, f"pool llm_api_paid has 5 slots and must be used: {paid}"
@@ -101,6 +167,12 @@ def test_cohort_runs_every_stage_within_the_pools(stack) -> None:
     assert labels == expected["draft"]
     pools = {ti["task_id"]: ti["pool"] for ti in tis}
     assert pools["generate_free"] == "llm_api_free" and pools["generate_paid"] == "llm_api_paid"
+    # The generations ran in the triggerers (no worker process), spread over both of them.
+    ran = {ti: jobs for dag in STAGE_DAGS for ti, jobs in triggerer_jobs(local, dag).items()}
+    assert len(ran) == 30, f"every generation ran in a triggerer: {len(ran)} of 30"
+    assert len(set().union(*ran.values())) == 2, f"both triggerers ran generations: {ran}"
+    summary = json.loads((data / "cohorts" / COHORT / "runs" / "evaluation_summary.json").read_text())
+    assert summary["this_run"] == {"done": 12}, "the outcomes the triggers returned reach the summary"
 
 
 def test_second_run_makes_no_llm_call(stack) -> None:
@@ -108,6 +180,108 @@ def test_second_run_makes_no_llm_call(stack) -> None:
     before = server.stats()["total_requests"]
     assert run_cohort(local, COHORT) == "success"
     assert server.stats()["total_requests"] == before
+
+
+def set_slots(local, pool: str, slots: int) -> None:
+    body = {"pool": pool, "slots": slots, "include_deferred": False}
+    local.client.request("PATCH", f"/api/v2/pools/{pool}", params={"update_mask": "slots"}, json=body)
+
+
+def sample_in_flight(server, seconds: float, tier: str = "paid") -> list[int]:
+    seen, deadline = [], time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        seen.append(server.stats()["tiers"].get(tier, {}).get("in_flight", 0))
+        time.sleep(0.1)
+    return seen
+
+
+def test_a_pool_resized_mid_run_is_followed_within_seconds(stack) -> None:
+    local, data, server = stack
+    build_cohort(DataLayout(data), RESIZED)
+    server.configure(latency_s=2.0)
+    try:
+        run_id = local.client.trigger("daydream_draft", {"cohort_id": RESIZED})
+        deadline = time.monotonic() + 120
+        while server.stats()["tiers"].get("paid", {}).get("in_flight", 0) < 5:
+            assert time.monotonic() < deadline, "the paid pool never filled"
+            time.sleep(0.1)
+        page = local.client.request("GET", "/api/v2/pools/llm_api_paid")
+        assert page["running_slots"] == 0 and page["deferred_slots"] >= 5 and page["open_slots"] == 5, page
+
+        set_slots(local, "llm_api_paid", 2)
+        sample_in_flight(server, 5)  # the pool's size is read every 2 s; the calls in flight finish (2 s)
+        shrunk = sample_in_flight(server, 6)
+        assert max(shrunk) <= 2 and 2 in shrunk, shrunk
+
+        set_slots(local, "llm_api_paid", 8)
+        grown = sample_in_flight(server, 6)
+        assert max(grown) == 8, grown
+        assert local.client.wait_run("daydream_draft", run_id, timeout=RUN_TIMEOUT) == "success"
+    finally:
+        set_slots(local, "llm_api_paid", 5)
+        server.configure(latency_s=0.5)
+    assert len(done_ids(data, "draft") & membership(data, RESIZED)["draft"]) == 40
+    assert server.stats()["answered_twice"] == []
+
+
+def recorded(data: Path, gen_ids: set[str]) -> set[tuple[str, str]]:
+    """``(model, prompt sha256)`` of the generations among ``gen_ids`` whose answer reached the store."""
+    found = set()
+    for gen_id in gen_ids:
+        path = data / "gens" / "draft" / gen_id / "raw_metadata.json"
+        if path.exists():
+            meta = json.loads(path.read_text())
+            found.add((meta["model"], meta["prompt_sha256"]))
+    return found
+
+
+def test_killed_triggerers_resend_only_the_calls_whose_answer_never_arrived(stack) -> None:
+    local, data, server = stack
+    build_cohort(DataLayout(data), TRIGGERER_KILLED)
+    drafts = membership(data, TRIGGERER_KILLED)["draft"]
+    done_before = recorded(data, drafts)  # a combo shared with the first cohort is done already
+    server.configure(latency_s=3.0)
+    server.reset()
+    try:
+        run_id = local.client.trigger("daydream_draft", {"cohort_id": TRIGGERER_KILLED})
+        deadline = time.monotonic() + 180
+        # Kill mid-call: the first wave answered, a second one in flight. Answers reach the store a
+        # little after the LLM sends them (more so on a loaded machine): those not yet recorded at the
+        # kill are rightly sent again; one that was recorded must never be.
+        while not (server.stats()["total_served"] >= 5 and server.stats()["in_flight"] >= 3):
+            assert time.monotonic() < deadline, "no second wave of calls"
+            time.sleep(0.05)
+        for name in local.triggerer_names():  # the whole process group: supervisor and trigger runner
+            os.killpg(local.services.procs[name].pid, signal.SIGKILL)
+        at_kill = server.stats()
+        in_flight_at_kill = at_kill["in_flight"]
+        kept = recorded(data, drafts)
+        unrecorded_at_kill = at_kill["total_served"] - len(kept - done_before)
+        time.sleep(3.5)  # the LLM answers the orphaned calls meanwhile; nobody is left to record them
+        assert_store_intact(data)
+
+        for name in local.triggerer_names():
+            local.start_service(name)
+        assert local.client.wait_run("daydream_draft", run_id, timeout=RUN_TIMEOUT) == "success"
+    finally:
+        server.configure(latency_s=0.5)
+    assert done_ids(data, "draft") >= drafts, "every generation ends done"
+    assert_store_intact(data)
+    twice = server.stats()["answered_twice"]
+    assert not {(m, s) for m, s, _ in twice} & kept, "an answer that reached the store is never asked for again"
+    assert len(twice) <= in_flight_at_kill + unrecorded_at_kill, (twice, in_flight_at_kill, unrecorded_at_kill)
+    tis = local.client.task_instances("daydream_draft", run_id)
+    assert {ti["state"] for ti in tis if ti["task_id"] == "generate_paid"} == {"success"}
+
+
+def test_worker_path_runs_a_stage_within_the_pools(worker_stack) -> None:
+    local, data, server = worker_stack
+    server.reset()
+    assert run_cohort(local, COHORT) == "success"
+    stats = server.stats()
+    assert stats["total_requests"] == 24 and stats["answered_twice"] == []
+    assert stats["tiers"]["free"]["peak_in_flight"] == 1 and stats["tiers"]["paid"]["peak_in_flight"] <= 5
+    assert triggerer_jobs(local, "daydream_draft") == {}, "no generation ran in the triggerer"
 
 
 def task_pid(ti_id: str) -> int | None:
@@ -118,8 +292,8 @@ def task_pid(ti_id: str) -> int | None:
     return None
 
 
-def test_killed_task_leaves_no_partial_file_and_completes_on_retry(stack) -> None:
-    local, data, server = stack
+def test_killed_task_leaves_no_partial_file_and_completes_on_retry(worker_stack) -> None:
+    local, data, server = worker_stack
     layout = DataLayout(data)
     build_cohort(layout, KILLED)
     paid_draft = next(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 
-from daydream.errors import DayDreamError
+from daydream.errors import DayDreamError, shown
 from daydream.orchestration.stage import LOCAL_TIER, TIERS
 from daydream.paths import STAGES, DataLayout
 
@@ -44,6 +44,23 @@ GENERATION_RETRIES = 2
 """Airflow retries of one generation task: for crashed or killed workers. A failed generation is
 recorded and returned, not raised, so it is not retried by Airflow (a rerun re-validates it)."""
 
+GENERATION_PATH_ENV = "DAYDREAM_GENERATION_PATH"
+GENERATION_PATHS = ("triggerer", "worker")
+"""Where a stage DAG's generations run, chosen when the DAG file is parsed: ``triggerer`` (default: one
+trigger per generation, no worker process, ``daydream.airflow.triggers``) or ``worker`` (the fallback:
+one worker process per generation, Airflow's pools apply directly). ``airflow dags test`` runs the
+worker face whatever the setting."""
+
+AIRFLOW_API_CONN_ID_ENV = "DAYDREAM_AIRFLOW_API_CONN_ID"
+DEFAULT_AIRFLOW_API_CONN_ID = "daydream_airflow_api"
+POOL_REFRESH_S = 2.0
+"""How often a triggerer reads a pool's size again: a resize in the UI takes effect within this."""
+FALLBACK_POOL_SLOTS = 1
+"""Calls in flight per pool while its size cannot be read (no API connection): the safe side."""
+GENERATION_API_PREFIX = "/daydream-api"
+LABELS_PATH = f"{GENERATION_API_PREFIX}/labels"
+"""DayDream's endpoint on the API server that labels trigger-started task instances with their gen id."""
+
 DAG_TEST_USER = "dag_test"
 """``triggering_user_name`` of the runs that ``dag.test()`` / ``airflow dags test`` create (3.3)."""
 
@@ -62,11 +79,23 @@ def llm_conn_id() -> str:
     return os.environ.get(LLM_CONN_ID_ENV, "llm_default")
 
 
+def generation_path() -> str:
+    """``$DAYDREAM_GENERATION_PATH``: ``triggerer`` (default) or ``worker``."""
+    value = os.environ.get(GENERATION_PATH_ENV, "triggerer").strip().lower() or "triggerer"
+    if value not in GENERATION_PATHS:
+        raise DayDreamError(f"${GENERATION_PATH_ENV} must be one of {', '.join(GENERATION_PATHS)}, got {shown(value)}")
+    return value
+
+
+def airflow_api_conn_id() -> str:
+    return os.environ.get(AIRFLOW_API_CONN_ID_ENV, DEFAULT_AIRFLOW_API_CONN_ID)
+
+
 def trigger_poll_seconds() -> int:
     """How often a waiting ``run_<step>`` checks its triggered run (whole seconds, at least 1)."""
     value = os.environ.get(TRIGGER_POLL_ENV, "3").strip()
     if not value.isdigit() or int(value) < 1:
-        raise DayDreamError(f"${TRIGGER_POLL_ENV} must be a whole number of seconds >= 1, got {value[:20]!r}")
+        raise DayDreamError(f"${TRIGGER_POLL_ENV} must be a whole number of seconds >= 1, got {shown(value)}")
     return int(value)
 
 

@@ -4,9 +4,10 @@ Each task is one call into ``daydream.airflow.steps``, which makes one call into
 ``daydream.orchestration``; this module only knows the shape of the work:
 
 - ``daydream_<stage>``: ``list_generations`` lists what the stage still has to do; a selector task
-  per tier hands its gen ids to ``generate_<tier>`` (one generation per mapped instance, labelled by
-  gen id, in the tier's pool); ``summary`` (runs whatever happened upstream) writes the summary. A
-  failed generation is an outcome, not a task failure: Airflow's retries are for crashed workers.
+  per tier hands its gen ids to ``generate_<tier>`` (``GenerateOperator``: one generation per mapped
+  instance, labelled by gen id, in the tier's pool; run in the triggerer, or on a worker with
+  ``DAYDREAM_GENERATION_PATH=worker``); ``summary`` (runs whatever happened upstream) writes the
+  summary. A failed generation is an outcome, not a task failure: Airflow's retries are for crashes.
 - ``daydream_cohort``: ``build_cohort``, then one ``run_<step>`` per stage and the report (each
   triggers that DAG and waits, deferred), then ``outcome`` fails the run when anything failed.
 - ``daydream_report``: the cohort's reports.
@@ -36,9 +37,11 @@ from daydream.airflow.config import (
     STAGE_DAG_IDS,
     TAGS,
     generate_task_id,
+    generation_path,
     layout,
     resume_schedule,
 )
+from daydream.airflow.generation import GenerateOperator, start_args
 from daydream.airflow.operators import TriggerStepOperator
 from daydream.airflow.params import run_params
 from daydream.orchestration import TIERS, Work
@@ -55,13 +58,7 @@ def stage_dag(stage: str) -> DAG:
     def gen_ids(work: Work, tier: str) -> list[str]:
         return work[tier]
 
-    @task(
-        retries=GENERATION_RETRIES,
-        retry_delay=timedelta(seconds=5),
-        map_index_template="{{ task.op_kwargs['gen_id'] }}",
-    )
-    def generate(tier: str, gen_id: str) -> dict[str, Any]:
-        return steps.generate(stage, tier, gen_id)
+    in_triggerer = generation_path() == "triggerer"
 
     @task(task_id="summary", trigger_rule="all_done")
     def summary() -> dict[str, Any]:
@@ -85,8 +82,18 @@ def stage_dag(stage: str) -> DAG:
             # A mapped task maps over a whole return value, and its pool cannot vary per instance: one
             # selector and one mapped task per tier. (The decorator's typing does not know XComArg.)
             ids = gen_ids.override(task_id=f"{tier}_ids")(work, tier)  # type: ignore[arg-type]
-            mapped = generate.override(task_id=generate_task_id(tier), pool=POOLS[tier])
-            generated.append(mapped.partial(tier=tier).expand(gen_id=ids))
+            generate = GenerateOperator.partial(
+                task_id=generate_task_id(tier),
+                pool=POOLS[tier],
+                stage=stage,
+                tier=tier,
+                retries=GENERATION_RETRIES,
+                retry_delay=timedelta(seconds=5),
+                map_index_template="{{ task.op_kwargs['gen_id'] }}",
+                start_from_trigger=in_triggerer,
+                start_trigger_args=start_args(stage, tier, f"{tier}_ids") if in_triggerer else None,
+            )
+            generated.append(generate.expand(gen_id=ids))
         generated >> summary()
 
     return stage_pipeline()

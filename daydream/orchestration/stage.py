@@ -8,6 +8,7 @@ triggered DAG there. A generation that fails is recorded in the store and return
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -134,12 +135,23 @@ def summarize_stage(
     layout: DataLayout, cohort_id: str, stage: str, work: Mapping[str, list[str]], outcomes: Iterable[Any]
 ) -> dict[str, Any]:
     """``write_stage_summary`` with every listed generation that returned no outcome counted as failed."""
-    returned = [o for o in outcomes if isinstance(o, dict)]
+    returned = [o for o in map(_outcome_value, outcomes) if o is not None]
     seen = {o.get("gen_id") for o in returned}
     missing = [g for tier in TIERS for g in work.get(tier, []) if g not in seen]
     summary = write_stage_summary(layout, cohort_id, stage, [*returned, *crashed(stage, missing)])
     log.info("%s", summary["text"])
     return summary
+
+
+def _outcome_value(value: Any) -> dict[str, Any] | None:
+    """An outcome XCom as a dict. A worker's arrives as one; a trigger's (``TaskSuccessEvent`` XComs) as
+    its JSON text, since Airflow 3.3 serializes those once more when the triggerer stores them."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return None
+    return value if isinstance(value, dict) and "gen_id" in value and "state" in value else None
 
 
 def write_stage_summary(
@@ -156,12 +168,14 @@ def write_stage_summary(
     status = cohort_status(layout, cohort_id).stages[checked]
     failed = [{"gen_id": o["gen_id"], "message": o.get("message", "")} for o in ran if o["state"] == "failed"]
     budget = this_run.get("budget", 0)
+    quota = this_run.get("quota", 0)
     cost = sum(float(o.get("cost_usd") or 0.0) for o in ran if o.get("called_llm"))
     text = (
         f"{checked} stage of cohort {cohort_id}: {status.done}/{status.total} done, {status.failed} failed, "
         f"{status.pending} pending, {status.stale} stale. This run: "
         + (", ".join(f"{n} {state}" for state, n in sorted(this_run.items())) or "nothing to do")
         + (f"; {budget} skipped because the budget (max_cost_usd) was reached" if budget else "")
+        + (f"; {quota} wait for a model's daily quota to reset (daydream_resume runs them)" if quota else "")
         + f"; ${cost:.4f} spent."
     )
     summary = {
@@ -172,6 +186,7 @@ def write_stage_summary(
         "this_run": this_run,
         "failed": failed,
         "budget": budget,
+        "quota": quota,
         "cost_usd": cost,
         "text": text,
     }

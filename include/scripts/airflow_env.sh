@@ -96,6 +96,26 @@ AIRFLOW__API_AUTH__JWT_SECRET="${AIRFLOW__API_AUTH__JWT_SECRET:-$(cat "$AIRFLOW_
 AIRFLOW__API__SECRET_KEY="${AIRFLOW__API__SECRET_KEY:-$AIRFLOW__API_AUTH__JWT_SECRET}"
 export AIRFLOW__API_AUTH__JWT_SECRET AIRFLOW__API__SECRET_KEY
 
+# The stage DAGs' generations run in the triggerer (DAYDREAM_GENERATION_PATH=worker: one worker
+# process each, the fallback; read when the DAG files are parsed). The triggerer reads the pools'
+# sizes and labels the generations in the grid through the API server, signed in as `admin` with
+# the connection daydream_airflow_api (docs/triggerer.md). SimpleAuthManager keeps the password
+# in this file; it is created here, before the API server starts, so the connection can carry it.
+export DAYDREAM_GENERATION_PATH="${DAYDREAM_GENERATION_PATH:-triggerer}"
+_dd_passwords="$AIRFLOW_HOME/simple_auth_manager_passwords.json.generated"
+if [[ ! -s "$_dd_passwords" ]]; then
+    (umask 077 && "$DAYDREAM_PYTHON" -c 'import json, secrets; print(json.dumps({"admin": secrets.token_urlsafe(12)}))' >"$_dd_passwords")
+fi
+if [[ -z "${AIRFLOW_CONN_DAYDREAM_AIRFLOW_API:-}" ]]; then
+    AIRFLOW_CONN_DAYDREAM_AIRFLOW_API="$("$DAYDREAM_PYTHON" - "$_dd_passwords" "$AIRFLOW__API__BASE_URL" <<'PY'
+import json, sys
+password = json.load(open(sys.argv[1])).get("admin", "")
+print(json.dumps({"conn_type": "http", "host": sys.argv[2], "login": "admin", "password": password}))
+PY
+)"
+    export AIRFLOW_CONN_DAYDREAM_AIRFLOW_API
+fi
+
 # The LLM connection. Offline: the bundled OpenAI-compatible server on loopback. External: your
 # AIRFLOW_CONN_LLM_DEFAULT, a `llm_default` connection in the metadata DB, or OPENROUTER_API_KEY.
 if [[ -z "${DAYDREAM_LLM:-}" ]]; then
@@ -111,4 +131,4 @@ if [[ "$DAYDREAM_LLM" == offline ]]; then
     export AIRFLOW_CONN_LLM_DEFAULT="{\"conn_type\": \"daydream_llm\", \"host\": \"$DAYDREAM_LLM_URL\", \"password\": \"offline\"}"
 fi
 
-unset _dd_here
+unset _dd_here _dd_passwords

@@ -93,6 +93,10 @@ class OfflineConfig(BaseModel):
 
     latency_s: float = Field(default=0.05, ge=0)
     model_latency_s: dict[str, float] = Field(default_factory=dict)
+    # A provider's concurrency cap: a request beyond this many in flight for its model gets an immediate
+    # 429 with Retry-After ``max_in_flight_retry_after`` (adaptive concurrency tests).
+    model_max_in_flight: dict[str, int] = Field(default_factory=dict)
+    max_in_flight_retry_after: float = Field(default=1.0, ge=0)
     faults: list[FaultRule] = Field(default_factory=list)
     known_models: list[str] | None = None  # when set, other models get 404
     missing_endpoints: list[Literal["models", "key"]] = Field(default_factory=list)  # answer 404, like many servers

@@ -166,6 +166,14 @@ async def _answer(state: ServerState, request: Request, body: dict[str, Any], mo
             _check_auth(config, request)
             if config.known_models is not None and model not in config.known_models:
                 raise Reply(404, f"model not found: '{model}' is not a valid model ID", code="model_not_found")
+            cap = config.model_max_in_flight.get(model)
+            if cap is not None and stats.in_flight > cap:
+                raise Reply(
+                    429,
+                    f"Rate limit exceeded: at most {cap} concurrent requests for {model} (offline cap)",
+                    code="rate_limit",
+                    headers={"Retry-After": f"{config.max_in_flight_retry_after:g}"},
+                )
             rule = state.pick_fault(model, prompt, sha)
             delay = rule.slow_s if rule is not None and rule.fault == "slow" else config.latency_for(model)
             if delay > 0:

@@ -151,13 +151,14 @@ def progress_line(client: AirflowClient, since: datetime) -> str:
     return " | ".join(parts)
 
 
-_ORDER = ["done", "running", "queued", "retry", "failed", "skipped", "other"]
+_ORDER = ["done", "running", "in triggerer", "queued", "retry", "failed", "skipped", "other"]
 
 
 def _bucket(state: str | None) -> str:
     return {
         "success": "done",
         "running": "running",
+        "deferred": "in triggerer",  # a generation of the trigger path: calling, or waiting for a pool slot
         "queued": "queued",
         "scheduled": "queued",
         None: "queued",

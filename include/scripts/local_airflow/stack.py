@@ -112,10 +112,24 @@ class LocalAirflow:
         self.services.start("offline-llm", argv, env=self.env, log_file=self.logs / "offline-llm.log")
         self._wait(lambda: _http_ok(self.llm_url.removesuffix("/v1") + "/health"), 30, "offline-llm")
 
+    @property
+    def triggerers(self) -> int:
+        """``$DAYDREAM_TRIGGERERS`` triggerer processes (default 1): several share the generations."""
+        return max(1, int(self.env.get("DAYDREAM_TRIGGERERS", "1") or 1))
+
+    def triggerer_names(self) -> list[str]:
+        return ["triggerer", *(f"triggerer-{i}" for i in range(2, self.triggerers + 1))]
+
+    def start_service(self, name: str) -> None:
+        """One Airflow service by its name here (``triggerer-2`` is a second ``airflow triggerer``)."""
+        command = name.split("-")[0] if name.startswith("triggerer") else name
+        argv = [executable(self.env, "airflow"), command]
+        self.services.start(name, argv, env=self.env, log_file=self.logs / f"{name}.log")
+
     def start_airflow(self, timeout: float = 120.0) -> None:
-        airflow = executable(self.env, "airflow")
         for name in AIRFLOW_SERVICES:
-            self.services.start(name, [airflow, name], env=self.env, log_file=self.logs / f"{name}.log")
+            for one in self.triggerer_names() if name == "triggerer" else [name]:
+                self.start_service(one)
         self._wait(self.client.healthy, timeout, "airflow")
 
     def _wait(self, ready: Callable[[], bool], timeout: float, what: str) -> None:
