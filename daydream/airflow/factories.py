@@ -22,6 +22,7 @@ from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOpe
 from airflow.sdk import DAG, chain, dag, task
 
 from daydream.airflow import steps
+from daydream.airflow.batch import add_batch_lane
 from daydream.airflow.config import (
     BUILD_TASK_ID,
     COHORT_DAG_ID,
@@ -87,6 +88,7 @@ def stage_dag(stage: str) -> DAG:
             ids = gen_ids.override(task_id=f"{tier}_ids")(work, tier)  # type: ignore[arg-type]
             mapped = generate.override(task_id=generate_task_id(tier), pool=POOLS[tier])
             generated.append(mapped.partial(tier=tier).expand(gen_id=ids))
+        generated.append(add_batch_lane(stage, work))  # per model: submit, wait deferred, collect
         generated >> summary()
 
     return stage_pipeline()

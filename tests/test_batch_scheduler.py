@@ -1,0 +1,220 @@
+"""The batch lane under the real scheduler (LocalExecutor on SQLite, the four Airflow services), against
+the offline LLM's three batch APIs over HTTP, judges on OpenRouter's, OpenAI's and Anthropic's.
+
+- a cohort's evaluations go by batch (one batch per judge model), the triggerer waits them out, the
+  results land in the store, and the reports have the same shape as those of the same cohort run with
+  direct calls (``batch: false``);
+- the worker (the lane's task process) is killed while its create call is in flight, and the
+  triggerer is killed while the batches run: the retried task re-attaches to the batch its dead
+  attempt created, the restarted triggerer takes the wait over, and the offline LLM's statistics show
+  exactly one batch per judge model and every request answered once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+from airflow_env import (
+    TINY_SPEC,
+    TWO_CONCEPTS,
+    assert_store_intact,
+    done_ids,
+    env_for,
+    make_data_root,
+    offline_llm,
+    running_airflow,
+)
+from local_airflow.env import executable
+
+from daydream.airflow.config import RUN_DAG_IDS
+from daydream.batch import BatchManifests
+from daydream.paths import STAGES, DataLayout
+
+pytestmark = [pytest.mark.scheduler, pytest.mark.timeout(1500)]
+RUN_TIMEOUT = 600
+JUDGES = {"sonnet-4": "anthropic", "gpt_5": "openai", "gemini_25_flash": "openrouter"}
+BATCH_MODELS = {"claude-sonnet-4", "gpt-5", "google/gemini-2.5-flash"}  # as each batch API names them
+SPEC = TINY_SPEC.format(concepts=TWO_CONCEPTS).replace(
+    "evaluation_llm: [sonnet-4]", f"evaluation_llm: [{', '.join(JUDGES)}]"
+)
+
+
+def _judges_on_three_apis(root: Path) -> None:
+    path = root / "1_raw" / "llm_models.csv"
+    lines = path.read_text().splitlines()
+    rows = [lines[0]]
+    for line in lines[1:]:
+        model_id = line.split(",")[0]
+        rows.append(",".join([*line.split(",")[:-2], JUDGES[model_id], "0.5"]) if model_id in JUDGES else line)
+    path.write_text("\n".join(rows) + "\n")
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory):
+    root = tmp_path_factory.mktemp("batch")
+    data = make_data_root(root / "data", {"direct": SPEC, "lane": SPEC, "killed": SPEC})
+    _judges_on_three_apis(data)
+    server = offline_llm(data, latency_s=0.2, batch={"completion_delay_s": 2})
+    try:
+        with running_airflow(env_for(root / "airflow", data, server.base_url)) as local:
+            local.wait_dags(RUN_DAG_IDS)
+            local.unpause()
+            yield local, data, server
+    finally:
+        server.stop()
+
+
+def _stage_run(local, dag_id: str, cohort: str) -> dict:
+    return next(r for r in local.client.dag_runs(dag_id) if (r.get("conf") or {}).get("cohort_id") == cohort)
+
+
+def _report_shape(data: Path, cohort: str) -> dict[str, tuple]:
+    reports = data / "cohorts" / cohort / "reports"
+    shape: dict[str, tuple] = {}
+    for path in sorted(p for p in reports.rglob("*") if p.is_file()):
+        rel = str(path.relative_to(reports))
+        if path.suffix == ".csv":
+            lines = path.read_text().splitlines()
+            shape[rel] = (lines[0] if lines else "", len(lines))
+        else:
+            shape[rel] = ()
+    return shape
+
+
+def test_evaluations_go_by_batch_and_report_like_direct_calls(stack) -> None:
+    local, data, server = stack
+    server.reset()
+    plugins = local.client.request("GET", "/api/v2/plugins")["plugins"]
+    assert any(p["name"] == "daydream_batch" and p["listeners"] for p in plugins), "the cancel listener is loaded"
+    runs = {
+        "direct": local.client.trigger("daydream_cohort", {"cohort_id": "direct", "batch": False}),
+        "lane": local.client.trigger("daydream_cohort", {"cohort_id": "lane"}),
+    }
+    for cohort, run_id in runs.items():
+        assert local.client.wait_run("daydream_cohort", run_id, timeout=RUN_TIMEOUT) == "success", cohort
+
+    for cohort in runs:
+        for stage in STAGES:
+            assert len(done_ids(data, stage) & _members(data, cohort, stage)) == len(_members(data, cohort, stage))
+    stats = server.stats()
+    assert stats["batches"]["by_api"] == {"anthropic": 1, "openai": 1, "openrouter": 1}
+    assert set(stats["batches"]["by_model"]) == BATCH_MODELS and set(stats["batches"]["by_model"].values()) == {1}
+    assert stats["batches"]["requests"] == {"answered": 12} and stats["answered_twice"] == []
+
+    lane = json.loads((data / "cohorts" / "lane" / "runs" / "evaluation_summary.json").read_text())
+    direct = json.loads((data / "cohorts" / "direct" / "runs" / "evaluation_summary.json").read_text())
+    assert lane["by_batch"] == 12 and "12 by batch" in lane["text"] and len(lane["batches"]) == 3
+    assert direct["by_batch"] == 0 and direct["this_run"] == lane["this_run"] == {"done": 12}
+    for gen_id in _members(data, "lane", "evaluation"):
+        assert json.loads((data / "gens" / "evaluation" / gen_id / "raw_metadata.json").read_text())["batch_id"]
+    for gen_id in _members(data, "direct", "evaluation"):
+        assert "batch_id" not in json.loads((data / "gens" / "evaluation" / gen_id / "raw_metadata.json").read_text())
+    assert _report_shape(data, "lane") == _report_shape(data, "direct"), "the reports do not see the lane"
+
+    run = _stage_run(local, "daydream_evaluation", "lane")
+    lanes = [
+        t for t in local.client.task_instances("daydream_evaluation", run["dag_run_id"]) if t["task_id"] == "batch_lane"
+    ]
+    assert {t["rendered_map_index"] for t in lanes} == set(JUDGES) and {t["state"] for t in lanes} == {"success"}
+    triggerer_log = (local.logs / "triggerer.log").read_text(errors="replace")
+    assert "BatchTrigger" in triggerer_log, "the wait ran on the triggerer"
+    assert_store_intact(data)
+
+
+def _members(data: Path, cohort: str, stage: str) -> set[str]:
+    rows = (data / "cohorts" / cohort / "membership.csv").read_text().splitlines()[1:]
+    return {r.split(",")[1] for r in rows if r.startswith(stage + ",")}
+
+
+def _task_pid(ti_id: str) -> int | None:
+    for proc in psutil.process_iter(["cmdline"]):
+        if " ".join(proc.info["cmdline"] or ()).strip() == f"airflow worker -- {ti_id}":
+            return proc.pid
+    return None
+
+
+def _kill_the_stalled_submission(local, data: Path) -> str:
+    """SIGKILL the lane task whose create call the offline LLM holds; returns its model id."""
+    manifests = BatchManifests(DataLayout(data), "killed")
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        submitting = [m for m in manifests.all() if m.state == "submitting"]
+        runs = [
+            r
+            for r in local.client.dag_runs("daydream_evaluation")
+            if (r.get("conf") or {}).get("cohort_id") == "killed"
+        ]
+        if submitting and runs:
+            tis = local.client.task_instances("daydream_evaluation", runs[0]["dag_run_id"])
+            running = [
+                t
+                for t in tis
+                if t["task_id"] == "batch_lane"
+                and t["state"] == "running"
+                and t["rendered_map_index"] == submitting[0].llm_model_id
+            ]
+            pid = _task_pid(running[0]["id"]) if running else None
+            if pid is not None:
+                os.kill(pid, signal.SIGKILL)
+                return submitting[0].llm_model_id
+        time.sleep(0.3)
+    raise AssertionError("no lane task was caught with its create call in flight")
+
+
+def _restart_the_triggerer(local, data: Path) -> None:
+    """SIGKILL the triggerer (its whole session) once the other lanes wait on it; start a new one."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        waiting = [m for m in BatchManifests(DataLayout(data), "killed").all() if m.state == "submitted"]
+        if len(waiting) >= 2:
+            break
+        time.sleep(0.5)
+    old = local.services.procs["triggerer"]
+    os.killpg(old.pid, signal.SIGKILL)
+    old.wait(timeout=30)
+    time.sleep(2)
+    local.services.start(
+        "triggerer",
+        [executable(local.env, "airflow"), "triggerer"],
+        env=local.env,
+        log_file=local.logs / "triggerer2.log",
+    )
+
+
+def test_killed_worker_and_triggerer_reattach_and_nothing_is_paid_twice(stack) -> None:
+    local, data, server = stack
+    server.reset()
+    # Batches take 45 s; the first create call is held 20 s after the batch exists.
+    server.configure(batch={"completion_delay_s": 45, "submit_stall_s": 20, "stall_first_n": 1})
+    run_id = local.client.trigger("daydream_cohort", {"cohort_id": "killed"})
+    killed_model = _kill_the_stalled_submission(local, data)
+    _restart_the_triggerer(local, data)
+    assert local.client.wait_run("daydream_cohort", run_id, timeout=RUN_TIMEOUT) == "success"
+
+    stats = server.stats()
+    assert set(stats["batches"]["by_model"]) == BATCH_MODELS and set(stats["batches"]["by_model"].values()) == {1}, (
+        f"one batch per judge model: {stats['batches']}"
+    )
+    evaluations = _members(data, "killed", "evaluation")
+    assert stats["batches"]["requests"] == {"answered": len(evaluations)} == {"answered": 12}
+    assert stats["answered_twice"] == []
+    assert done_ids(data, "evaluation") >= evaluations
+    manifests = BatchManifests(DataLayout(data), "killed").all()
+    assert len(manifests) == 3 and {m.state for m in manifests} == {"collected"}
+
+    run = _stage_run(local, "daydream_evaluation", "killed")
+    lanes = {
+        t["rendered_map_index"]: t
+        for t in local.client.task_instances("daydream_evaluation", run["dag_run_id"])
+        if t["task_id"] == "batch_lane"
+    }
+    assert lanes[killed_model]["try_number"] >= 2 and lanes[killed_model]["state"] == "success", (
+        "Airflow's retry re-attached"
+    )
+    assert_store_intact(data)
