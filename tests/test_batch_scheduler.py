@@ -40,9 +40,14 @@ pytestmark = [pytest.mark.scheduler, pytest.mark.timeout(1500)]
 RUN_TIMEOUT = 600
 JUDGES = {"sonnet-4": "anthropic", "gpt_5": "openai", "gemini_25_flash": "openrouter"}
 BATCH_MODELS = {"claude-sonnet-4", "gpt-5", "google/gemini-2.5-flash"}  # as each batch API names them
-SPEC = TINY_SPEC.format(concepts=TWO_CONCEPTS).replace(
-    "evaluation_llm: [sonnet-4]", f"evaluation_llm: [{', '.join(JUDGES)}]"
-)
+
+
+def spec(concepts: str) -> str:
+    """The tiny cohort (2 drafts, 4 essays, 2 of them copies) judged by the three judges: 12 evaluations.
+    Each cohort gets its own concepts, so no two share a generation."""
+    return TINY_SPEC.format(concepts=concepts).replace(
+        "evaluation_llm: [sonnet-4]", f"evaluation_llm: [{', '.join(JUDGES)}]"
+    )
 
 
 def _judges_on_three_apis(root: Path) -> None:
@@ -58,7 +63,14 @@ def _judges_on_three_apis(root: Path) -> None:
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory):
     root = tmp_path_factory.mktemp("batch")
-    data = make_data_root(root / "data", {"direct": SPEC, "lane": SPEC, "killed": SPEC})
+    data = make_data_root(
+        root / "data",
+        {
+            "direct": spec(TWO_CONCEPTS),
+            "lane": spec("data-flywheel, economic-moat"),
+            "killed": spec("serendipity-engine, analogical-transfer"),
+        },
+    )
     _judges_on_three_apis(data)
     server = offline_llm(data, latency_s=0.2, batch={"completion_delay_s": 2})
     try:
@@ -122,8 +134,10 @@ def test_evaluations_go_by_batch_and_report_like_direct_calls(stack) -> None:
         t for t in local.client.task_instances("daydream_evaluation", run["dag_run_id"]) if t["task_id"] == "batch_lane"
     ]
     assert {t["rendered_map_index"] for t in lanes} == set(JUDGES) and {t["state"] for t in lanes} == {"success"}
-    triggerer_log = (local.logs / "triggerer.log").read_text(errors="replace")
-    assert "BatchTrigger" in triggerer_log, "the wait ran on the triggerer"
+    # The wait ran on the triggerer: each lane task's trigger log (written by the triggerer) has the event.
+    logs = local.home / "logs" / "dag_id=daydream_evaluation" / f"run_id={run['dag_run_id']}" / "task_id=batch_lane"
+    fired = [p for p in logs.rglob("*.log.trigger.*") if "'status': 'ended'" in p.read_text(errors="replace")]
+    assert len(fired) == 3, sorted(str(p) for p in logs.rglob("*"))
     assert_store_intact(data)
 
 
