@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from daydream.cohorts import _seed_all, plan_cohort
-from daydream.combos import ComboCatalog
+from daydream.combos import append_combos
 from daydream.membership import write_membership
 from daydream.paths import DataLayout
 from daydream.store import GensStore
@@ -72,16 +72,19 @@ def main() -> int:
     try:
         make_data_root(tmp)
         layout = DataLayout(tmp)
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         plan = plan_cohort(layout, "bench")
         planned = time.perf_counter()
-        ComboCatalog(layout.combo_mappings).ensure(plan.new_combos)
+        append_combos(layout.combo_mappings, plan.new_combos)
         write_membership(layout.membership("bench"), plan.membership)
-        built = time.perf_counter()
+        built, cpu = time.perf_counter(), time.process_time() - cpu
         rows = len(plan.membership)
         print(f"rows: {rows:,} ({plan.counts()})")
         print(f"plan (compile + ids + collision checks): {planned - start:.2f} s")
-        print(f"build total (plan + combo catalog + membership.csv): {built - start:.2f} s  [target <= 15 s]")
+        print(
+            f"build total (plan + combo catalog + membership.csv): {built - start:.2f} s ({cpu:.2f} s CPU)"
+            "  [target <= 15 s]"
+        )
         print(f"peak RSS: {peak_rss_mib():.0f} MiB  [target <= 2048 MiB]")
         ok = built - start <= 15 and peak_rss_mib() <= 2048 and rows >= 1_000_000
         if args.seed:

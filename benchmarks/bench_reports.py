@@ -11,8 +11,13 @@ the report's own: ``build_cohort_reports(layout, "bench")`` end to end (reading 
 table, the charts and index.html). Run::
 
     .venv/bin/python benchmarks/bench_reports.py [--evaluations 100000] [--store DIR] [--repeat 1]
+    .venv/bin/python benchmarks/bench_reports.py --repeat 4 --compare /tmp/daydream-main
 
-Target: <= 30 s on 2 cores.
+Target: <= 30 s on 2 cores. ``--compare SRC`` (a checkout of another version, e.g. ``git worktree add
+/tmp/daydream-main main``) times that version on the same store in the same session, the two
+alternating, and prints the ratio of the best wall times and of the best CPU times (user + system:
+steadier than wall time on a shared machine); it fails when this version is more than
+``MAX_SLOWDOWN`` slower by both measures.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ GEN_MODELS = ["gen1", "gen2", "gen3"]
 DRAFT_TEMPLATES = ["creative-v1", "creative-v2", "plain-v1"]
 ESSAY_TEMPLATES = ["essay-v1", "essay-v2"]
 TARGET_SECONDS = 30.0
+MAX_SLOWDOWN = 1.10
 
 
 def _write(path: str, text: str) -> None:
@@ -243,42 +249,76 @@ def child(root: str) -> None:
     )
 
 
+def _timed_child(root: Path, source: Path | None) -> dict:
+    """One timed report in a fresh interpreter; ``source`` puts another checkout first on the path."""
+    env = dict(os.environ)
+    script = Path(__file__)
+    if source is not None:
+        env["PYTHONPATH"] = str(source)
+        script = source / "benchmarks" / "bench_reports.py"
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    out = subprocess.run(
+        [sys.executable, str(script), "--child", str(root)], check=True, capture_output=True, text=True, env=env
+    )
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    run = json.loads(out.stdout.strip().splitlines()[-1])
+    run["cpu_seconds"] = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return run
+
+
+def _store(args: argparse.Namespace) -> Path | None:
+    root = Path(args.store or Path(tempfile.gettempdir()) / f"daydream-bench-reports-{args.evaluations}")
+    marker = root / ".bench-store.json"
+    if marker.is_file() and json.loads(marker.read_text())["evaluations"] == args.evaluations:
+        print(f"reusing store {root}: {json.loads(marker.read_text())}")
+        return root
+    if root.exists() and any(root.iterdir()):
+        print(f"refusing to write into non-empty {root} without a benchmark marker", file=sys.stderr)
+        return None
+    started = time.perf_counter()
+    counts = build_store(root, args.evaluations)
+    print(f"built store {root} in {time.perf_counter() - started:.0f}s (setup, not timed): {counts}")
+    return root
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--evaluations", type=int, default=100_000)
     parser.add_argument("--store", default=None, help="data root to build or reuse (default: a dir under $TMPDIR)")
     parser.add_argument("--repeat", type=int, default=1, help="timed runs (the best and every figure are printed)")
+    parser.add_argument("--compare", default=None, help="another checkout to time on the same store, alternating")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(args.child)
         return 0
-    root = Path(args.store or Path(tempfile.gettempdir()) / f"daydream-bench-reports-{args.evaluations}")
-    marker = root / ".bench-store.json"
-    if marker.is_file() and json.loads(marker.read_text())["evaluations"] == args.evaluations:
-        counts = json.loads(marker.read_text())
-        print(f"reusing store {root}: {counts}")
-    else:
-        if root.exists() and any(root.iterdir()):
-            print(f"refusing to write into non-empty {root} without a benchmark marker", file=sys.stderr)
-            return 2
-        started = time.perf_counter()
-        counts = build_store(root, args.evaluations)
-        print(f"built store {root} in {time.perf_counter() - started:.0f}s (setup, not timed): {counts}")
-    runs = []
+    root = _store(args)
+    if root is None:
+        return 2
+    versions: dict[str, Path | None] = {"this": None}
+    if args.compare:
+        versions["compared"] = Path(args.compare).resolve()
+    runs: dict[str, list[dict]] = {name: [] for name in versions}
     for _ in range(args.repeat):
-        out = subprocess.run(
-            [sys.executable, __file__, "--child", str(root)], check=True, capture_output=True, text=True
-        )
-        runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
-        print(
-            f"build_cohort_reports: {runs[-1]['seconds']:.2f} s, peak RSS {runs[-1]['peak_rss_mb']:.0f} MB "
-            f"({runs[-1]['evaluations']:,} evaluations, {runs[-1]['used']:,} used in means)"
-        )
-    best = min(r["seconds"] for r in runs)
+        for name, source in versions.items():
+            run = _timed_child(root, source)
+            runs[name].append(run)
+            print(
+                f"{name}: build_cohort_reports {run['seconds']:.2f} s, CPU {run['cpu_seconds']:.2f} s, "
+                f"peak RSS {run['peak_rss_mb']:.0f} MB ({run['evaluations']:,} evaluations, "
+                f"{run['used']:,} used in means)",
+                flush=True,
+            )
+    best = min(r["seconds"] for r in runs["this"])
     verdict = "OK" if best <= TARGET_SECONDS else "SLOWER THAN TARGET"
     print(f"best {best:.2f} s on {os.cpu_count()} cores (target <= {TARGET_SECONDS:.0f} s): {verdict}")
-    return 0 if best <= TARGET_SECONDS else 1
+    ok = best <= TARGET_SECONDS
+    if args.compare:
+        wall = best / min(r["seconds"] for r in runs["compared"])
+        cpu = min(r["cpu_seconds"] for r in runs["this"]) / min(r["cpu_seconds"] for r in runs["compared"])
+        print(f"this / compared: wall {wall:.2f}x, CPU {cpu:.2f}x (allowed {MAX_SLOWDOWN:.2f}x)")
+        ok = ok and min(wall, cpu) <= MAX_SLOWDOWN
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ class Limit:
     env: str
     default: int
     what: str
+    unit: str
 
     @property
     def value(self) -> int:
@@ -37,15 +38,15 @@ class Limit:
         return number
 
 
-MAX_PLAN_ROWS = Limit("DAYDREAM_MAX_PLAN_ROWS", 5_000_000, "rows a spec or a cohort plan may compile to")
+MAX_PLAN_ROWS = Limit("DAYDREAM_MAX_PLAN_ROWS", 5_000_000, "rows a spec or a cohort plan may compile to", "rows")
 """A 1.1M-row cohort builds in under 1 GiB; 5M stays inside a laptop's memory."""
-MAX_COMBOS = Limit("DAYDREAM_MAX_COMBOS", 1_000_000, "k-subsets one combos section may form")
-MAX_PROMPT_CHARS = Limit("DAYDREAM_MAX_PROMPT_CHARS", 1_000_000, "characters of one rendered prompt")
+MAX_COMBOS = Limit("DAYDREAM_MAX_COMBOS", 1_000_000, "k-subsets one combos section may form", "combos")
+MAX_PROMPT_CHARS = Limit("DAYDREAM_MAX_PROMPT_CHARS", 1_000_000, "characters of one rendered prompt", "characters")
 """About 250k tokens: above every provider's context window, far below what hurts memory."""
-MAX_SPEC_BYTES = Limit("DAYDREAM_MAX_SPEC_BYTES", 10_000_000, "bytes of a spec file or an @file it reads")
-MAX_YAML_NODES = Limit("DAYDREAM_MAX_YAML_NODES", 1_000_000, "YAML nodes in a spec, aliases expanded")
-MAX_YAML_DEPTH = Limit("DAYDREAM_MAX_YAML_DEPTH", 64, "nesting depth of a spec's YAML")
-MAX_JUDGE_OUTPUT_CHARS = Limit("DAYDREAM_MAX_JUDGE_OUTPUT_CHARS", 5_000_000, "characters a parser reads")
+MAX_SPEC_BYTES = Limit("DAYDREAM_MAX_SPEC_BYTES", 10_000_000, "bytes of a spec file or an @file it reads", "bytes")
+MAX_YAML_NODES = Limit("DAYDREAM_MAX_YAML_NODES", 1_000_000, "YAML nodes in a spec, aliases expanded", "YAML nodes")
+MAX_YAML_DEPTH = Limit("DAYDREAM_MAX_YAML_DEPTH", 64, "nesting depth of a spec's YAML", "levels")
+MAX_JUDGE_OUTPUT_CHARS = Limit("DAYDREAM_MAX_JUDGE_OUTPUT_CHARS", 5_000_000, "characters a parser reads", "characters")
 
 ALL_LIMITS = (
     MAX_PLAN_ROWS,
@@ -63,4 +64,4 @@ def over_limit(count: int, limit: Limit) -> str | None:
     cap = limit.value
     if count <= cap:
         return None
-    return f"{count:,} {limit.what}, more than the limit of {cap:,} (raise it with {limit.env})"
+    return f"{count:,} {limit.unit}, over the limit of {cap:,} {limit.unit} (raise it with {limit.env})"

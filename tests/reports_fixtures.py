@@ -424,3 +424,171 @@ def _legacy_unparseable(b: StoreBuilder, parent: str) -> str:
         tokens=(0, 0),
         llm="j1",
     )
+
+
+# -- a store in the older DayDreaming layout, at a few hundred evaluations ---------------------------
+
+OLDER_EVAL_OUTCOMES = (
+    # (outcome, weight): how an evaluation of the older store ended up
+    ("scored", 60),
+    ("scored_multiline", 4),  # parsed.txt "reasoning...\n7.0": the last line counts
+    ("unparsed", 8),  # raw.txt + raw_metadata.json, no parsed.txt (the older parse step failed or never ran)
+    ("truncated", 4),  # raw kept, raw_metadata says truncated, no parsed.txt
+    ("pending", 6),  # metadata.json only
+    ("no_dir", 4),  # listed in the membership, no directory at all
+    ("invalid_parsed", 4),  # parsed.txt that is not a number
+    ("empty_parsed", 3),  # parsed.txt empty (or whitespace)
+    ("no_model_key", 3),  # scored; its metadata spells the judge as the older 'model_id'
+)
+
+
+@dataclass
+class OlderStore:
+    root: Path
+    cohort_full: str
+    """Cohort with the older eight-column membership (stage, gen_id, origin_cohort_id, ...)."""
+    cohort_two: str
+    """Cohort with the older two-column membership (stage, gen_id)."""
+    evaluations: dict[str, str] = field(default_factory=dict)
+    """Every evaluation gen id -> its outcome (``OLDER_EVAL_OUTCOMES``)."""
+    members: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+    plan: dict[str, dict] = field(default_factory=dict)
+    """What the cohort planned for each evaluation (template, judge, parent), on disk or not."""
+
+
+def _older_id(rng, prefix: str) -> str:
+    return prefix + "".join(rng.choice("0123456789abcdefghijklmnopqrstuvwxyz") for _ in range(16))
+
+
+def older_layout_store(root: Path, seed: int = 7) -> OlderStore:
+    """Catalogs as ``StoreBuilder``'s, and a gens store written the way the older pipeline wrote it:
+    ``raw_metadata.json`` with ``input_mode`` (and ``copied_from`` for copies), ``parsed_metadata.json``
+    with ``parser_name`` and no score, ``parsed.txt`` as ``"<float>\\n"``, no ``error.json``; essays
+    that do not record their model; one orphan evaluation whose essay is gone; one evaluation
+    directory with no ``metadata.json``."""
+    import random
+
+    rng = random.Random(seed)
+    builder = StoreBuilder(root)
+    store = OlderStore(root, "old-full", "old-two")
+    outcomes = [o for o, weight in OLDER_EVAL_OUTCOMES for _ in range(weight)]
+    pairs = [[a, b] for i, a in enumerate(CONCEPTS) for b in CONCEPTS[i + 1 :]]
+    combos = [builder.combo(pair) for pair in pairs]
+    judges = [(t, j, 1) for t in ("judge-a", "judge-b") for j in ("j1", "j2", "j3")] + [("judge-a", "j1", 2)] * 2
+    for combo_index, combo in enumerate(combos):
+        cohort = store.cohort_full if combo_index < 4 else store.cohort_two
+        for draft_template in ("dt-v1", "dt-v2"):
+            for draft_llm in ("gen1", "gen2"):
+                draft = _older_gen(store, rng, "draft", cohort, template=draft_template, llm=draft_llm, combo=combo)
+                for essay_template in ("et-v1", "copy"):
+                    copy = essay_template == "copy"
+                    essay = _older_gen(
+                        store,
+                        rng,
+                        "essay",
+                        cohort,
+                        template=essay_template,
+                        llm=None if copy or rng.random() < 0.5 else draft_llm,
+                        parent=draft,
+                        copy=copy,
+                    )
+                    for judge_template, judge, _ in judges:
+                        outcome = rng.choice(outcomes)
+                        _older_evaluation(store, rng, cohort, essay, judge_template, judge, outcome)
+    orphan = _older_id(rng, "e_")  # an evaluation whose essay is not in the store
+    _older_evaluation(store, rng, store.cohort_full, orphan, "judge-a", "j1", "scored")
+    stray = root / "gens" / "evaluation" / _older_id(rng, "v_")  # no metadata.json: only the cross view sees it
+    stray.mkdir(parents=True)
+    _write(stray / "parsed.txt", "5.0\n")
+    store.evaluations[stray.name] = "scored"
+    _write_older_memberships(store)
+    return store
+
+
+def _older_gen(
+    store: OlderStore,
+    rng,
+    stage: str,
+    cohort: str,
+    *,
+    template: str,
+    llm: str | None,
+    combo: str | None = None,
+    parent: str | None = None,
+    copy: bool = False,
+) -> str:
+    gen_id = _older_id(rng, {"draft": "d_", "essay": "e_"}[stage])
+    gdir = store.root / "gens" / stage / gen_id
+    meta = {"stage": stage, "gen_id": gen_id, "template_id": template, "mode": "copy" if copy else "llm"}
+    meta.update({"origin_cohort_id": cohort, "replicate": 1})
+    if combo:
+        meta["combo_id"] = combo
+    if parent:
+        meta["parent_gen_id"] = parent
+    if llm:
+        meta["llm_model_id"] = llm
+    _json(gdir / "metadata.json", meta)
+    text = f"{stage} {gen_id}\nline two\nline three\n"
+    _write(gdir / "raw.txt", text)
+    raw_meta = {"stage": stage, "gen_id": gen_id, "input_mode": "copy" if copy else "prompt", "finish_reason": "stop"}
+    if copy:
+        raw_meta["copied_from"] = str(store.root / "gens" / "draft" / str(parent) / "parsed.txt")
+    _json(gdir / "raw_metadata.json", raw_meta)
+    _write(gdir / "parsed.txt", text)
+    _json(gdir / "parsed_metadata.json", {"stage": stage, "gen_id": gen_id, "parser_name": "identity", "success": True})
+    store.members.setdefault(cohort, []).append((stage, gen_id))
+    return gen_id
+
+
+def _older_evaluation(store: OlderStore, rng, cohort: str, parent: str, template: str, judge: str, outcome: str) -> str:
+    gen_id = _older_id(rng, "v_")
+    store.evaluations[gen_id] = outcome
+    store.plan[gen_id] = {"template_id": template, "llm_model_id": judge, "parent_gen_id": parent}
+    store.members.setdefault(cohort, []).append(("evaluation", gen_id))
+    if outcome == "no_dir":
+        return gen_id
+    gdir = store.root / "gens" / "evaluation" / gen_id
+    meta = {"stage": "evaluation", "gen_id": gen_id, "template_id": template, "parent_gen_id": parent}
+    meta.update({"mode": "llm", "origin_cohort_id": cohort, "replicate": 1})
+    meta["model_id" if outcome == "no_model_key" else "llm_model_id"] = judge
+    _json(gdir / "metadata.json", meta)
+    if outcome == "pending":
+        return gen_id
+    score = rng.randint(0, 9)
+    _write(gdir / "prompt.txt", f"Rate {parent}")
+    verdict = outcome != "unparsed" or rng.random() < 0.5  # half the unparsed answers never reached a parser
+    _write(gdir / "raw.txt", f"Reasoning of {judge}.\nSCORE: {score}" if verdict else "No verdict.")
+    raw_meta = {"stage": "evaluation", "gen_id": gen_id, "llm_model_id": judge, "input_mode": "prompt"}
+    raw_meta.update(
+        {"finish_reason": "length" if outcome == "truncated" else "stop", "truncated": outcome == "truncated"}
+    )
+    _json(gdir / "raw_metadata.json", raw_meta)
+    parsed = {
+        "scored": f"{float(score)}\n",
+        "no_model_key": f"{float(score)}\n",
+        "scored_multiline": f"Reasoning kept by an older parser\n{float(score)}\n",
+        "invalid_parsed": "SCORE: high\n",
+        "empty_parsed": "  \n",
+    }.get(outcome)
+    if parsed is not None:
+        _write(gdir / "parsed.txt", parsed)
+        pm = {"stage": "evaluation", "gen_id": gen_id, "function": "evaluation_parsed", "parser_name": "in_last_line"}
+        _json(gdir / "parsed_metadata.json", {**pm, "success": True, "error": None, "input_mode": "prompt"})
+    return gen_id
+
+
+def _write_older_memberships(store: OlderStore) -> None:
+    full = store.root / "cohorts" / store.cohort_full / "membership.csv"
+    rows = []
+    for stage, gen_id in store.members[store.cohort_full]:
+        path = store.root / "gens" / stage / gen_id / "metadata.json"
+        meta = json.loads(path.read_text()) if path.is_file() else store.plan[gen_id]
+        llm = meta.get("llm_model_id") or meta.get("model_id") or ""
+        rows.append(
+            [stage, gen_id, store.cohort_full, meta.get("parent_gen_id") or "", meta.get("combo_id") or ""]
+            + [meta.get("template_id") or "", llm, meta.get("replicate") or 1]
+        )
+    header = ["stage", "gen_id", "origin_cohort_id", "parent_gen_id", "combo_id", "template_id", "llm_model_id"]
+    _csv(full, [*header, "replicate"], rows)
+    two = [[s, g] for s, g in store.members[store.cohort_two] if store.evaluations.get(g) != "no_dir"]
+    _csv(store.root / "cohorts" / store.cohort_two / "membership.csv", ["stage", "gen_id"], two)

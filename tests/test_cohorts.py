@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import csv
 import json
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
 from helpers import FakeLLM, member_ids, run_members, snapshot, tree, write_csv
 
+from daydream.catalogs import Catalogs
 from daydream.cohorts import _check_parents, build_cohort, list_cohorts, plan_cohort, read_manifest
+from daydream.combos import ComboCatalog
 from daydream.errors import CohortError, DayDreamError, SpecError
 from daydream.membership import MEMBERSHIP_COLUMNS, read_membership
 from daydream.paths import DataLayout
+from daydream.runner import StageRunner
 from daydream.status import cohort_status
 from daydream.store import GensStore
 
@@ -329,3 +336,89 @@ def test_broken_template_stops_the_build_and_writes_nothing(data_root: Path, tex
     message = str(info.value)
     assert needle in message and str(path) in message and "\n" not in message
     assert tree(data_root) == before
+
+
+# --- concurrent builds: every cohort keeps its combos ----------------------------------------------
+
+BUILDERS = 6
+ROUNDS = 3
+LEVELS = ("paragraph", "sentence", "article")
+# A real `daydream cohort build` in its own process; it reports when its imports are done and starts
+# building when the test says go, so that all builders read and append the combo catalog together.
+_BUILD_ON_GO = """
+import os, sys, time
+from daydream.cli import main
+ready, go = sys.argv[1], sys.argv[2]
+open(ready, "w").close()
+while not os.path.exists(go):
+    time.sleep(0.002)
+sys.exit(main(sys.argv[3:]))
+"""
+
+
+def _race_specs(layout: DataLayout, round_no: int) -> list[str]:
+    """Cohorts whose combos overlap their neighbours' (each combo must be written once) and are new in
+    every round (another k_max and level), so every builder has combos of its own to append."""
+    concepts = Catalogs.load(layout).active_concept_ids
+    cohorts = []
+    for i in range(BUILDERS):
+        cohort_id = f"race-r{round_no}-c{i}"
+        window = ", ".join(concepts[(2 * i + j) % len(concepts)] for j in range(4))
+        write_csv(
+            layout.spec_file(cohort_id),
+            f"combos:\n  k_max: {2 + round_no % 2}\n  description_level: {LEVELS[round_no % 3]}\n"
+            f"  concepts: [{window}]\n"
+            "axes:\n  draft_template: [links-brainstorm-v2]\n  draft_llm: [gemini_25_pro]\n",
+        )
+        cohorts.append(cohort_id)
+    return cohorts
+
+
+def _build_all_at_once(layout: DataLayout, cohorts: list[str], signals: Path) -> None:
+    go = signals / "go"
+    ready = [signals / f"ready-{cohort_id}" for cohort_id in cohorts]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _BUILD_ON_GO, str(flag), str(go), "cohort", "build", cohort_id]
+            + ["--data-root", str(layout.root)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for cohort_id, flag in zip(cohorts, ready, strict=True)
+    ]
+    deadline = time.monotonic() + 120
+    while not all(flag.exists() for flag in ready) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    go.touch()
+    for proc in procs:
+        out, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err
+
+
+def test_concurrent_builds_of_different_cohorts_keep_every_combo(layout: DataLayout, tmp_path: Path) -> None:
+    cohorts: list[str] = []
+    for round_no in range(ROUNDS):
+        signals = tmp_path / f"round-{round_no}"
+        signals.mkdir()
+        batch = _race_specs(layout, round_no)
+        _build_all_at_once(layout, batch, signals)
+        cohorts += batch
+
+    with layout.combo_mappings.open(newline="") as handle:
+        pairs = [(row["combo_id"], row["concept_id"]) for row in csv.DictReader(handle)]
+    assert len(pairs) == len(set(pairs)), "a combo row was written twice"
+    catalog = ComboCatalog(layout.combo_mappings)
+    for combo in catalog.combos.values():
+        assert len(combo.concept_ids) == combo.k_max
+    for cohort_id in cohorts:
+        manifest = read_manifest(layout, cohort_id)
+        missing = [c for c in manifest["combos"] if c not in catalog]
+        assert not missing, f"{cohort_id} lost {len(missing)} combo(s) from combo_mappings.csv"
+        # each cohort's drafts resolve their combo: run one with the fake LLM
+        draft = read_membership(layout, cohort_id).query("stage == 'draft'").iloc[0]
+        llm = FakeLLM()
+        outcome = StageRunner(layout, llm=llm, cohort_id=cohort_id).run("draft", draft["gen_id"])
+        assert outcome.state == "done", outcome.message
+        names = [Catalogs.load(layout).concepts[c].name for c in catalog.get(draft["combo_id"]).concept_ids]
+        assert all(name in llm.calls[0]["prompt"] for name in names)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -95,3 +97,37 @@ def test_k_subsets() -> None:
     assert all(c.k_max == 3 for c in combos)
     with pytest.raises(ComboError, match="larger than the 4 active concepts"):
         k_subsets(["a", "b", "c", "d"], 5, "paragraph")
+
+
+# Appends one combo of its own and one shared by every writer, many times, in a process of its own.
+_APPEND_MANY = """
+import sys
+from pathlib import Path
+from daydream.combos import Combo, append_combos
+path, writer, times = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+for i in range(times):
+    append_combos(path, [Combo.of([f"w{writer}-{i}-a", f"w{writer}-{i}-b"], "paragraph", 2),
+                         Combo.of(["shared-a", f"shared-{i}"], "paragraph", 2)])
+"""
+
+
+def test_concurrent_writers_lose_no_row_and_write_none_twice(catalog_file: Path) -> None:
+    """Real processes appending at once: each keeps every row, a combo two of them add is written once,
+    and the file stays append-only (its old bytes, CRLF line ends, a prefix of the new file)."""
+    catalog_file.write_bytes(catalog_file.read_bytes().replace(b"\n", b"\r\n"))
+    before = catalog_file.read_bytes()
+    writers, times = 5, 20
+    procs = [
+        subprocess.Popen([sys.executable, "-c", _APPEND_MANY, str(catalog_file), str(w), str(times)])
+        for w in range(writers)
+    ]
+    assert [p.wait(timeout=300) for p in procs] == [0] * writers
+    after = catalog_file.read_bytes()
+    assert after.startswith(before) and after.count(b"\r\n") == after.count(b"\n")
+    combos = ComboCatalog(catalog_file).combos
+    assert len(combos) == 1 + writers * times + times
+    for w in range(writers):
+        for i in range(times):
+            assert Combo.of([f"w{w}-{i}-a", f"w{w}-{i}-b"], "paragraph", 2).combo_id in combos
+    lines = after.decode().splitlines()[1:]
+    assert len(lines) == len(set(line.rsplit(",", 1)[0] for line in lines)) == 3 + 2 * (writers * times + times)

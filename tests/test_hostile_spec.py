@@ -221,7 +221,7 @@ CASES = ["replicates 1e9", "replicates 1e30", "30 axes of 10", "three 2000-level
 def test_size_explosions_are_refused_before_allocation(capsys: Capsys, tmp_path: Path, case: str) -> None:
     text, needle = _explosions(tmp_path)[case]
     spec = write_spec(tmp_path, text)
-    refused(capsys, spec, needle, f"more than the limit of {MAX_PLAN_ROWS.default:,}", MAX_PLAN_ROWS.env)
+    refused(capsys, spec, needle, f"over the limit of {MAX_PLAN_ROWS.default:,}", MAX_PLAN_ROWS.env)
     assert peak_memory(lambda: compile_spec(spec)) < 20_000_000
 
 
@@ -229,11 +229,11 @@ def test_the_plan_limit_is_configurable(capsys: Capsys, tmp_path: Path, monkeypa
     spec = write_spec(tmp_path, "axes:\n  a: [1, 2, 3, 4]\n  b: [1, 2, 3, 4]\nreplicates: {draft: 2}\n")
     monkeypatch.setenv(MAX_PLAN_ROWS.env, "31")
     # 4 x 4 x 2 replicates = 32 rows, one over the limit
-    refused(capsys, spec, "compiles to 32 rows (a=4 x b=4 x draft_replicate=2)", "more than the limit of 31")
+    refused(capsys, spec, "compiles to 32 rows (a=4 x b=4 x draft_replicate=2)", "over the limit of 31")
     monkeypatch.setenv(MAX_PLAN_ROWS.env, "32")
     assert len(compile_spec(spec)) == 32
     monkeypatch.setenv(MAX_PLAN_ROWS.env, "1")
-    refused(capsys, spec, "replicates 'draft': 2 replicates: more than the limit of 1")
+    refused(capsys, spec, "replicates 'draft': 2 replicates, over the limit of 1")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -291,13 +291,13 @@ def test_yaml_limits_are_configurable(capsys: Capsys, tmp_path: Path, monkeypatc
         tmp_path, "axes:\n  draft_llm: [a, b, c]\n"
     )  # 8 nodes (2 mappings, 2 keys, a list, 3 values), depth 3
     monkeypatch.setenv(MAX_YAML_NODES.env, "5")
-    refused(capsys, spec, f"more than the limit of 5 (raise it with {MAX_YAML_NODES.env})")
+    refused(capsys, spec, f"over the limit of 5 YAML nodes (raise it with {MAX_YAML_NODES.env})")
     monkeypatch.setenv(MAX_YAML_NODES.env, "100")
     monkeypatch.setenv(MAX_YAML_DEPTH.env, "2")
     refused(
         capsys,
         spec,
-        "too deeply nested: 3 nesting depth of a spec's YAML, more than the limit of 2",
+        "too deeply nested: 3 levels, over the limit of 2 levels",
         f"(raise it with {MAX_YAML_DEPTH.env})",
     )
     monkeypatch.setenv(MAX_YAML_DEPTH.env, "3")
@@ -324,9 +324,9 @@ def test_files_over_the_size_limit_are_refused_unread(
     for name, content in (("levels.csv", "draft_llm\n" + "m\n" * 1500), ("levels.txt", "m\n" * 1500)):
         (tmp_path / name).write_text(content)
         spec = write_spec(tmp_path, f'axes:\n  draft_llm: "@file:{name}"\n')
-        refused(capsys, spec, f"@file '{name}'", "more than the limit of 2,000")
+        refused(capsys, spec, f"@file '{name}'", "over the limit of 2,000")
     spec = write_spec(tmp_path, "axes:\n  draft_llm: [" + ", ".join(["m"] * 1000) + "]\n")
-    refused(capsys, spec, "file too large", "bytes of a spec file or an @file it reads, more than the limit of 2,000")
+    refused(capsys, spec, "file too large", "bytes, over the limit of 2,000 bytes")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -188,7 +188,7 @@ def test_one_damaged_generation_is_flagged_and_nothing_else_changes(
         shutil.rmtree(gen_dir)
         gen_dir.write_text("oops")
         assert main(["cohort", "build", "demo", "--data-root", str(layout.root)]) == 2
-        _one_line(capsys, f"{gen_dir} is a file, not a directory")
+        _one_line(capsys, str(gen_dir), "is a file where a generation directory belongs")
     elif damage == "metadata-is-a-dir":
         (gen_dir / "metadata.json").unlink()
         (gen_dir / "metadata.json").mkdir()

@@ -105,7 +105,7 @@ def test_offsets_survive_unicode_that_lowercases_to_two_characters() -> None:
 def test_registered_name_and_bounded_input(monkeypatch: pytest.MonkeyPatch) -> None:
     assert PAIRWISE_PARSERS["pairwise"] is parse_pairwise
     monkeypatch.setenv("DAYDREAM_MAX_JUDGE_OUTPUT_CHARS", "100")
-    with pytest.raises(ParseError, match="more than the limit of 100"):
+    with pytest.raises(ParseError, match="over the limit of 100"):
         parse_pairwise("x" * 101 + "\nVerdict: A")
 
 

@@ -100,9 +100,11 @@ def test_failed_and_pending_evaluations_are_error_rows(report):
     store, _ = report
     scores = by_id(read(store, "parsing/aggregated_scores.csv"))
     failed, pending = scores[store.ev["b_b_j1"]], scores[store.ev["b_b_j2"]]
-    assert failed["status"] == "parse_error" and "no score" in failed["error"] and pd.isna(failed["score"])
-    assert pending["status"] == "missing" and "pending" in pending["error"] and pd.isna(pending["score"])
-    assert all(pd.isna(r["error"]) for k, r in scores.items() if r["status"] == "ok")
+    # DayDream's reason is in error_detail; error keeps the older aggregator's text for a row without parsed.txt
+    assert failed["status"] == "parse_error" and "no score" in failed["error_detail"] and pd.isna(failed["score"])
+    assert pending["status"] == "missing" and "pending" in pending["error_detail"] and pd.isna(pending["score"])
+    assert failed["error"] == pending["error"] == "missing parsed.txt"
+    assert all(pd.isna(r["error"]) and pd.isna(r["error_detail"]) for k, r in scores.items() if r["status"] == "ok")
 
 
 def test_stale_lineage_is_flagged(report):
@@ -214,7 +216,16 @@ def test_cost_table_sums(report):
 def test_stage_summary_matches_gens_store_state(report):
     store, _ = report
     summary = by_id(read(store, "summary/stage_summary.csv"), "stage")
-    assert dict(summary["essay"]) == {"stage": "essay", "total": 3, "done": 2, "stale": 1, "failed": 0, "pending": 0}
+    no_refused_or_unparsed = {"invalid": 0, "unparsed": 0}
+    assert dict(summary["essay"]) == {
+        "stage": "essay",
+        "total": 3,
+        "done": 2,
+        "stale": 1,
+        "failed": 0,
+        "pending": 0,
+        **no_refused_or_unparsed,
+    }
     assert dict(summary["evaluation"]) == {
         "stage": "evaluation",
         "total": 10,
@@ -222,6 +233,7 @@ def test_stage_summary_matches_gens_store_state(report):
         "stale": 0,
         "failed": 1,
         "pending": 1,
+        **no_refused_or_unparsed,
     }
     gens = GensStore(DataLayout(store.root))
     for stage in ("draft", "essay", "evaluation"):
@@ -350,24 +362,46 @@ def test_empty_cohort_writes_headers_and_says_so(tmp_path):
         _png_size(out / "charts" / f"{chart}.png")
 
 
-def test_older_layout_store(tmp_path):
+def test_older_layout_store_counts_only_parsed_txt(tmp_path):
+    """parsed.txt-only, as the runner and the older aggregator count: raw.txt alone is ``unparsed``."""
     old = legacy_store(tmp_path)
     result = build_cohort_reports(DataLayout(tmp_path), "old")
     scores = by_id(read(old, "parsing/aggregated_scores.csv", "old"))
     assert len(scores) == 4
-    # raw.txt only: parsed here with the template's parser
+    for key in ("a_a_j1", "a_b_j1", "b_b_j1"):  # raw.txt, no parsed.txt, no recorded failure
+        row = scores[old.ev[key]]
+        assert row["status"] == "unparsed" and pd.isna(row["score"]) and row["error"] == "missing parsed.txt"
+        assert "without a new call" in row["hint"] and not row["reparsed"]
+    assert scores[old.ev["b_a_j1"]]["score"] == 2.0 and scores[old.ev["b_a_j1"]]["status"] == "ok"
+    assert result.headline.unparsed == 3 and result.headline.evaluations_used == 1
+    summary = by_id(read(old, "summary/stage_summary.csv", "old"), "stage")
+    assert (summary["evaluation"]["failed"], summary["evaluation"]["unparsed"]) == (3, 3)
+    page = (tmp_path / "cohorts" / "old" / "reports" / "index.html").read_text(encoding="utf-8")
+    assert "3 evaluations have a raw answer but no parsed.txt" in page
+
+
+def test_older_layout_store(tmp_path):
+    old = legacy_store(tmp_path)
+    result = build_cohort_reports(DataLayout(tmp_path), "old", reparse_raw=True)
+    scores = by_id(read(old, "parsing/aggregated_scores.csv", "old"))
+    assert len(scores) == 4
+    # raw.txt only: parsed here with the template's parser (--reparse-raw), and marked so
     assert (scores[old.ev["a_a_j1"]]["score"], scores[old.ev["a_a_j1"]]["implied_scale"]) == (6.0, 9.0)
     assert (scores[old.ev["a_b_j1"]]["score"], scores[old.ev["a_b_j1"]]["scale"]) == (7.0, 10.0)
+    assert scores[old.ev["a_a_j1"]]["reparsed"] and scores[old.ev["a_b_j1"]]["reparsed"]
     # parsed.txt without parsed_metadata.json: the float, on the parser's scale
-    assert scores[old.ev["b_a_j1"]]["score"] == 2.0
+    assert scores[old.ev["b_a_j1"]]["score"] == 2.0 and not scores[old.ev["b_a_j1"]]["reparsed"]
     assert scores[old.ev["b_a_j1"]]["score_normalized"] == pytest.approx(2 / 9)
     bad = scores[old.ev["b_b_j1"]]
-    assert bad["status"] == "parse_error" and "complex" in bad["error"] and pd.isna(bad["score"])
+    assert bad["status"] == "parse_error" and "complex" in bad["error_detail"] and pd.isna(bad["score"])
     # lineage from metadata.json (two-column membership)
     assert scores[old.ev["b_a_j1"]]["generation_model"] == "gen2"
     assert scores[old.ev["b_a_j1"]]["combo_id"] == old.combo_b
     assert not any(r["stale"] for r in scores.values())  # no raw_metadata: nothing to compare
     assert result.headline.parse_failures == 1 and result.headline.evaluations_used == 3
+    assert result.headline.reparsed == 2 and result.reparse_raw
+    final = read(old, "summary/final_results.csv", "old")
+    assert final[final["grouping"] == "overall"].iloc[0]["n_reparsed"] == 2
     cost = read(old, "summary/cost.csv", "old")
     total = cost[cost["stage"] == "all"].iloc[0]
     assert total["calls"] == 8 and pd.isna(total["cost_usd"]) and pd.isna(total["total_tokens"])
@@ -408,8 +442,9 @@ def test_error_kinds_and_broken_lineage(tmp_path):
     b.write_membership("c1")
     build_cohort_reports(DataLayout(tmp_path), "c1")
     scores = by_id(pd.read_csv(tmp_path / "cohorts/c1/reports/parsing/aggregated_scores.csv"))
-    assert scores[llm_error]["status"] == "failed" and "LLMError: HTTP 400" in scores[llm_error]["error"]
-    assert scores[truncated]["status"] == "failed" and "truncated" in scores[truncated]["error"]
+    assert scores[llm_error]["status"] == "failed" and "LLMError: HTTP 400" in scores[llm_error]["error_detail"]
+    assert scores[truncated]["status"] == "failed" and "truncated" in scores[truncated]["error_detail"]
+    assert scores[llm_error]["error"] == scores[truncated]["error"] == "missing parsed.txt"
     assert scores[orphan]["status"] == "ok" and "e_doesnotexist not found" in scores[orphan]["lineage_error"]
     reliability = pd.read_csv(tmp_path / "cohorts/c1/reports/analysis/judge_reliability.csv")
     assert reliability["other_failures"].sum() == 2 and reliability["parse_failures"].sum() == 0

@@ -849,7 +849,7 @@ def test_row_limit_guard(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setenv(MAX_PLAN_ROWS.env, "3")
     message = spec_error(tmp_path, TWO_AXES)
     assert "compiles to 4 rows (draft_template=2 x draft_llm=2)" in message
-    assert "more than the limit of 3" in message and MAX_PLAN_ROWS.env in message
+    assert "over the limit of 3" in message and MAX_PLAN_ROWS.env in message
 
 
 # ---------------------------------------------------------------------------------------------

@@ -78,8 +78,8 @@ def test_combos_are_bounded_before_they_are_formed(capsys: Capsys, nowhere: Path
     assert code == 2 and err.count("\n") == 1
     # C(77, 12) = 36,749,279,048,405 k-subsets
     assert (
-        "k_max 12 over 77 concepts: 36,749,279,048,405 k-subsets" in err
-        and f"more than the limit of {MAX_COMBOS.default:,}" in err
+        "k_max 12 over 77 concepts: 36,749,279,048,405 combos" in err
+        and f"over the limit of {MAX_COMBOS.default:,}" in err
     )
 
 

@@ -8,12 +8,12 @@ redirected to the login page and any other client gets 401/403.
 
 The data root is ``$DAYDREAM_DATA_ROOT`` (default ``./data``), read per request. A cohort's scores
 are read with the report code and kept for ``CACHE_SECONDS``, so reloading a page over a large
-cohort stays quick.
+cohort stays quick. The overview reads each cohort on its own: a broken one shows its problem in
+its row and never takes the page down for the others. The HTML is ``daydream/templates/ui_*.html``.
 """
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 from typing import Any
@@ -24,23 +24,33 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from daydream.catalogs import Catalogs
-from daydream.cohorts import list_cohorts
 from daydream.combos import ComboCatalog
-from daydream.errors import DayDreamError
-from daydream.paths import DataLayout
+from daydream.errors import DayDreamError, shown
+from daydream.paths import DataLayout, id_problem
 from daydream.reports import html as h
 from daydream.reports.aggregate import ScopeData, load_scope
 from daydream.reports.build import headline
 from daydream.reports.cost import calls_frame, cost_table
-from daydream.reports.loader import read_text_file
-from daydream.reports.page import TEXT_LIMIT
+from daydream.reports.overview import CohortRow, cohort_rows, overview_record
+from daydream.reports.page import gen_text, judge_view
 from daydream.reports.pivots import document_table
 from daydream.reports.progress import stage_summary
 
 URL_PREFIX = "/daydream"
 CACHE_SECONDS = 15.0
 LEADERBOARD_SIZE = 50
-_SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+EVALUATION_COLUMNS = [
+    "gen_id",
+    "evaluation_llm",
+    "evaluation_template",
+    "replicate",
+    "score",
+    "implied_scale",
+    "score_normalized",
+    "status",
+    "stale",
+    "error_detail",
+]
 _bearer = HTTPBearer(auto_error=False)
 
 
@@ -90,33 +100,23 @@ class _ScopeCache:
         return data
 
 
-def _check_id(value: str, what: str) -> str:
-    if not _SAFE_ID.match(value):
+def _valid(value: str, what: str) -> str:
+    """An id from the URL: outside the grammar it names nothing (404), whatever it looks like."""
+    if id_problem(value) is not None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no such {what}")
     return value
-
-
-def _cohorts(layout: DataLayout) -> list[str]:
-    """Cohorts that have been built (a membership to read)."""
-    return [c for c in list_cohorts(layout) if layout.membership(c).is_file()]
 
 
 def _base(request: Request) -> str:
     return request.scope.get("root_path", "").rstrip("/")
 
 
-def _nav(base: str, *crumbs: tuple[str, str | None]) -> str:
-    parts = [h.link(f"{base}/", "DayDream")]
-    parts += [h.link(href, text) if href else h.esc(text) for text, href in crumbs]
-    return '<p class="muted">' + " &rsaquo; ".join(parts) + "</p>"
-
-
-def _error_page(title: str, message: str, code: int) -> HTMLResponse:
-    return HTMLResponse(h.page(title, f"<h1>{h.esc(title)}</h1><p class=error>{h.esc(message)}</p>"), status_code=code)
+def _page(template: str, title: str, code: int = 200, **context: Any) -> HTMLResponse:
+    return HTMLResponse(h.render(template, title=title, **context), status_code=code)
 
 
 def create_app(cache: _ScopeCache | None = None) -> FastAPI:
-    cache = cache or _ScopeCache()
+    scopes = cache or _ScopeCache()
     app = FastAPI(
         title="DayDream",
         description="DayDream cohorts, leaderboards and lineage",
@@ -131,159 +131,103 @@ def create_app(cache: _ScopeCache | None = None) -> FastAPI:
 
     def scope(cohort_id: str) -> ScopeData:
         lay = layout()
-        if not lay.membership(_check_id(cohort_id, "cohort")).is_file():
-            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no cohort {cohort_id!r} under {lay.cohorts}")
-        return cache.get(lay, cohort_id)
+        _valid(cohort_id, "cohort")
+        if not lay.membership(cohort_id).is_file():
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no cohort {shown(cohort_id)} under {lay.cohorts}")
+        return scopes.get(lay, cohort_id)
 
     @app.exception_handler(DayDreamError)
     async def _user_error(request: Request, exc: DayDreamError) -> HTMLResponse:
-        return _error_page("DayDream: cannot read the data", str(exc), 500)
+        return _page("ui_error.html", "DayDream: cannot read the data", 500, message=str(exc))
 
     @app.get("/", response_class=HTMLResponse, name="cohorts")
     def cohorts_page(request: Request) -> HTMLResponse:
-        lay, base = layout(), _base(request)
-        rows = [_progress_row(cohort_id, scope(cohort_id)) for cohort_id in _cohorts(lay)]
-        frame = pd.DataFrame(rows)
-        body = [
-            "<h1>DayDream cohorts</h1>",
-            f'<p class="muted">Data root: {h.esc(lay.root)}. Progress per stage: done / stale / failed / '
-            f"pending of the cohort's generations.</p>",
-        ]
-        columns = ["cohort", "draft", "essay", "evaluation", "scored", "mean (0-10)"]
-        body.append(
-            h.table(
-                frame,
-                columns if rows else None,
-                cells={"cohort": lambda r: h.link(f"{base}/cohorts/{r['cohort']}", r["cohort"])},
-                empty=f"No cohorts with a membership.csv under {lay.cohorts}.",
-            )
-        )
-        return HTMLResponse(h.page("DayDream cohorts", "".join(body)))
+        lay = layout()
+        rows = cohort_rows(lay, lambda cohort_id: scopes.get(lay, cohort_id))
+        return _page("ui_cohorts.html", "DayDream cohorts", root=lay.root, cohorts=_overview(lay, rows, _base(request)))
 
     @app.get("/api/cohorts", name="cohorts_json")
     def cohorts_json() -> JSONResponse:
         lay = layout()
-        out = []
-        for cohort_id in _cohorts(lay):
-            data = scope(cohort_id)
-            out.append(
-                {
-                    "cohort_id": cohort_id,
-                    "stages": stage_summary(data).to_dict("records"),
-                    "headline": headline(data.scores, None, False).model_dump(),
-                }
-            )
-        return JSONResponse(out)
+        rows = cohort_rows(lay, lambda cohort_id: scopes.get(lay, cohort_id))
+        return JSONResponse(
+            [{"cohort_id": r.cohort_id, "stages": r.stages, "headline": r.headline, "problem": r.problem} for r in rows]
+        )
 
     @app.get("/cohorts/{cohort_id}", response_class=HTMLResponse, name="cohort")
     def cohort_page(request: Request, cohort_id: str) -> HTMLResponse:
-        data, base = scope(cohort_id), _base(request)
-        costs = cost_table(calls_frame(data.gens, data.catalogs, members_only=True))
-        head = headline(data.scores, costs, False)
-        docs = document_table(data.scores)
-        board = h.leaderboard_frame(docs, LEADERBOARD_SIZE)
-        body = [
-            _nav(base, (cohort_id, None)),
-            f"<h1>Cohort {h.esc(cohort_id)}</h1>",
-            h.headline_cards(head.model_dump()),
-            "<h2>Progress</h2>",
-            h.table(stage_summary(data)),
-            "<h2>Leaderboard</h2>",
-            '<p class="muted">Documents by mean normalised score (x10) over their non-stale evaluations.</p>',
-            h.table(
-                board,
-                h.LEADERBOARD_COLUMNS,
-                headers=h.LEADERBOARD_HEADERS,
-                cells={
-                    "document_gen_id": lambda r: h.link(
-                        f"{base}/cohorts/{cohort_id}/documents/{r['document_gen_id']}", r["document_gen_id"]
-                    )
-                },
-                empty="No scored documents yet.",
-            ),
-        ]
-        pending = docs[docs["n"] == 0]
-        if not pending.empty:
-            body.append(f'<p class="muted">{len(pending)} evaluated documents have no usable score yet.</p>')
-        return HTMLResponse(h.page(f"DayDream: {cohort_id}", "".join(body)))
+        return _page(
+            "ui_cohort.html", f"DayDream: {cohort_id}", **_cohort_context(scope(cohort_id), cohort_id, _base(request))
+        )
 
     @app.get("/cohorts/{cohort_id}/documents/{gen_id}", response_class=HTMLResponse, name="document")
     def document_page(request: Request, cohort_id: str, gen_id: str) -> HTMLResponse:
-        data, base, lay = scope(cohort_id), _base(request), layout()
-        _check_id(gen_id, "document")
-        evals = data.scores[data.scores["parent_gen_id"] == gen_id]
+        data = scope(cohort_id)
+        evals = data.scores[data.scores["parent_gen_id"] == _valid(gen_id, "document")]
         if evals.empty:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no evaluated document {gen_id!r} in cohort {cohort_id!r}")
-        docs = document_table(evals)
-        doc = docs.iloc[0].to_dict()
-        body = [
-            _nav(base, (cohort_id, f"{base}/cohorts/{cohort_id}"), (gen_id, None)),
-            f"<h1>{h.esc(doc['document_stage'])} {h.esc(gen_id)}</h1>",
-            _lineage(lay, data, doc),
-            "<h2>Evaluations</h2>",
-            h.table(
-                evals.sort_values(["evaluation_template", "evaluation_llm", "replicate"]),
-                [
-                    "gen_id",
-                    "evaluation_llm",
-                    "evaluation_template",
-                    "replicate",
-                    "score",
-                    "implied_scale",
-                    "score_normalized",
-                    "status",
-                    "stale",
-                    "error",
-                ],
-                headers={"evaluation_llm": "judge", "implied_scale": "scale"},
-            ),
-        ]
-        for ev in evals.sort_values(["evaluation_template", "evaluation_llm", "replicate"]).to_dict("records"):
-            score = "" if pd.isna(ev["score"]) else f"{ev['score']:g} / {ev['implied_scale']:g}"
-            label = (
-                f"{h.esc(ev['evaluation_llm'])} &middot; {h.esc(ev['evaluation_template'])} &middot; "
-                f"{h.esc(score or ev['status'])}{' <span class=stale>stale</span>' if ev['stale'] else ''}"
-            )
-            body.append(
-                h.text_block(
-                    label, read_text_file(lay, "evaluation", ev["gen_id"], "raw.txt", limit=TEXT_LIMIT), open_=True
-                )
-            )
-        return HTMLResponse(h.page(f"DayDream: {gen_id}", "".join(body)))
+        context = _document_context(layout(), data, evals, _base(request))
+        return _page("ui_document.html", f"DayDream: {gen_id}", **context)
 
     return app
 
 
-def _progress_row(cohort_id: str, data: ScopeData) -> dict[str, Any]:
-    row: dict[str, Any] = {"cohort": cohort_id}
-    for rec in stage_summary(data).to_dict("records"):
-        row[rec["stage"]] = (
-            f"{rec['done']} done / {rec['stale']} stale / {rec['failed']} failed / "
-            f"{rec['pending']} pending (of {rec['total']})"
-        )
-    head = headline(data.scores, None, False)
-    row["scored"] = head.evaluations_used
-    row["mean (0-10)"] = None if head.mean_score_normalized is None else round(head.mean_score_normalized * 10, 2)
-    return row
+def _overview(layout: DataLayout, rows: list[CohortRow], base: str) -> h.Table:
+    """One row per cohort; a cohort that has a page links to it, a broken one shows its problem."""
+    linkable = {r.cohort_id for r in rows if r.built}
+    return h.table(
+        pd.DataFrame([overview_record(r) for r in rows]),
+        ["cohort", "draft", "essay", "evaluation", "scored", "mean (0-10)", "problem"] if rows else None,
+        links={"cohort": lambda r: f"{base}/cohorts/{r['cohort']}" if r["cohort"] in linkable else None},
+        empty=f"No cohorts with a membership.csv under {layout.cohorts}.",
+    )
 
 
-def _lineage(layout: DataLayout, data: ScopeData, doc: dict[str, Any]) -> str:
-    """Combo (with its concepts), draft and essay, each with its facts and text."""
-    parts = ["<h2>Lineage</h2>"]
-    combo_id = doc.get("combo_id") or ""
-    concepts = ""
-    if combo_id:
-        try:
-            combo = ComboCatalog(layout.combo_mappings).combos.get(combo_id)
-        except DayDreamError:
-            combo = None
-        if combo is not None:
-            names = [
-                data.catalogs.concepts[c].name if data.catalogs and c in data.catalogs.concepts else c
-                for c in combo.concept_ids
-            ]
-            concepts = f" &mdash; concepts: {h.esc(', '.join(names))} (level {h.esc(combo.level)})"
-    parts.append(f"<p><b>combo</b> {h.esc(combo_id or 'unknown')}{concepts}</p>")
+def _cohort_context(data: ScopeData, cohort_id: str, base: str) -> dict[str, Any]:
+    costs = cost_table(calls_frame(data.gens, data.catalogs, members_only=True))
+    docs = document_table(data.scores)
+    board = h.leaderboard_frame(docs, LEADERBOARD_SIZE)
+    leaderboard = h.table(
+        board,
+        h.LEADERBOARD_COLUMNS,
+        headers=h.LEADERBOARD_HEADERS,
+        links={
+            "document_gen_id": lambda r: (
+                f"{base}/cohorts/{cohort_id}/documents/{r['document_gen_id']}"
+                if id_problem(r["document_gen_id"]) is None
+                else None
+            )
+        },
+        empty="No scored documents yet.",
+    )
+    return {
+        "crumbs": [("DayDream", f"{base}/"), (cohort_id, None)],
+        "cohort_id": cohort_id,
+        "cards": h.headline_cards(headline(data.scores, costs, False).model_dump()),
+        "progress": h.table(stage_summary(data)),
+        "leaderboard": leaderboard,
+        "unscored": int((docs["n"] == 0).sum()),
+    }
+
+
+def _combo_line(layout: DataLayout, data: ScopeData, combo_id: str) -> tuple[str, str]:
+    """The combo's concept names and description level (empty when the combo catalog lacks it)."""
+    if not combo_id:
+        return "", ""
+    try:
+        combo = ComboCatalog(layout.combo_mappings).combos.get(combo_id)
+    except DayDreamError:
+        combo = None
+    if combo is None:
+        return "", ""
+    concepts = data.catalogs.concepts if data.catalogs else {}
+    names = [concepts[c].name if c in concepts else c for c in combo.concept_ids]
+    return ", ".join(names), str(combo.level)
+
+
+def _lineage(layout: DataLayout, data: ScopeData, doc: dict[str, Any]) -> list[dict[str, Any]]:
+    """The draft and the essay, each with its facts and text."""
+    parts = []
     for stage, gen_id in (
         ("draft", doc.get("draft_gen_id")),
         ("essay", doc.get("document_gen_id") if doc.get("document_stage") == "essay" else None),
@@ -294,10 +238,31 @@ def _lineage(layout: DataLayout, data: ScopeData, doc: dict[str, Any]) -> str:
         rec = frame[frame["gen_id"] == gen_id]
         facts = rec.iloc[0].to_dict() if len(rec) else {}
         info = ", ".join(
-            f"{k} {h.esc(facts.get(v))}"
+            f"{k} {facts.get(v)}"
             for k, v in (("template", "template_id"), ("model", "llm_model_id"), ("mode", "mode"), ("state", "state"))
             if facts.get(v)
         )
-        text = read_text_file(layout, stage, gen_id, "parsed.txt", limit=TEXT_LIMIT)
-        parts.append(h.text_block(f"{stage} {h.esc(gen_id)} ({info})", text, open_=stage == doc.get("document_stage")))
-    return "".join(parts)
+        text, problem = gen_text(layout, stage, str(gen_id), "parsed.txt")
+        summary = f"{stage} {gen_id} ({info})"
+        parts.append({"summary": summary, "text": text, "problem": problem, "open": stage == doc["document_stage"]})
+    return parts
+
+
+def _document_context(layout: DataLayout, data: ScopeData, evals: pd.DataFrame, base: str) -> dict[str, Any]:
+    doc = document_table(evals).iloc[0].to_dict()
+    cohort_id, gen_id = str(data.cohort_id), str(doc["document_gen_id"])
+    concepts, level = _combo_line(layout, data, str(doc.get("combo_id") or ""))
+    ordered = evals.sort_values(["evaluation_template", "evaluation_llm", "replicate"])
+    return {
+        "crumbs": [("DayDream", f"{base}/"), (cohort_id, f"{base}/cohorts/{cohort_id}"), (gen_id, None)],
+        "stage": doc["document_stage"],
+        "gen_id": gen_id,
+        "combo_id": doc.get("combo_id"),
+        "concepts": concepts,
+        "level": level,
+        "lineage": _lineage(layout, data, doc),
+        "evaluations": h.table(
+            ordered, EVALUATION_COLUMNS, headers={"evaluation_llm": "judge", "implied_scale": "scale"}
+        ),
+        "judges": [judge_view(layout, ev, None) for ev in ordered.to_dict("records")],
+    }

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 
 from daydream.cli import add_data_root
-from daydream.cohorts import build_cohort, list_cohorts, read_manifest
+from daydream.cohorts import build_cohort, manifest_total, read_manifest, scan_cohorts
+from daydream.errors import CohortError, DayDreamError, located, shown
 from daydream.estimate import estimate_cohort
 from daydream.paths import DataLayout
 from daydream.status import cohort_status
@@ -61,18 +62,37 @@ def _build(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cell(value: object, width: int) -> str:
+    """A value from the disk as one table cell: as it is when short and printable, else quoted and cut."""
+    if isinstance(value, str) and value.isprintable() and len(value) <= width:
+        return value
+    return shown(value, width)
+
+
 def _list(args: argparse.Namespace) -> int:
+    """One row per cohort directory; a cohort that cannot be read says why in its row, the others still show."""
     layout = DataLayout.at(args.data_root)
-    cohorts = list_cohorts(layout)
-    if not cohorts:
+    entries = scan_cohorts(layout)
+    if not entries:
         print(f"no cohorts under {layout.cohorts}")
         return 0
     print(f"{'cohort':<28}{'built':<7}{'generations':>12}  source")
-    for cohort_id in cohorts:
-        manifest = read_manifest(layout, cohort_id)
-        built = "yes" if layout.membership(cohort_id).exists() else "no"
-        total = sum((manifest.get("counts") or {}).values()) if manifest else 0
-        print(f"{cohort_id:<28}{built:<7}{total if manifest else '-':>12}  {manifest.get('source', '-')}")
+    for entry in entries:
+        name = _cell(entry.cohort_id, 27)
+        if entry.problem:
+            print(f"{name:<28}{'?':<7}{'-':>12}  unusable: {entry.problem}")
+            continue
+        try:
+            membership = layout.membership(entry.cohort_id)
+            if membership.is_dir():
+                raise CohortError(located("is a directory, expected a CSV file", file=membership))
+            built = "yes" if membership.is_file() else "no"
+            total = manifest_total(layout, entry.cohort_id)
+            source = _cell(read_manifest(layout, entry.cohort_id).get("source", "-"), 60)
+        except (DayDreamError, OSError) as exc:
+            print(f"{name:<28}{'?':<7}{'-':>12}  unreadable: {exc}")
+            continue
+        print(f"{name:<28}{built:<7}{'-' if total is None else total:>12}  {source}")
     return 0
 
 

@@ -1,4 +1,4 @@
-"""``daydream report COHORT_ID [--include-stale]`` and ``daydream report --all``."""
+"""``daydream report COHORT_ID [--include-stale] [--reparse-raw]`` and ``daydream report --all``."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import argparse
 
 from daydream.cli import add_data_root
 from daydream.errors import DayDreamError
-from daydream.paths import DataLayout
+from daydream.paths import DataLayout, check_id
 from daydream.reports import ReportResult, build_cohort_reports, build_cross_experiment
 
 
@@ -28,6 +28,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="count stale generations (template changed since they ran) in the means",
     )
+    report.add_argument(
+        "--reparse-raw",
+        action="store_true",
+        help="also score evaluations whose raw answer was never validated (raw.txt, no parsed.txt) by parsing "
+        "raw.txt here; such rows are marked 'reparsed' in every table (default: status 'unparsed', no score)",
+    )
     add_data_root(report)
     report.set_defaults(handler=_report)
 
@@ -40,11 +46,20 @@ def _describe(result: ReportResult) -> str:
         f"reports written to {result.output_dir}",
         f"  documents {h.documents}, evaluations {h.evaluations} (used in means {h.evaluations_used}), "
         f"mean score {mean}, parse failures {h.parse_failures}, other failures {h.failed}, "
-        f"pending {h.missing}, stale {h.stale}",
+        f"pending {h.missing}, stale {h.stale}, unparsed {h.unparsed}, invalid {h.invalid}",
     ]
     if result.cohort_id is not None:
         lines[1] += f", total cost {cost}"
         lines.append(f"  open {result.output_dir / 'index.html'}")
+    if h.unparsed and not result.reparse_raw:
+        lines.append(
+            f"  {h.unparsed} evaluations have raw.txt but no parsed.txt (status unparsed, counted in no mean): "
+            "rerun the evaluation stage to validate them without a new call, or add --reparse-raw"
+        )
+    if h.reparsed:
+        lines.append(f"  {h.reparsed} scores come from re-parsing raw.txt (--reparse-raw), marked 'reparsed'")
+    if h.invalid:
+        lines.append(f"  {h.invalid} evaluations were refused (invalid id or a link): see status 'invalid'")
     lines += [f"  {p.relative_to(result.output_dir)}" for p in result.paths if p.suffix == ".csv"]
     return "\n".join(lines)
 
@@ -52,10 +67,13 @@ def _describe(result: ReportResult) -> str:
 def _report(args: argparse.Namespace) -> int:
     if args.all == bool(args.cohort_id):
         raise ReportUsageError("give either a COHORT_ID or --all (daydream report COHORT_ID | daydream report --all)")
+    if not args.all:
+        check_id(args.cohort_id, kind="cohort id", field="COHORT_ID")  # it becomes a path: refused before any work
     layout = DataLayout.at(args.data_root)
+    options = {"include_stale": args.include_stale, "reparse_raw": args.reparse_raw}
     if args.all:
-        result = build_cross_experiment(layout, include_stale=args.include_stale)
+        result = build_cross_experiment(layout, **options)
     else:
-        result = build_cohort_reports(layout, args.cohort_id, include_stale=args.include_stale)
+        result = build_cohort_reports(layout, args.cohort_id, **options)
     print(_describe(result))
     return 0

@@ -7,7 +7,7 @@ import shlex
 import sys
 
 from daydream.cli import add_data_root
-from daydream.paths import DataLayout
+from daydream.paths import DataLayout, check_id
 from daydream.reports.select import RANK_BY, select_top
 
 
@@ -45,6 +45,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _top(args: argparse.Namespace) -> int:
+    check_id(args.cohort, kind="cohort id", field="--cohort")  # ids become paths: refused before any work
+    if args.new_cohort is not None:
+        check_id(args.new_cohort, kind="cohort id", field="--new-cohort")
     layout = DataLayout.at(args.data_root)
     command = "daydream " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:2] == ["select"] else None
     result = select_top(

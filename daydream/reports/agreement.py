@@ -32,6 +32,7 @@ AGREEMENT_COLUMNS = [
     "alpha",
     "n_units",
     "n_values",
+    "n_reparsed",
 ]
 
 
@@ -85,11 +86,16 @@ def judge_means(scores: pd.DataFrame, include_stale: bool = False) -> pd.DataFra
     used = frame[frame["use"]]
     keys = ["document_gen_id", "evaluation_template", "evaluation_llm"]
     if used.empty:
-        return pd.DataFrame(columns=[*keys, "combo_id", "generation_model", "x10"])
+        return pd.DataFrame(columns=[*keys, "combo_id", "generation_model", "x10", "n_reparsed"])
     return (
-        used.assign(x10=used["score_normalized"] * 10.0)
+        used.assign(x10=used["score_normalized"] * 10.0, reparsed_int=used["is_reparsed"].astype(int))
         .groupby(keys, sort=True)
-        .agg(combo_id=("combo_id", "first"), generation_model=("generation_model", "first"), x10=("x10", "mean"))
+        .agg(
+            combo_id=("combo_id", "first"),
+            generation_model=("generation_model", "first"),
+            x10=("x10", "mean"),
+            n_reparsed=("reparsed_int", "sum"),
+        )
         .reset_index()
     )
 
@@ -110,6 +116,7 @@ def evaluator_agreement(scores: pd.DataFrame, include_stale: bool = False) -> pd
             min_x10=("x10", "min"),
             max_x10=("x10", "max"),
             std=("x10", "std"),
+            n_reparsed=("n_reparsed", "sum"),
         )
         .reset_index()
     )
@@ -134,6 +141,7 @@ def _alpha_row(level: str, template: str, units: np.ndarray, sub: pd.DataFrame) 
         "alpha": krippendorff_alpha_interval(units, sub["x10"].to_numpy()),
         "n_units": int(pairable.size),
         "n_values": int(pairable.sum()),
+        "n_reparsed": int(sub["n_reparsed"].sum()),
     }
 
 

@@ -9,10 +9,11 @@ from pydantic import BaseModel
 
 from daydream import atomic
 from daydream.catalogs import Catalogs
-from daydream.paths import DataLayout
+from daydream.paths import DataLayout, check_id
 from daydream.reports import agreement, charts, cost, pivots, progress, variance
-from daydream.reports.aggregate import SCORE_COLUMNS, ScopeData, load_scope, usable
-from daydream.reports.page import index_html
+from daydream.reports.aggregate import ScopeData, load_scope
+from daydream.reports.page import PageInput, index_html
+from daydream.reports.scores import CROSS_SCORE_COLUMNS, SCORE_COLUMNS, usable
 
 
 class Headline(BaseModel):
@@ -33,6 +34,12 @@ class Headline(BaseModel):
     reported_cost_usd: float | None = None
     estimated_cost_usd: float | None = None
     calls_cost_unknown: int = 0
+    unparsed: int = 0
+    """Evaluations with a raw answer but no parsed.txt, never validated (counted in no mean)."""
+    reparsed: int = 0
+    """Scored evaluations whose score came from re-parsing raw.txt (``reparse_raw`` only)."""
+    invalid: int = 0
+    """Evaluations the report refused to read (an id outside the grammar, a link)."""
 
 
 class ReportResult(BaseModel):
@@ -41,10 +48,30 @@ class ReportResult(BaseModel):
     paths: list[Path]
     headline: Headline
     include_stale: bool = False
+    reparse_raw: bool = False
 
 
-def write_csv(path: Path, frame: pd.DataFrame) -> Path:
-    return atomic.write_text(path, frame.to_csv(index=False, lineterminator="\n"), fsync=False)
+class _Writer:
+    """Writes report files, each checked to stay inside the data root: a ``reports/`` (or any part of
+    its path) that is a link out of the root is refused before anything is written."""
+
+    def __init__(self, layout: DataLayout, out: Path):
+        self.layout, self.out = layout, out
+        layout.inside(out)
+        self.paths: list[Path] = []
+
+    def text(self, name: str, text: str, *, fsync: bool = False) -> Path:
+        path = self.layout.inside(self.out / name)
+        self.paths.append(atomic.write_text(path, text, fsync=fsync))
+        return path
+
+    def csv(self, name: str, frame: pd.DataFrame) -> Path:
+        return self.text(name, frame.to_csv(index=False, lineterminator="\n"))
+
+    def png(self, name: str, data: bytes) -> Path:
+        path = self.layout.inside(self.out / name)
+        self.paths.append(atomic.write_bytes(path, data, fsync=False))
+        return path
 
 
 def _float(value: object) -> float | None:
@@ -70,45 +97,58 @@ def headline(scores: pd.DataFrame, cost_table: pd.DataFrame | None, include_stal
         reported_cost_usd=_float(total["cost_usd"]) if total is not None else None,
         estimated_cost_usd=_float(total["cost_estimated_usd"]) if total is not None else None,
         calls_cost_unknown=int(total["calls_cost_unknown"]) if total is not None else 0,
+        unparsed=int((status == "unparsed").sum()),
+        reparsed=int(((status == "ok") & scores["reparsed"].astype(bool)).sum()),
+        invalid=int((status == "invalid").sum()),
     )
 
 
-def scores_csv(scores: pd.DataFrame) -> pd.DataFrame:
-    return scores.reindex(columns=SCORE_COLUMNS)
+def scores_csv(scores: pd.DataFrame, columns: list[str] = SCORE_COLUMNS) -> pd.DataFrame:
+    return scores.reindex(columns=columns)
 
 
 def build_cohort_reports(
-    layout: DataLayout, cohort_id: str, *, include_stale: bool = False, catalogs: Catalogs | None = None
+    layout: DataLayout,
+    cohort_id: str,
+    *,
+    include_stale: bool = False,
+    reparse_raw: bool = False,
+    catalogs: Catalogs | None = None,
 ) -> ReportResult:
-    """Every table, chart and the HTML page of one cohort. Works on an empty cohort too."""
+    """Every table, chart and the HTML page of one cohort. Works on an empty cohort too.
+
+    ``reparse_raw`` also scores evaluations whose raw answer was never validated (no parsed.txt) by
+    parsing ``raw.txt`` here; those rows are marked ``reparsed`` in every table.
+    """
+    check_id(cohort_id, kind="cohort id")  # before any work: the id becomes a path
     catalogs = catalogs or Catalogs.load(layout)
-    data = load_scope(layout, catalogs, cohort_id=cohort_id)
+    data = load_scope(layout, catalogs, cohort_id=cohort_id, reparse_raw=reparse_raw)
     return write_cohort_reports(layout, data, include_stale=include_stale)
+
+
+def _tables(data: ScopeData, include_stale: bool) -> dict[str, pd.DataFrame]:
+    scores = data.scores
+    return {
+        "parsing/aggregated_scores.csv": scores_csv(scores),
+        "summary/generation_scores_pivot.csv": pivots.generation_scores_pivot(scores, include_stale),
+        "summary/evaluation_model_template_pivot.csv": pivots.evaluation_model_template_pivot(scores, include_stale),
+        "summary/final_results.csv": pivots.final_results(scores, include_stale),
+        "summary/perfect_score_paths.csv": pivots.perfect_score_paths(scores),
+        "summary/cost.csv": cost.cost_table(cost.calls_frame(data.gens, data.catalogs, members_only=True)),
+        "summary/stage_summary.csv": progress.stage_summary(data),
+        "analysis/evaluator_agreement.csv": agreement.evaluator_agreement(scores, include_stale),
+        "analysis/variance_decomposition.csv": variance.variance_decomposition(scores, include_stale),
+        "analysis/judge_reliability.csv": progress.judge_reliability(scores),
+    }
 
 
 def write_cohort_reports(layout: DataLayout, data: ScopeData, *, include_stale: bool) -> ReportResult:
     cohort_id = data.cohort_id or ""
-    out = layout.reports(cohort_id)
+    write = _Writer(layout, layout.reports(cohort_id))
     scores = data.scores
-    docs = pivots.document_table(scores, include_stale)
-    cost_tab = cost.cost_table(cost.calls_frame(data.gens, data.catalogs, members_only=True))
-    stage_summary = progress.stage_summary(data)
-    final = pivots.final_results(scores, include_stale)
-    reliability = progress.judge_reliability(scores)
-    var = variance.variance_decomposition(scores, include_stale)
-    tables: dict[str, pd.DataFrame] = {
-        "parsing/aggregated_scores.csv": scores_csv(scores),
-        "summary/generation_scores_pivot.csv": pivots.generation_scores_pivot(scores, include_stale),
-        "summary/evaluation_model_template_pivot.csv": pivots.evaluation_model_template_pivot(scores, include_stale),
-        "summary/final_results.csv": final,
-        "summary/perfect_score_paths.csv": pivots.perfect_score_paths(scores),
-        "summary/cost.csv": cost_tab,
-        "summary/stage_summary.csv": stage_summary,
-        "analysis/evaluator_agreement.csv": agreement.evaluator_agreement(scores, include_stale),
-        "analysis/variance_decomposition.csv": var,
-        "analysis/judge_reliability.csv": reliability,
-    }
-    paths = [write_csv(out / name, frame) for name, frame in tables.items()]
+    tables = _tables(data, include_stale)
+    for name, frame in tables.items():
+        write.csv(name, frame)
     used = scores[usable(scores, include_stale)]
     pngs = {
         "score_distribution": charts.score_distribution(used),
@@ -116,43 +156,49 @@ def write_cohort_reports(layout: DataLayout, data: ScopeData, *, include_stale: 
         "judge_agreement": charts.judge_agreement(agreement.judge_pairs(scores, include_stale)),
     }
     for name, png in pngs.items():
-        paths.append(atomic.write_bytes(out / "charts" / f"{name}.png", png, fsync=False))
-    head = headline(scores, cost_tab, include_stale)
-    page = index_html(
-        layout,
+        write.png(f"charts/{name}.png", png)
+    head = headline(scores, tables["summary/cost.csv"], include_stale)
+    page = PageInput(
         cohort_id=cohort_id,
         headline=head.model_dump(),
         include_stale=include_stale,
-        stage_summary=stage_summary,
-        docs=docs,
+        reparse_raw=data.reparse_raw,
+        stage_summary=tables["summary/stage_summary.csv"],
+        docs=pivots.document_table(scores, include_stale),
         scores=scores,
-        final=final,
-        reliability=reliability,
-        variance=var,
-        cost=cost_tab,
+        final=tables["summary/final_results.csv"],
+        reliability=tables["analysis/judge_reliability.csv"],
+        variance=tables["analysis/variance_decomposition.csv"],
+        cost=tables["summary/cost.csv"],
         charts=pngs,
         tables=[*tables, *(f"charts/{n}.png" for n in pngs)],
     )
-    paths.append(atomic.write_text(out / "index.html", page))
-    return ReportResult(cohort_id=cohort_id, output_dir=out, paths=paths, headline=head, include_stale=include_stale)
+    write.text("index.html", index_html(layout, page), fsync=True)
+    return ReportResult(
+        cohort_id=cohort_id,
+        output_dir=write.out,
+        paths=write.paths,
+        headline=head,
+        include_stale=include_stale,
+        reparse_raw=data.reparse_raw,
+    )
 
 
 def build_cross_experiment(
-    layout: DataLayout, *, include_stale: bool = False, catalogs: Catalogs | None = None
+    layout: DataLayout, *, include_stale: bool = False, reparse_raw: bool = False, catalogs: Catalogs | None = None
 ) -> ReportResult:
     """``7_cross_experiment/``: every evaluation in the gens store, and template versions compared."""
     catalogs = catalogs or Catalogs.load(layout)
-    data = load_scope(layout, catalogs, cohort_id=None)
-    out = layout.cross_experiment
+    data = load_scope(layout, catalogs, cohort_id=None, reparse_raw=reparse_raw)
+    write = _Writer(layout, layout.cross_experiment)
     scores = data.scores
-    paths = [
-        write_csv(out / "aggregated_scores.csv", scores_csv(scores)),
-        write_csv(out / "template_version_comparison.csv", pivots.template_version_comparison(scores, include_stale)),
-    ]
+    write.csv("aggregated_scores.csv", scores_csv(scores, CROSS_SCORE_COLUMNS))
+    write.csv("template_version_comparison.csv", pivots.template_version_comparison(scores, include_stale))
     return ReportResult(
         cohort_id=None,
-        output_dir=out,
-        paths=paths,
+        output_dir=write.out,
+        paths=write.paths,
         headline=headline(scores, None, include_stale),
         include_stale=include_stale,
+        reparse_raw=reparse_raw,
     )

@@ -33,13 +33,15 @@ def _figure(**kwargs: Any) -> Figure:
 
 
 def _png(fig: Figure) -> bytes:
+    """The figure as PNG. Every figure has the constrained layout, which already fits its labels, so
+    no ``bbox_inches="tight"``: that costs a second full draw (half the time of the charts)."""
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=_DPI, bbox_inches="tight")
+    fig.savefig(buffer, format="png", dpi=_DPI)
     return buffer.getvalue()
 
 
 def _empty(title: str, message: str) -> bytes:
-    fig = _figure(figsize=(6, 3))
+    fig = _figure(figsize=(6, 3), layout="constrained")
     ax = fig.add_subplot()
     ax.set_axis_off()
     ax.set_title(title)

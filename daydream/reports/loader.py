@@ -1,31 +1,48 @@
-"""Fast reading of the gens store for reports.
+"""Fast and safe reading of the gens store for reports.
 
 A report over 100,000 evaluations reads a few hundred thousand small files, so this module stays
-plain Python: one ``os.listdir`` per generation directory tells which files exist, then only the
-files a report needs are opened (``raw_metadata.json`` and ``parsed_metadata.json``; ``parsed.txt``
-only when an older store has no ``parsed_metadata.json``; ``metadata.json`` only when the caller
-does not already know the generation from a cohort's membership). The result is one column-wise
-frame; everything after that is vectorised.
+plain Python on file descriptors: each generation directory is opened once (``O_NOFOLLOW``), one
+``listdir`` of it tells which files exist, and only the files a report needs are opened relative to
+it. The result is one column-wise frame; everything after that is vectorised.
+
+The store is data written by others, possibly hostile: through ``safefs`` nothing here follows a
+symlink (a gen id directory or a file that is a link is flagged, never read), blocks on a FIFO,
+reads more than a bounded number of bytes, or builds a path from an id outside the id grammar
+(``daydream.paths.id_problem``). A problem with one generation becomes a value in its row
+(``refused``, ``read_error``), never an exception that stops the report.
 """
 
 from __future__ import annotations
 
+import errno
 import json
+import math
 import os
+import stat
 from collections.abc import Iterable
 from typing import Any
 
 import pandas as pd
 
+from daydream.errors import StoreError, located, shown
 from daydream.paths import DataLayout, Stage
+from daydream.reports.safefs import TooLarge, invalid_id, open_gen_dir, open_stage_dir, read_bytes, read_gen_text
 from daydream.values import optional_float
+
+MAX_JSON_BYTES = 1 << 20
+"""A generation's JSON files are a few hundred bytes; a bigger one is flagged rather than parsed."""
+MAX_PARSED_SCORE_BYTES = 1 << 20
+"""An evaluation's ``parsed.txt`` holds a number; the bound only keeps a hostile one cheap."""
 
 META_FIELDS = ("template_id", "llm_model_id", "parent_gen_id", "combo_id", "replicate", "mode", "origin_cohort_id")
 """``metadata.json`` fields a report uses; read into ``m_<field>`` columns."""
+_META_ALIASES = {"llm_model_id": ("model_id",)}
+"""Older DayDreaming spellings, read when the current key is absent (README, "Older stores")."""
 
 RECORD_COLUMNS = (
     "gen_id",
     "found",
+    "refused",
     "has_metadata",
     *(f"m_{f}" for f in META_FIELDS),
     "has_raw",
@@ -38,6 +55,8 @@ RECORD_COLUMNS = (
     "rm_llm_model_id",
     "rm_model",
     "rm_mode",
+    "rm_input_mode",
+    "rm_copied_from",
     "rm_template_sha",
     "rm_finish_reason",
     "rm_truncated",
@@ -53,27 +72,41 @@ RECORD_COLUMNS = (
     "pm_score",
     "pm_scale",
     "pm_implied_scale",
-    "pm_score_normalized",
     "parsed_value",
+    "parsed_error",
     "read_error",
 )
 _INDEX = {name: i for i, name in enumerate(RECORD_COLUMNS)}
 _WIDTH = len(RECORD_COLUMNS)
 
 
-def _json(path: str) -> dict[str, Any] | None:
-    """A JSON object, or None when the file is not one (the caller records ``read_error``)."""
-    with open(path, "rb") as handle:
-        data = json.loads(handle.read())
-    return data if isinstance(data, dict) else None
+_TEXT, _FLAG, _NUMBER = "text", "flag", "number"
 
 
-def _text(value: Any) -> str | None:
-    return None if value is None else str(value)
+def _number(value: Any) -> float | None:
+    """A finite float or None: store JSON may hold strings, huge integers or NaN."""
+    try:
+        number = optional_float(value)
+    except OverflowError:
+        return None
+    return number if number is not None and math.isfinite(number) else None
 
 
-def _flag(value: Any) -> bool | None:
-    return None if value is None else bool(value)
+def _convert(value: Any, kind: str) -> Any:
+    """A JSON value as the column's kind, None when it cannot be one (then it is flagged).
+
+    Written for speed (it runs a million times for a large store): the common types first.
+    """
+    kind_of = type(value)
+    if kind is _TEXT:
+        if kind_of is str:
+            return value
+        return None if kind_of is dict or kind_of is list else str(value)
+    if kind is _NUMBER:
+        if kind_of is float:
+            return value if math.isfinite(value) else None
+        return _number(value)
+    return bool(value)
 
 
 _PRESENCE = (
@@ -84,91 +117,217 @@ _PRESENCE = (
     ("has_raw_meta", "raw_metadata.json"),
     ("has_parsed_meta", "parsed_metadata.json"),
 )
-# (column, key in the JSON file, conversion)
-_ERROR_FIELDS = (("error_kind", "kind", _text), ("error_message", "error", _text))
-_RAW_FIELDS = (
-    ("rm_llm_model_id", "llm_model_id", _text),
-    ("rm_model", "model", _text),
-    ("rm_mode", "mode", _text),
-    ("rm_template_sha", "template_sha256", _text),
-    ("rm_finish_reason", "finish_reason", _text),
-    ("rm_truncated", "truncated", _flag),
-    ("cost_usd", "cost_usd", optional_float),
-    ("cost_estimated_usd", "cost_estimated_usd", optional_float),
+
+
+_PRESENCE_INDEX = tuple((_INDEX[column], name) for column, name in _PRESENCE)
+
+
+def _fields(*spec: tuple[str, str, str]) -> tuple[tuple[int, str, str], ...]:
+    """``(column, key in the JSON file, kind)`` as ``(column index, key, kind)``."""
+    return tuple((_INDEX[column], key, kind) for column, key, kind in spec)
+
+
+_ERROR_FIELDS = _fields(("error_kind", "kind", _TEXT), ("error_message", "error", _TEXT))
+_RAW_FIELDS = _fields(
+    ("rm_llm_model_id", "llm_model_id", _TEXT),
+    ("rm_model", "model", _TEXT),
+    ("rm_mode", "mode", _TEXT),
+    ("rm_input_mode", "input_mode", _TEXT),
+    ("rm_copied_from", "copied_from", _TEXT),
+    ("rm_template_sha", "template_sha256", _TEXT),
+    ("rm_finish_reason", "finish_reason", _TEXT),
+    ("rm_truncated", "truncated", _FLAG),
+    ("cost_usd", "cost_usd", _NUMBER),
+    ("cost_estimated_usd", "cost_estimated_usd", _NUMBER),
 )
-_USAGE_FIELDS = tuple((name, name, optional_float) for name in ("prompt_tokens", "completion_tokens", "total_tokens"))
-_PARSED_FIELDS = (
-    ("pm_success", "success", _flag),
-    ("pm_error_kind", "error_kind", _text),
-    ("pm_error", "error", _text),
-    ("pm_parser", "parser", _text),
-    ("pm_score", "score", optional_float),
-    ("pm_scale", "scale", optional_float),
-    ("pm_implied_scale", "implied_scale", optional_float),
-    ("pm_score_normalized", "score_normalized", optional_float),
+_META_COLUMNS = _fields(*((f"m_{name}", name, _TEXT) for name in META_FIELDS))
+_USAGE_FIELDS = _fields(*((name, name, _NUMBER) for name in ("prompt_tokens", "completion_tokens", "total_tokens")))
+_PARSED_FIELDS = _fields(
+    ("pm_success", "success", _FLAG),
+    ("pm_error_kind", "error_kind", _TEXT),
+    ("pm_error", "error", _TEXT),
+    ("pm_parser", "parser", _TEXT),
+    ("pm_score", "score", _NUMBER),
+    ("pm_scale", "scale", _NUMBER),
+    ("pm_implied_scale", "implied_scale", _NUMBER),
 )
-_META_FIELDS = tuple((f"m_{name}", name, _text) for name in META_FIELDS)
+_DECODE = json.JSONDecoder().decode
 
 
-def _fill(row: list[Any], data: dict[str, Any], fields: tuple) -> None:
-    for column, key, convert in fields:
-        row[_INDEX[column]] = convert(data.get(key))
+def _aliases(name: str, stage: str) -> tuple[str, ...]:
+    if name == "template_id":
+        return (f"{stage}_template", f"{stage}_template_id")
+    return _META_ALIASES.get(name, ())
 
 
-def read_one(gen_dir: str, gen_id: str, *, metadata: bool, evaluation: bool) -> list[Any]:
+def parsed_score(data: bytes) -> tuple[float | None, str | None]:
+    """The score in an evaluation's ``parsed.txt``, the way the older pipeline's aggregator read it.
+
+    The last line of the stripped text as a float; an empty file is ``missing parsed.txt`` and any
+    other text ``Invalid parsed.txt: ...`` (its very messages, so a notebook filtering on them keeps
+    working). Unlike it, NaN and infinity are refused: one of them would make every mean NaN.
+    """
+    try:
+        text = data.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        return None, "Invalid parsed.txt: not UTF-8 text"
+    if not text:
+        return None, "missing parsed.txt"
+    last = text.splitlines()[-1].strip()
+    try:
+        value = float(last)
+    except ValueError:
+        return None, f"Invalid parsed.txt: could not convert string to float: {shown(last)}"
+    if not math.isfinite(value):
+        return None, f"Invalid parsed.txt: not a finite number: {shown(last)}"
+    return value, None
+
+
+class _GenReader:
+    """Reads one opened generation directory into a ``RECORD_COLUMNS`` row."""
+
+    def __init__(self, row: list[Any], dir_fd: int, entries: set[str]):
+        self.row, self.dir_fd, self.entries = row, dir_fd, entries
+        self.problems: list[str] = []
+
+    def fill(self, data: dict[str, Any], fields: tuple[tuple[int, str, str], ...], name: str) -> None:
+        """Columns from a JSON object; a value of the wrong type is left out and named as a problem."""
+        wrong = []
+        row = self.row
+        for index, key, kind in fields:
+            value = data.get(key)
+            if value is None:  # rows start as None
+                continue
+            converted = row[index] = _convert(value, kind)
+            if converted is None:
+                wrong.append(key)
+        if wrong:
+            self.problems.append(f"{name}: unusable value of {', '.join(wrong)}")
+
+    def fill_meta(self, data: dict[str, Any], stage: str) -> None:
+        """``m_<field>`` columns from ``metadata.json``, reading the older spellings too."""
+        self.fill(data, _META_COLUMNS, "metadata.json")
+        for name in ("template_id", "llm_model_id"):
+            index = _INDEX[f"m_{name}"]
+            for alias in _aliases(name, stage):
+                if self.row[index] in (None, "") and data.get(alias) not in (None, ""):
+                    self.row[index] = _convert(data[alias], _TEXT)
+
+    def _unreadable(self, name: str, exc: OSError) -> str:
+        if exc.errno == errno.ELOOP:
+            return f"{name}: a symlink, not followed"
+        if exc.errno == errno.EISDIR:
+            return f"{name}: a directory, not a file"
+        return f"{name}: {exc.strerror or type(exc).__name__}"
+
+    def json(self, name: str) -> dict[str, Any]:
+        try:
+            data = _DECODE(read_bytes(name, self.dir_fd, MAX_JSON_BYTES).decode("utf-8"))
+        except TooLarge:
+            self.problems.append(f"{name}: larger than {MAX_JSON_BYTES:,} bytes, not read")
+            return {}
+        except OSError as exc:
+            self.problems.append(self._unreadable(name, exc))
+            return {}
+        except (ValueError, RecursionError) as exc:  # JSON and Unicode errors are ValueErrors
+            self.problems.append(f"{name}: {type(exc).__name__}")
+            return {}
+        if not isinstance(data, dict):
+            self.problems.append(f"{name}: not a JSON object")
+            return {}
+        return data
+
+    def score(self) -> None:
+        """``parsed_value`` / ``parsed_error`` of a done evaluation (one with ``parsed.txt``).
+
+        DayDream's runner writes the score to ``parsed.txt`` and, in the same step, to a successful
+        ``parsed_metadata.json``; when that one has it, it is taken from there (one file less to open
+        per evaluation). Older stores have no score there and ``parsed.txt`` is read.
+        """
+        if "parsed.txt" not in self.entries:
+            return
+        if self.row[_INDEX["pm_success"]] is True and self.row[_INDEX["pm_score"]] is not None:
+            try:  # not opened, but a link or a non-file as the done marker is refused all the same
+                regular = stat.S_ISREG(os.stat("parsed.txt", dir_fd=self.dir_fd, follow_symlinks=False).st_mode)
+            except OSError:
+                regular = False
+            if regular:
+                self.row[_INDEX["parsed_value"]] = self.row[_INDEX["pm_score"]]
+            else:
+                self.row[_INDEX["parsed_error"]] = "Read error: parsed.txt: not a regular file (a link?), not read"
+            return
+        try:
+            data = read_bytes("parsed.txt", self.dir_fd, MAX_PARSED_SCORE_BYTES)
+        except TooLarge:
+            self.row[_INDEX["parsed_error"]] = f"Invalid parsed.txt: larger than {MAX_PARSED_SCORE_BYTES:,} bytes"
+            return
+        except OSError as exc:
+            self.row[_INDEX["parsed_error"]] = f"Read error: {self._unreadable('parsed.txt', exc)}"
+            return
+        self.row[_INDEX["parsed_value"]], self.row[_INDEX["parsed_error"]] = parsed_score(data)
+
+
+def _absent(gen_id: str, refused: str | None = None) -> list[Any]:
+    """The row of a generation that has no directory to read (or one that was refused)."""
+    row: list[Any] = [None] * _WIDTH
+    row[0], row[1], row[2] = gen_id, False, refused
+    for index, _ in _PRESENCE_INDEX:
+        row[index] = False
+    return row
+
+
+def read_one(stage_fd: int, gen_id: str, *, stage: str, metadata: bool) -> list[Any]:
     """One generation directory as a ``RECORD_COLUMNS`` row (missing values are None)."""
+    invalid = invalid_id(gen_id)
+    if invalid is not None:
+        return _absent(gen_id, invalid)
+    fd, refused = open_gen_dir(stage_fd, gen_id)
+    if fd is None:
+        return _absent(gen_id, refused)
     row: list[Any] = [None] * _WIDTH
     row[0] = gen_id
     try:
-        names = set(os.listdir(gen_dir))
+        entries = set(os.listdir(fd))  # a link or a non-file among them is refused when opened
         row[1] = True
-    except (FileNotFoundError, NotADirectoryError):
-        names, row[1] = set(), False
-    for column, name in _PRESENCE:
-        row[_INDEX[column]] = name in names
-    if not row[1]:
-        return row
-    problems: list[str] = []
-
-    def load(name: str) -> dict[str, Any] | None:
-        try:
-            data = _json(os.path.join(gen_dir, name))
-        except (OSError, ValueError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
-            problems.append(f"{name}: {type(exc).__name__}")
-            return None
-        if data is None:
-            problems.append(f"{name}: not a JSON object")
-        return data
-
-    if metadata and "metadata.json" in names:
-        _fill(row, load("metadata.json") or {}, _META_FIELDS)
-    if "error.json" in names:
-        _fill(row, load("error.json") or {}, _ERROR_FIELDS)
-    if "raw_metadata.json" in names:
-        raw = load("raw_metadata.json") or {}
-        _fill(row, raw, _RAW_FIELDS)
-        _fill(row, raw["usage"] if isinstance(raw.get("usage"), dict) else {}, _USAGE_FIELDS)
-    if evaluation and "parsed_metadata.json" in names:
-        _fill(row, load("parsed_metadata.json") or {}, _PARSED_FIELDS)
-    if evaluation and "parsed.txt" in names and row[_INDEX["pm_score"]] is None:
-        try:  # an older store without parsed_metadata.json: the score is parsed.txt's float
-            with open(os.path.join(gen_dir, "parsed.txt"), encoding="utf-8") as handle:
-                row[_INDEX["parsed_value"]] = float(handle.read().strip())
-        except (OSError, ValueError):
-            problems.append("parsed.txt: not a number")
-    if problems:
-        row[_INDEX["read_error"]] = "; ".join(problems)
+        for index, name in _PRESENCE_INDEX:
+            row[index] = name in entries
+        reader = _GenReader(row, fd, entries)
+        if metadata and "metadata.json" in entries:
+            reader.fill_meta(reader.json("metadata.json"), stage)
+        if "error.json" in entries:
+            reader.fill(reader.json("error.json"), _ERROR_FIELDS, "error.json")
+        if "raw_metadata.json" in entries:
+            raw = reader.json("raw_metadata.json")
+            reader.fill(raw, _RAW_FIELDS, "raw_metadata.json")
+            usage = raw.get("usage")
+            if usage is not None and not isinstance(usage, dict):
+                reader.problems.append("raw_metadata.json: unusable value of usage")
+            reader.fill(usage if isinstance(usage, dict) else {}, _USAGE_FIELDS, "raw_metadata.json usage")
+        if stage == "evaluation":
+            if "parsed_metadata.json" in entries:
+                reader.fill(reader.json("parsed_metadata.json"), _PARSED_FIELDS, "parsed_metadata.json")
+            reader.score()
+        if reader.problems:
+            row[_INDEX["read_error"]] = "; ".join(reader.problems)
+    except OSError as exc:  # the directory vanished or became unreadable while being read
+        row[_INDEX["read_error"]] = f"cannot read the directory: {exc.strerror or type(exc).__name__}"
+    finally:
+        os.close(fd)
     return row
 
 
 def read_gens(layout: DataLayout, stage: Stage, gen_ids: Iterable[str], *, metadata: bool) -> pd.DataFrame:
     """Records of ``gen_ids`` of one stage, one row each, in ``RECORD_COLUMNS``."""
-    base = str(layout.gens / stage)
-    evaluation = stage == "evaluation"
-    rows = [
-        read_one(os.path.join(base, gen_id), gen_id, metadata=metadata, evaluation=evaluation)
-        for gen_id in dict.fromkeys(gen_ids)
-    ]
+    ids = list(dict.fromkeys(gen_ids))
+    stage_fd = open_stage_dir(layout, stage) if ids else None
+    try:
+        if stage_fd is None:
+            rows = [_absent(gen_id, invalid_id(gen_id)) for gen_id in ids]
+        else:
+            rows = [read_one(stage_fd, gen_id, stage=stage, metadata=metadata) for gen_id in ids]
+    finally:
+        if stage_fd is not None:
+            os.close(stage_fd)
     frame = pd.DataFrame(rows, columns=list(RECORD_COLUMNS))
     frame = frame.astype({c: "object" for c in RECORD_COLUMNS}) if frame.empty else frame
     frame.insert(1, "stage", stage)
@@ -176,18 +335,26 @@ def read_gens(layout: DataLayout, stage: Stage, gen_ids: Iterable[str], *, metad
 
 
 def list_gen_ids(layout: DataLayout, stage: Stage) -> list[str]:
-    """Every generation directory of a stage (sorted, hidden entries skipped)."""
-    stage_dir = layout.gens / stage
-    if not stage_dir.is_dir():
+    """Every entry of a stage directory that could be a generation (sorted; hidden names skipped).
+
+    Links and names outside the id grammar are listed too: ``read_gens`` flags them in their row
+    rather than the report silently leaving them out.
+    """
+    stage_dir = layout.stage_dir(stage)
+    layout.inside(stage_dir)
+    try:
+        with os.scandir(stage_dir) as entries:
+            return sorted(
+                e.name
+                for e in entries
+                if not e.name.startswith(".") and (e.is_dir(follow_symlinks=False) or e.is_symlink())
+            )
+    except FileNotFoundError:
         return []
-    with os.scandir(stage_dir) as entries:
-        return sorted(e.name for e in entries if not e.name.startswith(".") and e.is_dir())
+    except NotADirectoryError:
+        raise StoreError(located("not a directory", file=stage_dir)) from None
 
 
 def read_text_file(layout: DataLayout, stage: Stage, gen_id: str, name: str, *, limit: int | None = None) -> str | None:
-    """A text file of one generation (None when absent), optionally cut to ``limit`` characters."""
-    try:
-        with open(layout.gen_dir(stage, gen_id) / name, encoding="utf-8", errors="replace") as handle:
-            return handle.read() if limit is None else handle.read(limit)
-    except (FileNotFoundError, NotADirectoryError):
-        return None
+    """A generation's text file, or None when it is absent or refused (``safefs.read_gen_text`` says why)."""
+    return read_gen_text(layout, stage, gen_id, name, limit=limit)[0]

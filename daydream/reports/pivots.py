@@ -11,7 +11,7 @@ import re
 import numpy as np
 import pandas as pd
 
-from daydream.reports.aggregate import usable
+from daydream.reports.scores import usable
 
 HIGH_THRESHOLD = 0.8
 """A high score: ``score_normalized >= 0.8`` (e.g. 8/10, 7.2/9)."""
@@ -63,6 +63,7 @@ STAT_COLUMNS = [
     "low_share",
     "n_stale",
     "n_errors",
+    "n_reparsed",
 ]
 FINAL_COLUMNS = ["grouping", "key", *GROUP_KEY_COLUMNS, *STAT_COLUMNS]
 PERFECT_COLUMNS = [
@@ -82,13 +83,17 @@ PERFECT_COLUMNS = [
     "essay_path",
     "evaluation_path",
     "all_evaluation_paths",
+    "reparsed",
 ]
 
 
 def with_flags(scores: pd.DataFrame, include_stale: bool) -> pd.DataFrame:
-    """The scores plus ``use`` (counts in means), ``is_stale`` and ``is_error`` helper columns."""
+    """The scores plus ``use`` (counts in means), ``is_stale``, ``is_error`` and ``is_reparsed``
+    (a used score that came from re-parsing ``raw.txt``) helper columns."""
+    use = usable(scores, include_stale)
     return scores.assign(
-        use=usable(scores, include_stale),
+        use=use,
+        is_reparsed=use & scores["reparsed"].astype(bool),
         is_stale=scores["stale"].astype(bool) & (scores["status"] == "ok") & (not include_stale),
         is_error=scores["status"] != "ok",
         document_gen_id=scores["parent_gen_id"],
@@ -115,6 +120,7 @@ def _stats(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
             "low": _used(frame, "low"),
             "is_stale": frame["is_stale"].astype(int),
             "is_error": frame["is_error"].astype(int),
+            "is_reparsed": frame["is_reparsed"].astype(int),
         }
     )
     for key in keys:
@@ -132,6 +138,7 @@ def _stats(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
         low_share=("low", "mean"),
         n_stale=("is_stale", "sum"),
         n_errors=("is_error", "sum"),
+        n_reparsed=("is_reparsed", "sum"),
     )
     return out.reset_index(drop=not keys)
 
@@ -157,29 +164,32 @@ def _judge_column(frame: pd.DataFrame) -> pd.Series:
     return frame["evaluation_llm"].astype(str) + JUDGE_SEP + frame["evaluation_template"].astype(str)
 
 
+DOCUMENT_COLUMNS = [
+    *DOCUMENT_KEYS,
+    "stale",
+    "n",
+    "n_stale",
+    "n_errors",
+    "mean",
+    "min",
+    "max",
+    "mean_normalized",
+    "max_normalized",
+    "n_reparsed",
+]
+
+
 def document_table(scores: pd.DataFrame, include_stale: bool = False) -> pd.DataFrame:
     """One row per evaluated document: lineage, n, mean/min/max score and mean normalised score."""
     frame = with_flags(scores, include_stale)
     if frame.empty:
-        return pd.DataFrame(
-            columns=[
-                *DOCUMENT_KEYS,
-                "stale",
-                "n",
-                "n_stale",
-                "n_errors",
-                "mean",
-                "min",
-                "max",
-                "mean_normalized",
-                "max_normalized",
-            ]
-        )
+        return pd.DataFrame(columns=DOCUMENT_COLUMNS)
     docs = frame.groupby("document_gen_id", sort=False).agg(
         **{k: (k, "first") for k in DOCUMENT_KEYS if k != "document_gen_id"},
         stale=("document_stale", "max"),
         n_stale=("is_stale", "sum"),
         n_errors=("is_error", "sum"),
+        n_reparsed=("is_reparsed", "sum"),
     )
     used = (
         frame[frame["use"]]
@@ -195,10 +205,7 @@ def document_table(scores: pd.DataFrame, include_stale: bool = False) -> pd.Data
     )
     out = docs.join(used, how="left")
     out["n"] = out["n"].fillna(0).astype(int)
-    out = out.reset_index()
-    return out[
-        [*DOCUMENT_KEYS, "stale", "n", "n_stale", "n_errors", "mean", "min", "max", "mean_normalized", "max_normalized"]
-    ]
+    return out.reset_index()[DOCUMENT_COLUMNS]
 
 
 def generation_scores_pivot(scores: pd.DataFrame, include_stale: bool = False) -> pd.DataFrame:
@@ -215,7 +222,19 @@ def generation_scores_pivot(scores: pd.DataFrame, include_stale: bool = False) -
         )
         wide.columns = list(wide.columns)
         docs = docs.join(wide, on="document_gen_id")
-    ordered = [*DOCUMENT_KEYS, "stale", *judges, "n", "n_stale", "n_errors", "min", "max", "mean", "mean_normalized"]
+    ordered = [
+        *DOCUMENT_KEYS,
+        "stale",
+        *judges,
+        "n",
+        "n_stale",
+        "n_errors",
+        "min",
+        "max",
+        "mean",
+        "mean_normalized",
+        "n_reparsed",
+    ]
     docs = docs.reindex(columns=ordered)
     return docs.sort_values(
         ["mean_normalized", "document_gen_id"], ascending=[False, True], na_position="last", kind="stable"
@@ -234,6 +253,7 @@ def evaluation_model_template_pivot(scores: pd.DataFrame, include_stale: bool = 
         "mean_normalized",
         "n_stale",
         "n_errors",
+        "n_reparsed",
     ]
     if frame.empty:
         return pd.DataFrame(columns=base_cols)
@@ -242,7 +262,7 @@ def evaluation_model_template_pivot(scores: pd.DataFrame, include_stale: bool = 
     counts = used.pivot_table(index="evaluation_llm", columns="evaluation_template", values="score", aggfunc="count")
     counts.columns = [f"n{JUDGE_SEP}{c}" for c in counts.columns]
     per_model = frame.groupby("evaluation_llm").agg(
-        n=("use", "sum"), n_stale=("is_stale", "sum"), n_errors=("is_error", "sum")
+        n=("use", "sum"), n_stale=("is_stale", "sum"), n_errors=("is_error", "sum"), n_reparsed=("is_reparsed", "sum")
     )
     per_model["mean_normalized"] = used.groupby("evaluation_llm")["score_normalized"].mean()
     out = per_model.join(means).join(counts).reset_index()
@@ -258,7 +278,8 @@ def perfect_score_paths(scores: pd.DataFrame) -> pd.DataFrame:
     perfect = ok[ok["score"] >= ok["implied_scale"] - _EPS]
     if perfect.empty:
         return pd.DataFrame(columns=PERFECT_COLUMNS)
-    all_paths = (scores["evaluation_path"] + "/raw.txt").groupby(scores["parent_gen_id"]).agg(";".join)
+    of_perfect = scores[scores["parent_gen_id"].isin(perfect["parent_gen_id"])]  # only the groups needed
+    all_paths = (of_perfect["evaluation_path"] + "/raw.txt").groupby(of_perfect["parent_gen_id"]).agg(";".join)
     essay = perfect["essay_gen_id"].astype(str)
     out = pd.DataFrame(
         {
@@ -280,6 +301,7 @@ def perfect_score_paths(scores: pd.DataFrame) -> pd.DataFrame:
             "essay_path": np.where(essay != "", "gens/essay/" + essay + "/parsed.txt", ""),
             "evaluation_path": perfect["evaluation_path"] + "/raw.txt",
             "all_evaluation_paths": perfect["parent_gen_id"].map(all_paths),
+            "reparsed": perfect["reparsed"].astype(bool),
         }
     )
     return out.sort_values(["document_gen_id", "evaluation_gen_id"]).reset_index(drop=True)
@@ -310,6 +332,7 @@ def template_version_comparison(scores: pd.DataFrame, include_stale: bool = Fals
         *llms,
         "n_stale",
         "n_errors",
+        "n_reparsed",
     ]
     parts = []
     for kind in VERSION_KINDS:
@@ -317,7 +340,12 @@ def template_version_comparison(scores: pd.DataFrame, include_stale: bool = Fals
         if sub.empty:
             continue
         used = sub[sub["use"]]
-        base = sub.groupby(kind).agg(n=("use", "sum"), n_stale=("is_stale", "sum"), n_errors=("is_error", "sum"))
+        base = sub.groupby(kind).agg(
+            n=("use", "sum"),
+            n_stale=("is_stale", "sum"),
+            n_errors=("is_error", "sum"),
+            n_reparsed=("is_reparsed", "sum"),
+        )
         base["mean_normalized"] = used.groupby(kind)["score_normalized"].mean()
         per_llm = used.pivot_table(index=kind, columns="evaluation_llm", values="score_normalized", aggfunc="mean")
         base = base.join(per_llm).reset_index().rename(columns={kind: "template_id"})

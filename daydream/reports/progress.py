@@ -8,7 +8,7 @@ from daydream.paths import STAGES
 from daydream.reports.aggregate import ScopeData
 
 STATE_COLUMNS = ["done", "stale", "failed", "pending"]
-STAGE_SUMMARY_COLUMNS = ["stage", "total", *STATE_COLUMNS]
+STAGE_SUMMARY_COLUMNS = ["stage", "total", *STATE_COLUMNS, "invalid", "unparsed"]
 RELIABILITY_COLUMNS = [
     "evaluation_template",
     "evaluation_llm",
@@ -20,6 +20,9 @@ RELIABILITY_COLUMNS = [
     "other_failures",
     "missing",
     "stale",
+    "unparsed",
+    "reparsed",
+    "invalid",
 ]
 
 
@@ -28,15 +31,22 @@ def stage_summary(data: ScopeData) -> pd.DataFrame:
 
     The state is derived from the records already read (same rule as ``GensStore.state``: parsed.txt
     means done, or stale when the template changed since; raw.txt or error.json without it, failed;
-    otherwise pending), so the store is not read twice.
+    otherwise pending), so the store is not read twice. ``invalid`` counts membership entries the
+    report refused to read (an id outside the grammar, a link); ``unparsed``, a part of ``failed``,
+    the answers kept in raw.txt but never validated, which a rerun validates without a new call.
     """
     rows = []
     for stage in STAGES:
         frame = data.gens.get(stage)
-        states = frame.loc[frame["member"], "state"] if frame is not None and len(frame) else pd.Series(dtype=object)
-        counts = states.value_counts()
+        members = frame[frame["member"]] if frame is not None and len(frame) else None
+        counts = members["state"].value_counts() if members is not None else pd.Series(dtype=int)
         rows.append(
-            {"stage": stage, "total": int(len(states)), **{state: int(counts.get(state, 0)) for state in STATE_COLUMNS}}
+            {
+                "stage": stage,
+                "total": 0 if members is None else len(members),
+                **{state: int(counts.get(state, 0)) for state in [*STATE_COLUMNS, "invalid"]},
+                "unparsed": 0 if members is None else int(members["unparsed"].sum()),
+            }
         )
     return pd.DataFrame(rows, columns=STAGE_SUMMARY_COLUMNS)
 
@@ -46,7 +56,8 @@ def judge_reliability(scores: pd.DataFrame) -> pd.DataFrame:
 
     ``parse_failure_rate = parse_failures / with_output``: of the judge outputs that came back (a
     score, or raw text that failed to parse), the share that did not parse. Other failures (LLM
-    errors, truncation, validation) and missing (pending) evaluations are counted separately.
+    errors, truncation, validation), missing (pending), unparsed (kept, never validated), reparsed
+    (scored by ``--reparse-raw``) and invalid (refused) evaluations are counted separately.
     """
     if scores.empty:
         return pd.DataFrame(columns=RELIABILITY_COLUMNS)
@@ -60,6 +71,9 @@ def judge_reliability(scores: pd.DataFrame) -> pd.DataFrame:
             "other_failures": (status == "failed").astype(int),
             "missing": (status == "missing").astype(int),
             "stale": ((status == "ok") & scores["stale"].astype(bool)).astype(int),
+            "unparsed": (status == "unparsed").astype(int),
+            "reparsed": ((status == "ok") & scores["reparsed"].astype(bool)).astype(int),
+            "invalid": (status == "invalid").astype(int),
         }
     )
     out = (
@@ -71,6 +85,9 @@ def judge_reliability(scores: pd.DataFrame) -> pd.DataFrame:
             other_failures=("other_failures", "sum"),
             missing=("missing", "sum"),
             stale=("stale", "sum"),
+            unparsed=("unparsed", "sum"),
+            reparsed=("reparsed", "sum"),
+            invalid=("invalid", "sum"),
         )
         .reset_index()
     )

@@ -7,6 +7,7 @@ the smaller gen id, so the same store always selects the same list.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,8 +18,8 @@ from pydantic import BaseModel
 
 from daydream import atomic
 from daydream.catalogs import Catalogs
-from daydream.errors import CatalogError, CohortError, located
-from daydream.paths import DataLayout
+from daydream.errors import CatalogError, CohortError, located, shown
+from daydream.paths import DataLayout, check_id
 from daydream.reports.aggregate import load_scope
 from daydream.reports.pivots import document_table
 
@@ -40,7 +41,7 @@ def rank_documents(
 ) -> pd.DataFrame:
     """Scored documents best first; ``stage`` essay or draft (default: essays if any were judged)."""
     if by not in RANK_BY:
-        raise CohortError(f"--by must be one of {', '.join(RANK_BY)}, got {by!r}")
+        raise CohortError(f"--by must be one of {', '.join(RANK_BY)}, got {shown(by)}")
     docs = document_table(scores, include_stale)
     docs = docs[docs["n"] > 0]
     if stage is None:
@@ -53,13 +54,14 @@ def rank_documents(
 
 
 def _check_new_cohort(layout: DataLayout, name: str) -> Path:
-    if not name or name.strip() != name or "/" in name or "\\" in name or name in (".", "..") or name.startswith("."):
-        raise CohortError(f"invalid cohort id {name!r}: use a plain directory name")
-    target = layout.cohort_dir(name)
-    if target.exists():
+    """The new cohort's directory: an id in the grammar (no trailing space, invisible character or
+    ``..``), inside the data root, and not taken (an existing cohort is never overwritten)."""
+    check_id(name, kind="cohort id", field="--new-cohort")
+    target = layout.inside(layout.cohort_dir(name))
+    if os.path.lexists(target):
         raise CohortError(
             located(
-                f"cohort {name!r} already exists; choose another --new-cohort name "
+                f"cohort {shown(name)} already exists; choose another --new-cohort name "
                 f"(an existing cohort is never overwritten)",
                 file=target,
             )
@@ -67,17 +69,67 @@ def _check_new_cohort(layout: DataLayout, name: str) -> Path:
     return target
 
 
+def _listed(values: Sequence[str], most: int = 10) -> str:
+    """Values for an error message, each and their number bounded."""
+    text = ", ".join(v if len(v) <= 80 else shown(v) for v in values[:most])
+    return text + (f", ... ({len(values) - most:,} more)" if len(values) > most else "")
+
+
 def _check_ids(kind: str, wanted: Sequence[str], known: Sequence[str], file: Path, field: str) -> list[str]:
     missing = [w for w in wanted if w not in known]
     if missing:
         raise CatalogError(
-            located(f"unknown {kind}: {', '.join(missing)} (known: {', '.join(known)})", file=file, field=field)
+            located(f"unknown {kind}: {_listed(missing)} (known: {_listed(known)})", file=file, field=field)
         )
     return list(dict.fromkeys(wanted))
 
 
 def _header(lines: list[str]) -> str:
-    return "".join(f"# {line}\n" for line in lines)
+    """``#`` comment lines; a line break inside a value (a crafted ``--data-root``, say) cannot start a
+    line that ``read_id_list`` would take for a gen id."""
+    return "".join(f"# {' '.join(line.splitlines())}\n" for line in lines)
+
+
+def _judges(
+    layout: DataLayout, catalogs: Catalogs, templates: Sequence[str], llms: Sequence[str]
+) -> tuple[list[str], list[str]]:
+    """The new cohort's evaluation templates and models: known ids, default the active ones."""
+    return (
+        _check_ids(
+            "evaluation template",
+            templates or catalogs.active_template_ids("evaluation"),
+            list(catalogs.templates["evaluation"]),
+            layout.templates_csv("evaluation"),
+            "template_id",
+        ),
+        _check_ids(
+            "evaluation model",
+            llms or catalogs.evaluation_model_ids,
+            list(catalogs.models),
+            layout.models_csv,
+            "id",
+        ),
+    )
+
+
+def _write_selection(layout: DataLayout, cohort_id: str, name: str, text: str, chosen: pd.DataFrame) -> list[Path]:
+    out_dir = layout.inside(layout.reports(cohort_id) / "selection")
+    paths = [atomic.write_text(layout.inside(out_dir / name), text)]
+    ranked = chosen.assign(rank=range(1, len(chosen) + 1))
+    csv_path = layout.inside(out_dir / name.replace(".txt", ".csv"))
+    paths.append(atomic.write_text(csv_path, ranked.to_csv(index=False, lineterminator="\n")))
+    return paths
+
+
+def _write_new_cohort(target: Path, name: str, text: str, intro: list[str], axes: dict[str, list[str]]) -> list[Path]:
+    try:
+        target.mkdir(parents=True, exist_ok=False)
+    except FileExistsError:
+        raise CohortError(
+            located(f"cohort {shown(target.name)} already exists; not overwritten", file=target)
+        ) from None
+    config = _header(intro) + yaml.safe_dump({"axes": axes}, sort_keys=False, default_flow_style=False)
+    return [atomic.write_text(target / "spec" / name, text), atomic.write_text(target / "spec" / "config.yaml", config)]
 
 
 def select_top(
@@ -98,29 +150,18 @@ def select_top(
     if top_n < 1:
         raise CohortError(f"--top-n must be at least 1, got {top_n}")
     if by not in RANK_BY:
-        raise CohortError(f"--by must be one of {', '.join(RANK_BY)}, got {by!r}")
+        raise CohortError(f"--by must be one of {', '.join(RANK_BY)}, got {shown(by)}")
+    check_id(cohort_id, kind="cohort id", field="--cohort")
     catalogs = catalogs or Catalogs.load(layout)
     target = _check_new_cohort(layout, new_cohort) if new_cohort is not None else None
-    templates = _check_ids(
-        "evaluation template",
-        evaluation_templates or catalogs.active_template_ids("evaluation"),
-        list(catalogs.templates["evaluation"]),
-        layout.templates_csv("evaluation"),
-        "template_id",
+    templates, llms = _judges(layout, catalogs, evaluation_templates, evaluation_llms)
+    ranking = rank_documents(
+        load_scope(layout, catalogs, cohort_id=cohort_id).scores, by=by, include_stale=include_stale
     )
-    llms = _check_ids(
-        "evaluation model",
-        evaluation_llms or catalogs.evaluation_model_ids,
-        list(catalogs.models),
-        layout.models_csv,
-        "id",
-    )
-    data = load_scope(layout, catalogs, cohort_id=cohort_id)
-    ranking = rank_documents(data.scores, by=by, include_stale=include_stale)
     if ranking.empty:
         raise CohortError(
             located(
-                f"cohort {cohort_id!r} has no scored documents to select from; run its evaluations first",
+                f"cohort {shown(cohort_id)} has no scored documents to select from; run its evaluations first",
                 file=layout.membership(cohort_id),
             )
         )
@@ -137,30 +178,14 @@ def select_top(
         ]
     )
     text = header + "".join(f"{g}\n" for g in gen_ids)
-    out_dir = layout.reports(cohort_id) / "selection"
     name = SELECTED_FILE[stage]
-    paths = [atomic.write_text(out_dir / name, text)]
-    ranked = chosen.assign(rank=range(1, len(chosen) + 1))
-    paths.append(
-        atomic.write_text(out_dir / name.replace(".txt", ".csv"), ranked.to_csv(index=False, lineterminator="\n"))
-    )
+    paths = _write_selection(layout, cohort_id, name, text, chosen)
     if target is not None:
-        try:
-            target.mkdir(parents=True, exist_ok=False)
-        except FileExistsError:
-            raise CohortError(located(f"cohort {new_cohort!r} already exists; not overwritten", file=target)) from None
-        spec = target / "spec"
-        config = _header(
-            [
-                f"Curated cohort: the top {len(gen_ids)} {stage}s of cohort {cohort_id} by {by} "
-                f"normalised score, re-evaluated by the judges below.",
-                f"Written by daydream select top on {now}; build it with: daydream cohort build {new_cohort}",
-            ]
-        ) + yaml.safe_dump(
-            {"axes": {"evaluation_template": templates, "evaluation_llm": llms}},
-            sort_keys=False,
-            default_flow_style=False,
-        )
-        paths.append(atomic.write_text(spec / name, text))
-        paths.append(atomic.write_text(spec / "config.yaml", config))
+        intro = [
+            f"Curated cohort: the top {len(gen_ids)} {stage}s of cohort {cohort_id} by {by} "
+            f"normalised score, re-evaluated by the judges below.",
+            f"Written by daydream select top on {now}; build it with: daydream cohort build {new_cohort}",
+        ]
+        axes = {"evaluation_template": templates, "evaluation_llm": llms}
+        paths += _write_new_cohort(target, name, text, intro, axes)
     return SelectionResult(cohort_id=cohort_id, stage=stage, by=by, gen_ids=gen_ids, paths=paths, new_cohort=new_cohort)

@@ -42,23 +42,20 @@ def _group_center(values: np.ndarray, codes: np.ndarray, n_groups: int) -> np.nd
     return values - (sums / counts[:, None])[codes]
 
 
+def _no_data(factors: list[tuple[str, str]]) -> pd.DataFrame:
+    """The table's rows with nothing to decompose (no usable evaluation yet)."""
+    empty = {"df": 0, "sum_sq": np.nan, "share": np.nan, "n": 0}
+    rows = [{"factor": name, "column": col, "levels": 0, **empty} for name, col in factors]
+    rows += [{"factor": name, "column": "", "levels": np.nan, **empty} for name in ("residual", "total")]
+    return pd.DataFrame(rows, columns=VARIANCE_COLUMNS)
+
+
 def sequential_anova(frame: pd.DataFrame, y: np.ndarray, factors: list[tuple[str, str]]) -> pd.DataFrame:
     """Type I sums of squares of ``y`` for ``factors`` (name, column of ``frame``) in order."""
     y = np.asarray(y, dtype=float)
     n = y.size
-    rows: list[dict] = []
     if n == 0:
-        for name, col in factors:
-            rows.append(
-                {"factor": name, "column": col, "levels": 0, "df": 0, "sum_sq": np.nan, "share": np.nan, "n": 0}
-            )
-        rows.append(
-            {"factor": "residual", "column": "", "levels": np.nan, "df": 0, "sum_sq": np.nan, "share": np.nan, "n": 0}
-        )
-        rows.append(
-            {"factor": "total", "column": "", "levels": np.nan, "df": 0, "sum_sq": np.nan, "share": np.nan, "n": 0}
-        )
-        return pd.DataFrame(rows, columns=VARIANCE_COLUMNS)
+        return _no_data(factors)
     total = float(((y - y.mean()) ** 2).sum())
     codes = [pd.factorize(frame[col].astype(str))[0] for _, col in factors]
     levels = [int(c.max()) + 1 if c.size else 0 for c in codes]
@@ -79,18 +76,19 @@ def sequential_anova(frame: pd.DataFrame, y: np.ndarray, factors: list[tuple[str
         ss.append(max(fitted - fitted_prev, 0.0))
         df.append(int(rank) - rank_prev)
         fitted_prev, rank_prev = fitted, int(rank)
-    for (name, col), n_levels, s, d in zip(factors, levels, ss, df, strict=False):
-        rows.append(
-            {
-                "factor": name,
-                "column": col,
-                "levels": n_levels,
-                "df": d,
-                "sum_sq": s,
-                "share": s / total if total > 0 else np.nan,
-                "n": n,
-            }
-        )
+    return _table(factors, levels, ss, df, total, n)
+
+
+def _table(
+    factors: list[tuple[str, str]], levels: list[int], ss: list[float], df: list[int], total: float, n: int
+) -> pd.DataFrame:
+    def share(value: float) -> float:
+        return value / total if total > 0 else np.nan
+
+    rows = [
+        {"factor": name, "column": col, "levels": n_levels, "df": d, "sum_sq": s, "share": share(s), "n": n}
+        for (name, col), n_levels, s, d in zip(factors, levels, ss, df, strict=False)
+    ]
     residual = max(total - sum(ss), 0.0)
     rows.append(
         {
@@ -99,25 +97,20 @@ def sequential_anova(frame: pd.DataFrame, y: np.ndarray, factors: list[tuple[str
             "levels": np.nan,
             "df": n - 1 - sum(df),
             "sum_sq": residual,
-            "share": residual / total if total > 0 else np.nan,
+            "share": share(residual),
             "n": n,
         }
     )
     rows.append(
-        {
-            "factor": "total",
-            "column": "",
-            "levels": np.nan,
-            "df": n - 1,
-            "sum_sq": total,
-            "share": 1.0 if total > 0 else np.nan,
-            "n": n,
-        }
+        {"factor": "total", "column": "", "levels": np.nan, "df": n - 1, "sum_sq": total, "share": share(total), "n": n}
     )
     return pd.DataFrame(rows, columns=VARIANCE_COLUMNS)
 
 
 def variance_decomposition(scores: pd.DataFrame, include_stale: bool = False) -> pd.DataFrame:
+    """The ANOVA over the usable rows; ``n_reparsed`` (every row) says how many of them were scored by
+    re-parsing ``raw.txt`` (``--reparse-raw``)."""
     frame = with_flags(scores, include_stale)
     used = frame[frame["use"]]
-    return sequential_anova(used, used["score_normalized"].to_numpy(dtype=float) * 10.0, FACTORS)
+    table = sequential_anova(used, used["score_normalized"].to_numpy(dtype=float) * 10.0, FACTORS)
+    return table.assign(n_reparsed=int(used["is_reparsed"].sum()))

@@ -136,7 +136,7 @@ def replicate_count(raw: Any, site: Site) -> int:
     cap = MAX_PLAN_ROWS.value
     if raw > cap:
         raise site.error(
-            f"{raw:,} replicates: more than the limit of {cap:,} rows a plan may have "
+            f"{raw:,} replicates, over the limit of {cap:,} rows a plan may have "
             f"(raise it with {MAX_PLAN_ROWS.env}); the spec was not compiled"
         )
     return raw

@@ -260,7 +260,9 @@ class Cluster:
             )
             argv = [airflow, "celery", "worker", "--celery-hostname", f"{worker}@%h", "--queues", f"default,{worker}"]
             self._start(worker, argv + ["--without-gossip", "--without-mingle"], env=worker_env, cwd=home)
-        from daydream.airflow.local import AirflowClient
+        if str(REPO / "include" / "scripts") not in sys.path:
+            sys.path.insert(0, str(REPO / "include" / "scripts"))
+        from local_airflow.client import AirflowClient
 
         self.client = AirflowClient(f"http://127.0.0.1:{self.api_port}", control)
         wait_for(self.client.healthy, 180, "Airflow api-server and scheduler", self._check_alive)
