@@ -301,3 +301,36 @@ def test_bad_cli_input_is_one_line(lane, capsys) -> None:
     write_csv(layout.root / "cohorts" / "demo" / "runs" / "batches" / "evaluation-x-1.json", "{not json")
     code, _, err = cli(capsys, layout, "batch", "list")
     assert code == 2 and "evaluation-x-1.json" in err and err.count("\n") == 1
+
+
+def test_the_daydream_page_lists_the_batches(lane, capsys, monkeypatch) -> None:
+    """The UI page (``/daydream/batches``) shows what ``daydream batch list`` shows: an open batch with
+    its pending requests, then the same batch cancelled and collected."""
+    from fastapi.testclient import TestClient
+
+    from daydream.airflow import ui
+
+    layout, server = lane
+    monkeypatch.setenv("DAYDREAM_DATA_ROOT", str(layout.root))
+    app = ui.create_app()
+    http = TestClient(app)
+    assert http.get("/batches", follow_redirects=False).status_code == 401, "only logged-in users"
+    app.dependency_overrides[ui.require_user] = lambda: "someone"
+    assert "No provider batches" in http.get("/batches").text and http.get("/api/batches").json() == []
+
+    server.configure(batch={"completion_delay_s": 60})
+    cli(capsys, layout, "batch", "submit", "demo", "--stage", "evaluation")
+    [manifest] = BatchManifests(layout, "demo").all()
+    page = http.get("/batches").text
+    assert manifest.key in page and str(manifest.batch_id) in page and "openrouter" in page and "sonnet-4" in page
+    [row] = http.get("/api/batches", params={"cohort": "demo"}).json()
+    assert (row["state"], row["requests"], row["pending"], row["succeeded"]) == ("submitted", 36, 36, 0)
+    assert "/batches" in http.get("/").text, "the cohorts page links to the batches"
+
+    cli(capsys, layout, "batch", "cancel", "--cohort", "demo")
+    cli(capsys, layout, "batch", "collect", "demo")
+    [row] = http.get("/api/batches").json()
+    assert (row["state"], row["canceled"], row["pending"]) == ("collected", 36, 0)
+    assert '<td class="num">36</td>' in http.get("/batches", params={"cohort": "demo"}).text
+    assert http.get("/batches", params={"cohort": "../x"}).status_code == 404
+    assert http.get("/api/batches", params={"cohort": "nope"}).json() == []

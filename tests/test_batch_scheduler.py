@@ -4,6 +4,8 @@ the offline LLM's three batch APIs over HTTP, judges on OpenRouter's, OpenAI's a
 - a cohort's evaluations go by batch (one batch per judge model), the triggerer waits them out, the
   results land in the store, and the reports have the same shape as those of the same cohort run with
   direct calls (``batch: false``);
+- errored and expired requests fail their generations cleanly (the run succeeds, ``error.json`` has the
+  provider's reason), and the next run of the cohort sends only those, in new batches;
 - the worker (the lane's task process) is killed while its create call is in flight, and the
   triggerer is killed while the batches run: the retried task re-attaches to the batch its dead
   attempt created, the restarted triggerer takes the wait over, and the offline LLM's statistics show
@@ -69,6 +71,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory):
             "direct": spec(TWO_CONCEPTS),
             "lane": spec("data-flywheel, economic-moat"),
             "killed": spec("serendipity-engine, analogical-transfer"),
+            "faults": spec("exploration-exploitation, recombinant-innovation"),
         },
     )
     _judges_on_three_apis(data)
@@ -103,7 +106,9 @@ def test_evaluations_go_by_batch_and_report_like_direct_calls(stack) -> None:
     local, data, server = stack
     server.reset()
     plugins = local.client.request("GET", "/api/v2/plugins")["plugins"]
-    assert any(p["name"] == "daydream_batch" and p["listeners"] for p in plugins), "the cancel listener is loaded"
+    assert any(p["name"] == "daydream_batch" and p["listeners"] for p in plugins), (
+        f"the cancel listener is loaded: {[(p['name'], p['listeners']) for p in plugins]}"
+    )
     runs = {
         "direct": local.client.trigger("daydream_cohort", {"cohort_id": "direct", "batch": False}),
         "lane": local.client.trigger("daydream_cohort", {"cohort_id": "lane"}),
@@ -142,8 +147,58 @@ def test_evaluations_go_by_batch_and_report_like_direct_calls(stack) -> None:
 
 
 def _members(data: Path, cohort: str, stage: str) -> set[str]:
-    rows = (data / "cohorts" / cohort / "membership.csv").read_text().splitlines()[1:]
-    return {r.split(",")[1] for r in rows if r.startswith(stage + ",")}
+    return set(_models(data, cohort, stage))
+
+
+def _models(data: Path, cohort: str, stage: str) -> dict[str, str]:
+    """``gen_id -> llm_model_id`` of the cohort's generations of ``stage`` (membership.csv)."""
+    lines = (data / "cohorts" / cohort / "membership.csv").read_text().splitlines()
+    header = lines[0].split(",")
+    gen, model = header.index("gen_id"), header.index("llm_model_id")
+    return {r.split(",")[gen]: r.split(",")[model] for r in lines[1:] if r.startswith(stage + ",")}
+
+
+def test_errored_and_expired_requests_fail_cleanly_and_a_rerun_sends_only_them(stack) -> None:
+    local, data, server = stack
+    server.reset()
+    # Anthropic's batch errors each request once, OpenAI's lets each expire once; OpenRouter's answers.
+    server.configure(
+        batch={
+            "completion_delay_s": 2,
+            "faults": [
+                {"fault": "errored", "model": "claude-sonnet-4", "first_n": 1, "message": "overloaded_error"},
+                {"fault": "expired", "model": "gpt-5", "first_n": 1},
+            ],
+        }
+    )
+    first = local.client.trigger("daydream_cohort", {"cohort_id": "faults"})
+    assert local.client.wait_run("daydream_cohort", first, timeout=RUN_TIMEOUT) == "success", "faults fail items"
+    models = _models(data, "faults", "evaluation")
+    kinds = {"sonnet-4": "BatchItemErrored", "gpt_5": "BatchItemExpired"}
+    for gen_id, model in models.items():
+        gen = data / "gens" / "evaluation" / gen_id
+        if model in kinds:
+            error = json.loads((gen / "error.json").read_text())
+            assert error["kind"] == kinds[model] and not (gen / "raw.txt").exists(), (gen_id, error)
+            assert model != "sonnet-4" or "overloaded_error" in error["error"]
+        else:
+            assert (gen / "parsed.txt").exists() and not (gen / "error.json").exists()
+    summary = json.loads((data / "cohorts" / "faults" / "runs" / "evaluation_summary.json").read_text())
+    assert summary["by_batch"] == 12 and len(summary["failed"]) == 8, summary
+    stats = server.stats()["batches"]
+    assert stats["requests"] == {"answered": 4, "errored": 4, "expired": 4}, stats
+
+    second = local.client.trigger("daydream_cohort", {"cohort_id": "faults"})
+    assert local.client.wait_run("daydream_cohort", second, timeout=RUN_TIMEOUT) == "success"
+    stats = server.stats()
+    assert stats["batches"]["by_model"] == {"claude-sonnet-4": 2, "gpt-5": 2, "google/gemini-2.5-flash": 1}, (
+        "the rerun sent new batches for the two failed models only"
+    )
+    assert stats["batches"]["requests"] == {"answered": 12, "errored": 4, "expired": 4}
+    assert stats["answered_twice"] == [], "no request answered in the first run was sent again"
+    assert done_ids(data, "evaluation") >= set(models)
+    assert not any((data / "gens" / "evaluation" / g / "error.json").exists() for g in models)
+    assert_store_intact(data)
 
 
 def _task_pid(ti_id: str) -> int | None:

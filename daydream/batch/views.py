@@ -132,3 +132,47 @@ def rows_table(rows: list[BatchRow]) -> str:
             f"{r.key} {r.batch_id or '-'}{flag}"
         )
     return "\n".join(lines)
+
+
+PAGE_COLUMNS = [
+    "cohort",
+    "stage",
+    "api",
+    "model",
+    "state",
+    "requests",
+    "succeeded",
+    "errored",
+    "expired",
+    "canceled",
+    "pending",
+    "age",
+    "cost_usd",
+    "batch",
+    "note",
+]
+"""The columns of the DayDream page's batch table: the same counts as ``daydream batch list``."""
+
+
+def page_records(rows: list[BatchRow]) -> list[dict[str, object]]:
+    """The rows of the DayDream page's batch table (``PAGE_COLUMNS``)."""
+    return [
+        {
+            "cohort": r.cohort_id,
+            "stage": r.stage,
+            "api": r.api,
+            "model": r.llm_model_id,
+            "state": r.state,
+            "requests": r.requests,
+            "succeeded": r.succeeded,
+            "errored": r.errored,
+            "expired": r.expired,
+            "canceled": r.canceled,
+            "pending": r.pending,
+            "age": format_age(r.age_s),
+            "cost_usd": r.cost_usd,
+            "batch": f"{r.key} {r.batch_id or '-'}",
+            "note": r.error or ("cancel requested" if r.cancel_requested and r.is_open else ""),
+        }
+        for r in rows
+    ]
