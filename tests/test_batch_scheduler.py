@@ -32,7 +32,7 @@ from airflow_env import (
     offline_llm,
     running_airflow,
 )
-from local_airflow.env import executable
+from local_airflow.env import executable, free_port
 
 from daydream.airflow.config import RUN_DAG_IDS
 from daydream.batch import BatchManifests
@@ -42,6 +42,16 @@ pytestmark = [pytest.mark.scheduler, pytest.mark.timeout(1500)]
 RUN_TIMEOUT = 600
 JUDGES = {"sonnet-4": "anthropic", "gpt_5": "openai", "gemini_25_flash": "openrouter"}
 BATCH_MODELS = {"claude-sonnet-4", "gpt-5", "google/gemini-2.5-flash"}  # as each batch API names them
+
+
+LOADED_MACHINE = {
+    # A worker's calls to the execution API wait longer than Airflow's 5 s on a machine that other test
+    # runs share (the task's supervisor otherwise gives up before the task starts), and the log servers
+    # take free ports instead of 8793/8794 that another local Airflow may hold.
+    "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": "30",
+    "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
+    "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
+}
 
 
 def spec(concepts: str) -> str:
@@ -77,7 +87,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory):
     _judges_on_three_apis(data)
     server = offline_llm(data, latency_s=0.2, batch={"completion_delay_s": 2})
     try:
-        with running_airflow(env_for(root / "airflow", data, server.base_url)) as local:
+        with running_airflow(env_for(root / "airflow", data, server.base_url, **LOADED_MACHINE)) as local:
             local.wait_dags(RUN_DAG_IDS)
             local.unpause()
             yield local, data, server
