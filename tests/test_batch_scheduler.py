@@ -38,8 +38,8 @@ from daydream.airflow.config import RUN_DAG_IDS
 from daydream.batch import BatchManifests
 from daydream.paths import STAGES, DataLayout
 
-pytestmark = [pytest.mark.scheduler, pytest.mark.timeout(1500)]
-RUN_TIMEOUT = 600
+pytestmark = [pytest.mark.scheduler, pytest.mark.timeout(3000)]
+RUN_TIMEOUT = 1200  # a loaded shared machine takes ten minutes for a tiny cohort
 JUDGES = {"sonnet-4": "anthropic", "gpt_5": "openai", "gemini_25_flash": "openrouter"}
 BATCH_MODELS = {"claude-sonnet-4", "gpt-5", "google/gemini-2.5-flash"}  # as each batch API names them
 
