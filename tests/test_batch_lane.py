@@ -334,3 +334,28 @@ def test_the_daydream_page_lists_the_batches(lane, capsys, monkeypatch) -> None:
     assert '<td class="num">36</td>' in http.get("/batches", params={"cohort": "demo"}).text
     assert http.get("/batches", params={"cohort": "../x"}).status_code == 404
     assert http.get("/api/batches", params={"cohort": "nope"}).json() == []
+
+
+def test_the_stage_summary_counts_what_went_by_batch(lane) -> None:
+    """The lane's outcomes (one list per model, as the mapped task returns them) in the stage summary:
+    ``by_batch``, the manifest keys, "N by batch" in its text, and the spend at the batch price."""
+    from daydream.batch import collect_open
+    from daydream.orchestration.stage import summarize_stage
+
+    layout, server = lane
+    work = stage_work(layout, "demo", "evaluation", batch=None)
+    pending = sorted(work[BATCH_LANE])
+
+    def connect(api: str, conn_id: str | None):
+        return adapter_for(api, LLMSettings(base_url=server.base_url))
+
+    start = start_lane(layout, "demo", "evaluation", "sonnet-4", pending, options=RunOptions(), connect=connect)
+    collected = collect_open(layout, "demo", connect=connect, options=RunOptions(), wait_s=10, poll_s=0.1)
+    assert len(collected) == 36 and {o["state"] for o in collected} == {"done"}
+    summary = summarize_stage(layout, "demo", "evaluation", {BATCH_LANE: pending}, [[*start.outcomes, *collected]])
+    assert summary["by_batch"] == 36 and summary["batches"] == start.keys and "36 by batch" in summary["text"]
+    assert summary["this_run"] == {"done": 36} and summary["failed"] == []
+    spent = sum(e["cost_usd"] for e in SpendLedger(layout, "demo").entries() if e["gen_id"] in set(pending))
+    assert summary["cost_usd"] == pytest.approx(spent) and spent > 0
+    written = json.loads((layout.cohort_dir("demo") / "runs" / "evaluation_summary.json").read_text())
+    assert written["by_batch"] == 36
