@@ -18,6 +18,8 @@ import json
 import os
 import signal
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psutil
@@ -30,15 +32,16 @@ from airflow_env import (
     env_for,
     make_data_root,
     offline_llm,
-    running_airflow,
 )
 from local_airflow.env import executable, free_port
+from local_airflow.stack import LocalAirflow
 
 from daydream.airflow.config import RUN_DAG_IDS
 from daydream.batch import BatchManifests
 from daydream.paths import STAGES, DataLayout
 
 pytestmark = [pytest.mark.scheduler, pytest.mark.timeout(3000)]
+START_TIMEOUT = 600
 RUN_TIMEOUT = 1200  # a loaded shared machine takes ten minutes for a tiny cohort
 JUDGES = {"sonnet-4": "anthropic", "gpt_5": "openai", "gemini_25_flash": "openrouter"}
 BATCH_MODELS = {"claude-sonnet-4", "gpt-5", "google/gemini-2.5-flash"}  # as each batch API names them
@@ -72,6 +75,22 @@ def _judges_on_three_apis(root: Path) -> None:
     path.write_text("\n".join(rows) + "\n")
 
 
+@contextmanager
+def _running_airflow(env: dict[str, str]) -> Iterator[LocalAirflow]:
+    """``airflow_env.running_airflow`` with a start that may take ``START_TIMEOUT`` (the api-server's
+    workers come up in minutes, not seconds, when other test runs load the machine)."""
+    local = LocalAirflow(env, out=lambda _line: None)
+    try:
+        local.cleanup_previous()
+        local.check_ports(False)
+        local.prepare()
+        local.start_airflow(timeout=START_TIMEOUT)
+        yield local
+    finally:
+        left = local.stop()
+        assert not left, f"processes left running after stop: {left}"
+
+
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory):
     root = tmp_path_factory.mktemp("batch")
@@ -87,8 +106,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory):
     _judges_on_three_apis(data)
     server = offline_llm(data, latency_s=0.2, batch={"completion_delay_s": 2})
     try:
-        with running_airflow(env_for(root / "airflow", data, server.base_url, **LOADED_MACHINE)) as local:
-            local.wait_dags(RUN_DAG_IDS)
+        with _running_airflow(env_for(root / "airflow", data, server.base_url, **LOADED_MACHINE)) as local:
+            local.wait_dags(RUN_DAG_IDS, timeout=START_TIMEOUT)
             local.unpause()
             yield local, data, server
     finally:
