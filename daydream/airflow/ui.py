@@ -1,7 +1,8 @@
 """The DayDream page inside the Airflow UI: a FastAPI app the plugin mounts at ``/daydream``.
 
 Pages: the cohorts with their progress per stage, a cohort's leaderboard, and a document's lineage
-(draft, essay, every evaluation with its score and the judge's text). Only logged-in Airflow users
+(draft, essay, every evaluation with its score and the judge's text), and the batch lane's provider
+batches (``daydream.batch.views``: the rows of ``daydream batch list``). Only logged-in Airflow users
 see them: every route depends on Airflow's own ``get_user`` (the JWT in the ``Authorization`` header
 or the UI's ``_token`` cookie, checked by the configured auth manager); without one a browser is
 redirected to the login page and any other client gets 401/403.
