@@ -26,6 +26,12 @@ MODEL_TIERS: tuple[Tier, ...] = ("free", "paid")
 FREE_SUFFIX = ":free"
 """OpenRouter's free variants end in ``:free``: the tier when the catalog's ``tier`` cell is blank."""
 Generator = Literal["llm", "copy"]
+BatchApi = Literal["none", "openrouter", "openai", "anthropic"]
+BATCH_APIS: tuple[BatchApi, ...] = ("openrouter", "openai", "anthropic")
+"""The providers' batch APIs a model may go through (``none``: direct calls only)."""
+DEFAULT_BATCH_DISCOUNT = 0.5
+"""What OpenAI, Anthropic and OpenRouter take off the price of a batch request (docs/llm.md, "Batch lane")."""
+_VENDOR_PREFIXES = {"openai": "openai/", "anthropic": "anthropic/"}
 
 
 def default_tier(model: str) -> Tier:
@@ -75,6 +81,24 @@ def _non_empty(value: str) -> str:
 CatalogId = Annotated[str, AfterValidator(_an_id)]
 Flag = Annotated[bool, BeforeValidator(_flag)]
 Price = Annotated[float | None, BeforeValidator(_price)]
+
+
+def _discount(value: Any) -> Any:
+    """A fraction taken off the price: ``0.5``, or ``50%``; 0 (no discount) up to, not including, 1."""
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    scale = 100.0 if text.endswith("%") else 1.0
+    try:
+        number = float(text.removesuffix("%")) / scale
+    except ValueError:
+        raise ValueError(f"expected a fraction such as 0.5 or 50%, got {shown(value)}") from None
+    if not 0 <= number < 1:
+        raise ValueError(f"must be at least 0 and below 1 (0.5 = half price), got {shown(value)}")
+    return number
+
+
+Discount = Annotated[float, BeforeValidator(_discount)]
 Text = Annotated[str, AfterValidator(_non_empty)]
 
 
@@ -116,6 +140,28 @@ class LlmModel(_Row):
     active: Flag = True
     price_prompt_per_mtok: Price = None
     price_completion_per_mtok: Price = None
+    batch: BatchApi = "none"
+    batch_discount: Discount = DEFAULT_BATCH_DISCOUNT
+    batch_model: str = ""
+
+    @property
+    def batch_api(self) -> BatchApi | None:
+        """The batch API this model's batch lane uses; None: it has none (always direct calls)."""
+        return None if self.batch == "none" else self.batch
+
+    @property
+    def batch_price_factor(self) -> float:
+        """Batch price = catalog price x this (the price after the batch discount)."""
+        return 1.0 - self.batch_discount
+
+    @property
+    def batch_model_name(self) -> str:
+        """The model as the batch API names it: ``batch_model``, else ``model`` without the
+        ``openai/`` or ``anthropic/`` vendor prefix when the batch goes straight to that vendor."""
+        if self.batch_model:
+            return self.batch_model
+        prefix = _VENDOR_PREFIXES.get(self.batch, "")
+        return self.model.removeprefix(prefix) if prefix else self.model
 
 
 # -- loading -------------------------------------------------------------------------------------
@@ -178,7 +224,13 @@ def load_templates(path: Path, stage: Stage) -> dict[str, Template]:
 
 def load_models(path: Path) -> dict[str, LlmModel]:
     def prepare(cells: dict[str, Any]) -> dict[str, Any]:
-        return {**cells, "tier": cells.get("tier", "").lower() or default_tier(cells.get("model", ""))}
+        tier = cells.get("tier", "").lower() or default_tier(cells.get("model", ""))
+        batch = cells.get("batch", "").strip().lower() or "none"
+        if batch != "none" and tier == "free":
+            raise _CellError(
+                "batch", f"free models have no batch lane (batch APIs bill paid models); got {shown(batch)}"
+            )
+        return {**cells, "tier": tier, "batch": batch}
 
     return _load(path, LlmModel, ["id", "model"], "id", prepare)
 

@@ -1,6 +1,9 @@
-"""What a cohort will cost before it runs: calls, tokens and dollars per stage and model.
+"""What a cohort will cost before it runs: calls, tokens and dollars per stage and model, for both lanes.
 
-Prompt tokens come from the rendered prompts where the inputs exist (drafts always; essays and
+Each row is priced as direct calls (``cost_usd``) and, when its model has a batch API, at the batch
+price (``batch_cost_usd``: catalog price x (1 - the model's batch discount)); ``lane`` says which one a
+run with the given ``batch`` switch uses (``daydream.batch.batch_api_for``), so the table shows what
+the switch saves. Prompt tokens come from the rendered prompts where the inputs exist (drafts always; essays and
 evaluations once their parent is done), otherwise from the template plus the expected parent length.
 Completion tokens are the store's observed mean for that stage and model when there is history, else a
 per-stage default. A model without catalog prices shows its cost as unknown, never as zero.
@@ -38,34 +41,61 @@ class EstimateRow(BaseModel):
     calls: int
     prompt_tokens: int
     completion_tokens: int
-    cost_usd: float | None
+    cost_usd: float | None  # as direct calls
+    batch_api: str | None = None  # the model's batch API, when it has one
+    batch_cost_usd: float | None = None  # at the batch price (None: no batch API, or no price)
+    lane: str = "direct"  # what a run with the estimate's ``batch`` switch does: "direct" or "batch"
+
+    @property
+    def lane_cost(self) -> float | None:
+        return self.batch_cost_usd if self.lane == "batch" else self.cost_usd
+
+
+def _money(value: float | None) -> str:
+    return "unknown" if value is None else f"{value:.4f}"
 
 
 class CohortEstimate(BaseModel):
     cohort_id: str
     rows: list[EstimateRow]
     skipped_done: int
+    batch: bool | None = None  # the run switch the ``lane`` column is for (None: the default)
 
     @property
     def total_cost(self) -> float | None:
+        """Everything as direct calls."""
         costs = [r.cost_usd for r in self.rows if r.calls]
         return None if any(c is None for c in costs) else sum(c for c in costs if c is not None)
 
+    @property
+    def run_cost(self) -> float | None:
+        """As a run with the estimate's ``batch`` switch goes (each row in its lane)."""
+        costs = [r.lane_cost for r in self.rows if r.calls]
+        return None if any(c is None for c in costs) else sum(c for c in costs if c is not None)
+
     def table(self) -> str:
-        head = f"{'stage':<11}{'model':<24}{'tier':<6}{'calls':>7}{'prompt tok':>12}{'compl tok':>11}{'cost USD':>12}"
+        head = (
+            f"{'stage':<11}{'model':<24}{'tier':<6}{'calls':>7}{'prompt tok':>12}{'compl tok':>11}"
+            f"{'lane':>8}{'batch USD':>12}{'direct USD':>12}"
+        )
+        switch = {None: "default", True: "true", False: "false"}[self.batch]
         lines = [
-            f"estimate for cohort {self.cohort_id} ({self.skipped_done} generation(s) already done, not counted)",
+            f"estimate for cohort {self.cohort_id} ({self.skipped_done} generation(s) already done, not counted; "
+            f"lane: what a run with param batch={switch} does)",
             head,
         ]
         for r in self.rows:
-            cost = "unknown" if r.cost_usd is None else f"{r.cost_usd:.4f}"
+            batch = "-" if r.batch_api is None else _money(r.batch_cost_usd)
             lines.append(
                 f"{r.stage:<11}{r.llm_model_id:<24}{r.tier:<6}{r.calls:>7}{r.prompt_tokens:>12}"
-                f"{r.completion_tokens:>11}{cost:>12}"
+                f"{r.completion_tokens:>11}{r.lane:>8}{batch:>12}{_money(r.cost_usd):>12}"
             )
         known = sum(r.cost_usd or 0.0 for r in self.rows)
         unknown = [f"{r.stage}/{r.llm_model_id}" for r in self.rows if r.cost_usd is None and r.calls]
         total = f"total: ${known:.4f}" + (f" + unknown for {', '.join(unknown)} (no catalog price)" if unknown else "")
+        if any(r.lane == "batch" for r in self.rows):
+            lane_total = sum(r.lane_cost or 0.0 for r in self.rows)
+            total += f" as direct calls; ${lane_total:.4f} with the batch lane (saves ${known - lane_total:.4f})"
         lines.append(total)
         return "\n".join(lines)
 
@@ -84,7 +114,10 @@ def _observed_completion(store: GensStore) -> dict[tuple[str, str], float]:
     return {key: sum(v) / len(v) for key, v in sums.items()}
 
 
-def estimate_cohort(layout: DataLayout, cohort_id: str, catalogs: Catalogs | None = None) -> CohortEstimate:
+def estimate_cohort(
+    layout: DataLayout, cohort_id: str, catalogs: Catalogs | None = None, *, batch: bool | None = None
+) -> CohortEstimate:
+    """``batch``: the run switch whose lanes the ``lane`` column shows (None: the default run's)."""
     catalogs = catalogs or Catalogs.load(layout)
     combos = ComboCatalog(layout.combo_mappings)
     if layout.membership(cohort_id).exists():
@@ -116,10 +149,10 @@ def estimate_cohort(layout: DataLayout, cohort_id: str, catalogs: Catalogs | Non
         bucket["prompt_tokens"] += _prompt_tokens(catalogs, combos, store, row, template.template_id, rendered_len)
         bucket["completion_tokens"] += int(expected_out)
     rows = [
-        _estimate_row(catalogs, stage, model_id, bucket)
+        _estimate_row(catalogs, stage, model_id, bucket, batch)
         for (stage, model_id), bucket in sorted(agg.items(), key=lambda kv: (STAGES.index(kv[0][0]), kv[0][1]))
     ]
-    return CohortEstimate(cohort_id=cohort_id, rows=rows, skipped_done=skipped)
+    return CohortEstimate(cohort_id=cohort_id, rows=rows, skipped_done=skipped, batch=batch)
 
 
 def _done(store: GensStore, stage: str, gen_id: str) -> bool:
@@ -163,9 +196,23 @@ def _prompt_tokens(
         return count_tokens(text) if text else 0
 
 
-def _estimate_row(catalogs: Catalogs, stage: str, model_id: str, bucket: dict[str, Any]) -> EstimateRow:
+def _estimate_row(
+    catalogs: Catalogs, stage: str, model_id: str, bucket: dict[str, Any], batch: bool | None
+) -> EstimateRow:
+    from daydream.batch.lane import batch_api_for
+    from daydream.batch.runner import batch_cost
+
     model = catalogs.models.get(model_id)
-    cost = estimate_cost(model, bucket["prompt_tokens"], bucket["completion_tokens"]) if model else None
+    tokens = (bucket["prompt_tokens"], bucket["completion_tokens"])
+    cost = estimate_cost(model, *tokens) if model else None
+    api = batch_api_for(model, stage, True)  # what the model can do, whatever the switch
     return EstimateRow(
-        stage=stage, llm_model_id=model_id, tier=model.tier if model else "unknown", cost_usd=cost, **bucket
+        stage=stage,
+        llm_model_id=model_id,
+        tier=model.tier if model else "unknown",
+        cost_usd=cost,
+        batch_api=api,
+        batch_cost_usd=batch_cost(model, *tokens) if model and api else None,
+        lane="batch" if batch_api_for(model, stage, batch) else "direct",
+        **bucket,
     )

@@ -34,6 +34,8 @@ STAGE_TASKS = {
     "generate_free",
     "generate_paid",
     "generate_local",
+    "batch_models",
+    "batch_lane",
     "summary",
 }
 
@@ -98,7 +100,11 @@ def test_mapped_generation_tasks(bag: DagBag) -> None:
         assert dag.get_task("generate_paid").pool == "llm_api_paid"
         summary = dag.get_task("summary")
         assert summary.trigger_rule == "all_done"
-        assert summary.upstream_task_ids == {f"generate_{t}" for t in TIERS}
+        assert summary.upstream_task_ids == {*(f"generate_{t}" for t in TIERS), "batch_lane"}
+        lane = dag.get_task("batch_lane")
+        assert lane.is_mapped and lane.upstream_task_ids == {"batch_models"}, "one lane task per model"
+        assert lane.retries >= 1, "a retried lane task re-attaches to its batches"
+        assert dag.get_task("batch_models").upstream_task_ids == {"list_generations"}
 
 
 def test_stage_dags_are_not_paused_upon_creation(bag: DagBag) -> None:
@@ -124,7 +130,7 @@ def test_cohort_dag_triggers_the_stages_in_order_deferred(bag: DagBag) -> None:
 
 def test_trigger_form_params(bag: DagBag) -> None:
     params = bag.dags["daydream_cohort"].params
-    assert set(params.keys()) == {"cohort_id", "force", "max_cost_usd", "stages"}
+    assert set(params.keys()) == {"cohort_id", "force", "max_cost_usd", "batch", "stages"}
     cohort = params.get_param("cohort_id")
     assert cohort.schema.get("examples") == sorted(
         p.name
@@ -133,9 +139,9 @@ def test_trigger_form_params(bag: DagBag) -> None:
     )
     assert cohort.value == "demo"
     assert params["stages"] == ["draft", "essay", "evaluation"]
-    assert params["force"] is False and params["max_cost_usd"] is None
+    assert params["force"] is False and params["max_cost_usd"] is None and params["batch"] is None
     for dag_id in STAGE_DAG_IDS.values():
-        assert set(bag.dags[dag_id].params.keys()) == {"cohort_id", "force", "max_cost_usd"}
+        assert set(bag.dags[dag_id].params.keys()) == {"cohort_id", "force", "max_cost_usd", "batch"}
 
 
 def test_run_conf_validation() -> None:

@@ -21,6 +21,9 @@ RUN_DAG_IDS: tuple[str, ...] = (COHORT_DAG_ID, *STAGE_DAG_IDS.values(), REPORT_D
 TAGS = ["daydream"]
 
 LIST_TASK_ID = "list_generations"
+BATCH_GROUPS_TASK_ID = "batch_models"
+BATCH_TASK_ID = "batch_lane"
+"""The batch lane of a stage DAG (``daydream.airflow.batch``): the grouping task and the mapped task."""
 BUILD_TASK_ID = "build_cohort"
 REPORT_STEP = "report"
 COHORT_STEPS: tuple[str, ...] = (*STAGES, REPORT_STEP)

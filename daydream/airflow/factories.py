@@ -7,7 +7,9 @@ Each task is one call into ``daydream.airflow.steps``, which makes one call into
   per tier hands its gen ids to ``generate_<tier>`` (``GenerateOperator``: one generation per mapped
   instance, labelled by gen id, in the tier's pool; run in the triggerer, or on a worker with
   ``DAYDREAM_GENERATION_PATH=worker``); ``summary`` (runs whatever happened upstream) writes the
-  summary. A failed generation is an outcome, not a task failure: Airflow's retries are for crashes.
+  summary. Models sent by batch go through the batch lane instead (``daydream.airflow.batch``: per model,
+  submit, wait deferred, collect). A failed generation is an outcome, not a task failure: Airflow's retries
+  are for crashes.
 - ``daydream_cohort``: ``build_cohort``, then one ``run_<step>`` per stage and the report (each
   triggers that DAG and waits, deferred), then ``outcome`` fails the run when anything failed.
 - ``daydream_report``: the cohort's reports.
@@ -23,6 +25,7 @@ from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOpe
 from airflow.sdk import DAG, chain, dag, task
 
 from daydream.airflow import steps
+from daydream.airflow.batch import add_batch_lane
 from daydream.airflow.config import (
     BUILD_TASK_ID,
     COHORT_DAG_ID,
@@ -94,6 +97,7 @@ def stage_dag(stage: str) -> DAG:
                 start_trigger_args=start_args(stage, tier, f"{tier}_ids") if in_triggerer else None,
             )
             generated.append(generate.expand(gen_id=ids))
+        generated.append(add_batch_lane(stage, work))  # per model: submit, wait deferred, collect
         generated >> summary()
 
     return stage_pipeline()

@@ -37,6 +37,7 @@ class RunConf(BaseModel):
     force: StrictBool = False
     max_cost_usd: Budget | None = None
     stages: tuple[Stage, ...] = STAGES
+    batch: StrictBool | None = None  # the batch lane: None = evaluations of paid models with a batch API
 
     @field_validator("cohort_id", mode="before")
     @classmethod
@@ -71,8 +72,11 @@ class RunConf(BaseModel):
             raise RunConfError(_one_line(exc)) from None
 
     def stage_conf(self) -> dict[str, Any]:
-        """The conf the cohort run passes to each stage run."""
-        return {"cohort_id": self.cohort_id, "force": self.force, "max_cost_usd": self.max_cost_usd}
+        """The conf the cohort run passes to each stage run (``batch`` only when the run set it)."""
+        conf: dict[str, Any] = {"cohort_id": self.cohort_id, "force": self.force, "max_cost_usd": self.max_cost_usd}
+        if self.batch is not None:
+            conf["batch"] = self.batch
+        return conf
 
     def report_conf(self) -> dict[str, Any]:
         """The conf the cohort run passes to the report run."""
@@ -106,7 +110,8 @@ def cohort_suggestions(layout: DataLayout) -> list[str]:
 
 
 def run_params(layout: DataLayout, *, stages: bool = False, budget: bool = True) -> dict[str, Param]:
-    """The trigger form: ``cohort_id`` (existing cohorts suggested), ``force``, ``max_cost_usd``, ``stages``.
+    """The trigger form: ``cohort_id`` (existing cohorts suggested), ``force``, ``max_cost_usd``, ``batch``,
+    ``stages``.
 
     The schema stays loose on purpose (any text for the cohort id): a value it refused would make the
     API or ``dags test`` reject the run with a JSON-schema message, while ``RunConf`` fails the first
@@ -129,6 +134,14 @@ def run_params(layout: DataLayout, *, stages: bool = False, budget: bool = True)
             description="Start no further LLM call once the cohort's recorded spend (all runs, "
             "cohorts/<id>/runs/spend.jsonl) has reached this; those generations end in state 'budget'. "
             "Empty means no limit.",
+        )
+        params["batch"] = Param(
+            None,
+            type=["null", "boolean"],
+            title="Batch lane",
+            description="Send generations of paid models that have a batch API (llm_models.csv, column 'batch') "
+            "as provider batches, at the batch price, answered within hours: empty = evaluations only (the "
+            "default), true = every stage, false = none (direct calls). Open batches are always waited for.",
         )
     if stages:
         params["stages"] = Param(

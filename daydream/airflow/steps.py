@@ -17,6 +17,7 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from daydream import orchestration
 from daydream.airflow.config import (
+    BATCH_TASK_ID,
     BUILD_TASK_ID,
     COHORT_DAG_ID,
     COHORT_STEPS,
@@ -84,7 +85,9 @@ def llm_client() -> OpenAICompatibleClient:
 def list_generations(stage: str) -> Work:
     run = current_run()
     with user_errors():
-        return orchestration.list_work(layout(), run.cohort_id, stage, force=run.force, max_map_length=max_map_length())
+        return orchestration.list_work(
+            layout(), run.cohort_id, stage, force=run.force, max_map_length=max_map_length(), batch=run.batch
+        )
 
 
 def generate(stage: str, tier: str, gen_id: str) -> dict[str, Any]:
@@ -113,7 +116,7 @@ def summary(stage: str) -> dict[str, Any]:
     work = ti.xcom_pull(task_ids=LIST_TASK_ID)
     if work is None:
         raise AirflowFailException(f"{LIST_TASK_ID} failed, nothing ran: see its log")
-    outcomes = ti.xcom_pull(task_ids=[generate_task_id(tier) for tier in TIERS])
+    outcomes = ti.xcom_pull(task_ids=[*(generate_task_id(tier) for tier in TIERS), BATCH_TASK_ID])
     run = current_run()
     with user_errors():
         return orchestration.summarize_stage(layout(), run.cohort_id, stage, work, outcomes)

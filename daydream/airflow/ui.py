@@ -1,7 +1,8 @@
 """The DayDream page inside the Airflow UI: a FastAPI app the plugin mounts at ``/daydream``.
 
 Pages: the cohorts with their progress per stage, a cohort's leaderboard, and a document's lineage
-(draft, essay, every evaluation with its score and the judge's text). Only logged-in Airflow users
+(draft, essay, every evaluation with its score and the judge's text), and the batch lane's provider
+batches (``daydream.batch.views``: the rows of ``daydream batch list``). Only logged-in Airflow users
 see them: every route depends on Airflow's own ``get_user`` (the JWT in the ``Authorization`` header
 or the UI's ``_token`` cookie, checked by the configured auth manager); without one a browser is
 redirected to the login page and any other client gets 401/403.
@@ -23,6 +24,8 @@ from fastapi import Depends, FastAPI, HTTPException, Request, status
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from daydream.batch.views import PAGE_COLUMNS as BATCH_COLUMNS
+from daydream.batch.views import batch_rows, page_records
 from daydream.catalogs import Catalogs
 from daydream.combos import ComboCatalog
 from daydream.errors import DayDreamError, shown
@@ -144,7 +147,13 @@ def create_app(cache: _ScopeCache | None = None) -> FastAPI:
     def cohorts_page(request: Request) -> HTMLResponse:
         lay = layout()
         rows = cohort_rows(lay, lambda cohort_id: scopes.get(lay, cohort_id))
-        return _page("ui_cohorts.html", "DayDream cohorts", root=lay.root, cohorts=_overview(lay, rows, _base(request)))
+        return _page(
+            "ui_cohorts.html",
+            "DayDream cohorts",
+            root=lay.root,
+            cohorts=_overview(lay, rows, _base(request)),
+            batches_url=f"{_base(request)}/batches",
+        )
 
     @app.get("/api/cohorts", name="cohorts_json")
     def cohorts_json() -> JSONResponse:
@@ -168,6 +177,24 @@ def create_app(cache: _ScopeCache | None = None) -> FastAPI:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no evaluated document {gen_id!r} in cohort {cohort_id!r}")
         context = _document_context(layout(), data, evals, _base(request))
         return _page("ui_document.html", f"DayDream: {gen_id}", **context)
+
+    @app.get("/batches", response_class=HTMLResponse, name="batches")
+    def batches_page(request: Request, cohort: str | None = None) -> HTMLResponse:
+        lay = layout()
+        rows = batch_rows(lay, _valid(cohort, "cohort") if cohort else None)
+        table = h.table(
+            pd.DataFrame(page_records(rows), columns=BATCH_COLUMNS),
+            BATCH_COLUMNS,
+            money_columns=["cost_usd"],
+            links={"cohort": lambda r: f"{_base(request)}/cohorts/{r['cohort']}"},
+            empty=f"No provider batches under {lay.cohorts}.",
+        )
+        return _page("ui_batches.html", "DayDream batches", cohort=cohort, batches=table)
+
+    @app.get("/api/batches", name="batches_json")
+    def batches_json(cohort: str | None = None) -> JSONResponse:
+        rows = batch_rows(layout(), _valid(cohort, "cohort") if cohort else None)
+        return JSONResponse([r.model_dump() for r in rows])
 
     return app
 

@@ -31,7 +31,9 @@ TIERS: tuple[str, ...] = (*MODEL_TIERS, LOCAL_TIER)
 ``local`` for copy-mode essays, which call no model."""
 
 Work = dict[str, list[str]]
-"""A stage's gen ids still to run, by tier (every tier of ``TIERS`` present)."""
+"""A stage's gen ids still to run, by tier (every tier of ``TIERS`` present), and under ``BATCH_LANE``
+(present only when not empty) those that go by batch instead (``daydream.batch``)."""
+BATCH_LANE = "batch"
 
 
 def summary_file(layout: DataLayout, cohort_id: str, stage: str) -> Path:
@@ -39,12 +41,16 @@ def summary_file(layout: DataLayout, cohort_id: str, stage: str) -> Path:
     return layout.runs_dir(cohort_id) / f"{check_stage(stage)}_summary.json"
 
 
-def stage_work(layout: DataLayout, cohort_id: str, stage: str, *, force: bool = False) -> Work:
+def stage_work(
+    layout: DataLayout, cohort_id: str, stage: str, *, force: bool = False, batch: bool | None = False
+) -> Work:
     """The stage's generations still to run, split by tier; a generation whose parent is not done waits.
 
     Done ones are left out (they would be skipped anyway) so a rerun maps no task at all; with ``force``
     they are listed again. A model the catalog no longer knows counts as paid: the bigger pool's limit
-    is the safe side for an unknown provider.
+    is the safe side for an unknown provider. ``batch`` is the run's switch (``daydream.batch``; False
+    here, so callers that know no lane get none): the generations it sends by batch, and any an open
+    batch holds whatever the switch (they are waited for, never paid again), go to ``BATCH_LANE``.
     """
     from daydream.cohorts import tier_of
     from daydream.membership import read_membership
@@ -57,6 +63,7 @@ def stage_work(layout: DataLayout, cohort_id: str, stage: str, *, force: bool = 
     store = GensStore(layout)
     work: Work = {tier: [] for tier in TIERS}
     states = member_states(layout, rows, catalogs)
+    lane = _batch_lane(layout, cohort_id, checked, catalogs, batch)
     for row, state in zip(rows.itertuples(index=False), states, strict=False):
         if state in (GenState.DONE, GenState.STALE) and not force:
             continue
@@ -64,8 +71,25 @@ def stage_work(layout: DataLayout, cohort_id: str, stage: str, *, force: bool = 
             continue
         template = catalogs.templates[checked].get(str(row.template_id))
         tier = LOCAL_TIER if template is not None and template.is_copy else tier_of(catalogs, str(row.llm_model_id))
+        if tier != LOCAL_TIER and lane(str(row.gen_id), str(row.llm_model_id)):
+            work.setdefault(BATCH_LANE, []).append(str(row.gen_id))
+            continue
         work[tier if tier in TIERS else "paid"].append(str(row.gen_id))
     return work
+
+
+def _batch_lane(
+    layout: DataLayout, cohort_id: str, stage: Stage, catalogs: Catalogs, batch: bool | None
+) -> Callable[[str, str], bool]:
+    """Whether a generation ``(gen_id, llm_model_id)`` goes to the batch lane."""
+    from daydream.batch import batch_api_for, open_gen_ids
+
+    held = open_gen_ids(layout, cohort_id, stage)
+
+    def goes(gen_id: str, model_id: str) -> bool:
+        return gen_id in held or batch_api_for(catalogs.models.get(model_id), stage, batch) is not None
+
+    return goes
 
 
 def _parent_done(store: GensStore, stage: Stage, parent: str) -> bool:
@@ -82,16 +106,18 @@ def check_map_length(n: int, *, stage: str, limit: int) -> None:
         )
 
 
-def list_work(layout: DataLayout, cohort_id: str, stage: str, *, force: bool, max_map_length: int) -> Work:
+def list_work(
+    layout: DataLayout, cohort_id: str, stage: str, *, force: bool, max_map_length: int, batch: bool | None = False
+) -> Work:
     """``stage_work``, each tier checked against the mapped-task limit, and what it found logged."""
-    work = stage_work(layout, cohort_id, stage, force=force)
+    work = stage_work(layout, cohort_id, stage, force=force, batch=batch)
     for tier in TIERS:
         check_map_length(len(work[tier]), stage=f"{stage} ({tier} tier)", limit=max_map_length)
     log.info(
         "cohort %s, stage %s: %s to run (parents done, not done yet%s)",
         cohort_id,
         stage,
-        ", ".join(f"{len(work[t])} {t}" for t in TIERS),
+        ", ".join(f"{len(work[t])} {t}" for t in (*TIERS, BATCH_LANE) if t in work),
         ", forced" if force else "",
     )
     return work
@@ -135,9 +161,9 @@ def summarize_stage(
     layout: DataLayout, cohort_id: str, stage: str, work: Mapping[str, list[str]], outcomes: Iterable[Any]
 ) -> dict[str, Any]:
     """``write_stage_summary`` with every listed generation that returned no outcome counted as failed."""
-    returned = [o for o in map(_outcome_value, outcomes) if o is not None]
+    returned = [o for o in map(_outcome_value, _flat(outcomes)) if o is not None]
     seen = {o.get("gen_id") for o in returned}
-    missing = [g for tier in TIERS for g in work.get(tier, []) if g not in seen]
+    missing = [g for tier in (*TIERS, BATCH_LANE) for g in work.get(tier, []) if g not in seen]
     summary = write_stage_summary(layout, cohort_id, stage, [*returned, *crashed(stage, missing)])
     log.info("%s", summary["text"])
     return summary
@@ -152,6 +178,14 @@ def _outcome_value(value: Any) -> dict[str, Any] | None:
         except ValueError:
             return None
     return value if isinstance(value, dict) and "gen_id" in value and "state" in value else None
+
+
+def _flat(outcomes: Iterable[Any]) -> list[Any]:
+    """A batch lane task returns the outcomes of all its generations as one list."""
+    flat: list[Any] = []
+    for item in outcomes:
+        flat.extend(item if isinstance(item, list) else [item])
+    return flat
 
 
 def write_stage_summary(
@@ -169,6 +203,7 @@ def write_stage_summary(
     failed = [{"gen_id": o["gen_id"], "message": o.get("message", "")} for o in ran if o["state"] == "failed"]
     budget = this_run.get("budget", 0)
     quota = this_run.get("quota", 0)
+    by_batch = sum(1 for o in ran if o.get("batch_key"))
     cost = sum(float(o.get("cost_usd") or 0.0) for o in ran if o.get("called_llm"))
     text = (
         f"{checked} stage of cohort {cohort_id}: {status.done}/{status.total} done, {status.failed} failed, "
@@ -176,6 +211,7 @@ def write_stage_summary(
         + (", ".join(f"{n} {state}" for state, n in sorted(this_run.items())) or "nothing to do")
         + (f"; {budget} skipped because the budget (max_cost_usd) was reached" if budget else "")
         + (f"; {quota} wait for a model's daily quota to reset (daydream_resume runs them)" if quota else "")
+        + (f"; {by_batch} by batch" if by_batch else "")
         + f"; ${cost:.4f} spent."
     )
     summary = {
@@ -187,6 +223,8 @@ def write_stage_summary(
         "failed": failed,
         "budget": budget,
         "quota": quota,
+        "by_batch": by_batch,
+        "batches": sorted({o["batch_key"] for o in ran if o.get("batch_key")}),
         "cost_usd": cost,
         "text": text,
     }
@@ -207,12 +245,17 @@ def run_stage_inline(
     """The whole stage in this process, one generation after another, with one LLM client.
 
     The ``airflow dags test`` path: no scheduler runs a triggered stage DAG there. ``connect`` makes
-    the client (and is not called when only copy-mode generations are left).
+    the client (and is not called when only copy-mode generations are left). No triggerer waits out a
+    batch here either, so every generation is a direct call, but one an open batch holds: that one is
+    left to the batch (the stage DAG, or ``daydream batch collect``), never paid again.
     """
     work = list_work(layout, cohort_id, stage, force=force, max_map_length=max_map_length)
     needs_llm = any(work[tier] for tier in TIERS if tier != LOCAL_TIER)
     llm = connect() if needs_llm else None
-    outcomes: list[dict[str, Any]] = []
+    outcomes: list[dict[str, Any]] = [
+        {"gen_id": g, "stage": stage, "state": "busy", "message": "an open batch holds it (daydream batch list)"}
+        for g in work.get(BATCH_LANE, [])
+    ]
     try:
         for tier in TIERS:
             client = None if tier == LOCAL_TIER else llm

@@ -47,6 +47,8 @@ else
     export DAYDREAM_LLM_PORT="${DAYDREAM_LLM_PORT:-8199}"
 fi
 export DAYDREAM_LLM_LATENCY="${DAYDREAM_LLM_LATENCY:-0.2}"
+# A waiting batch is polled this often (production default 60 s); the offline LLM ends one in seconds.
+export DAYDREAM_BATCH_POLL_SECONDS="${DAYDREAM_BATCH_POLL_SECONDS:-2}"
 mkdir -p "$AIRFLOW_HOME"
 
 # Core settings. Values are env vars, so they win over any airflow.cfg.

@@ -4,6 +4,8 @@
 #
 #   DAYDREAM_DEMO_COHORT   cohort to run (default demo)
 #   DAYDREAM_DEMO_FORCE=1  run every generation again (a second demo otherwise makes no LLM call)
+#   BATCH=1                the batch lane: paid models' generations go as provider batches (`make demo BATCH=1`);
+#                          default: direct calls (param batch: false)
 #   DAYDREAM_LLM=external  use your LLM connection instead of the offline LLM (costs money!)
 #   and every variable of include/scripts/airflow_env.sh (ports, AIRFLOW_HOME, data root).
 set -euo pipefail
@@ -20,4 +22,5 @@ trap 'exit 143' TERM
 
 args=(demo --cohort "${DAYDREAM_DEMO_COHORT:-demo}")
 [[ "${DAYDREAM_DEMO_FORCE:-0}" == 1 ]] && args+=(--force)
+[[ "${BATCH:-0}" == 1 ]] && args+=(--batch)
 daydream_local "${args[@]}"

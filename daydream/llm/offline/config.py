@@ -79,6 +79,45 @@ class FaultRule(BaseModel):
         )
 
 
+BatchFaultKind = Literal["errored", "expired", "missing"]
+
+
+class BatchFaultRule(BaseModel):
+    """A fault for single requests of a batch: ``errored`` (an error result with ``message``),
+    ``expired`` (not processed in time), ``missing`` (left out of the results: partial results).
+
+    Matching and ``first_n``/``rate`` as for ``FaultRule``, counted per (model, prompt) across batches,
+    so ``first_n: 1`` fails a request in its first batch and answers it in the next one.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    fault: BatchFaultKind
+    model: str | None = None
+    prompt_contains: str | None = None
+    first_n: int | None = Field(default=None, ge=0)
+    rate: float | None = Field(default=None, ge=0.0, le=1.0)
+    message: str | None = None
+
+    def matches(self, model: str, prompt: str) -> bool:
+        return (self.model is None or self.model == model) and (
+            self.prompt_contains is None or self.prompt_contains in prompt
+        )
+
+
+class BatchConfig(BaseModel):
+    """The batch APIs' behaviour (``daydream.llm.offline.batch``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    completion_delay_s: float = Field(default=3.0, ge=0)  # a batch ends this long after it was created
+    submit_stall_s: float = Field(default=0.0, ge=0)  # the batch exists, then its create call answers this late
+    stall_first_n: int | None = Field(default=None, ge=0)  # only the first N creates stall (None: every one)
+    max_requests: int | None = Field(default=None, ge=1)  # a bigger batch is refused with 400
+    discount: float = Field(default=0.5, ge=0, le=1)  # OpenRouter's reported cost: chat cost x (1 - discount)
+    faults: list[BatchFaultRule] = Field(default_factory=list)
+
+
 class Price(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -111,6 +150,7 @@ class OfflineConfig(BaseModel):
     default_paid_price: Price = Field(default_factory=lambda: Price(prompt=1.0, completion=2.0))
     report_cost: bool = True  # false: no usage.cost, like a provider without usage accounting
     seed: int = 0
+    batch: BatchConfig = Field(default_factory=BatchConfig)
 
     @model_validator(mode="before")
     @classmethod

@@ -28,7 +28,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from daydream.llm.offline import replies
+from daydream.llm.offline import batch, replies
 from daydream.llm.offline.config import STATUS_FAULTS, OfflineConfig, OfflineConfigError, load_config
 from daydream.llm.offline.replies import Reply
 from daydream.llm.offline.state import ServerState
@@ -90,6 +90,7 @@ def build_app(state: ServerState) -> FastAPI:
 
     router = APIRouter()
     _openai_routes(router, state)
+    batch.register(router, state)
     _admin_routes(router, state)
     app.include_router(router)
     app.include_router(router, prefix="/v1")
@@ -133,12 +134,13 @@ def _admin_routes(router: APIRouter, state: ServerState) -> None:
 
     @router.get("/stats")
     async def stats() -> dict[str, Any]:
-        return state.snapshot()
+        return {**state.snapshot(), "batches": batch.store_of(state).stats()}
 
     @router.post("/admin/reset")
     async def reset(request: Request) -> dict[str, Any]:
         _check_auth(state.config, request)
         state.reset()
+        batch.store_of(state).reset()
         return {"status": "reset"}
 
     @router.post("/admin/config")
@@ -325,10 +327,11 @@ class OfflineServer:
         self.stop()
 
     def stats(self) -> dict[str, Any]:
-        return self.state.snapshot()
+        return {**self.state.snapshot(), "batches": batch.store_of(self.state).stats()}
 
     def reset(self) -> None:
         self.state.reset()
+        batch.store_of(self.state).reset()
 
     def configure(
         self, config: OfflineConfig | dict[str, Any] | str | Path | None = None, **changes: Any

@@ -33,6 +33,7 @@ def _parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="start, run daydream_cohort for a cohort, stop")
     demo.add_argument("--cohort", default="demo", type=_cohort_id)
     demo.add_argument("--force", action="store_true", help="run every generation again")
+    demo.add_argument("--batch", action="store_true", help="the batch lane for paid models (param batch: true)")
     demo.add_argument("--timeout", type=float, default=float(os.environ.get("DAYDREAM_DEMO_TIMEOUT", "1200")))
     stop = commands.add_parser("stop", help="stop the services a previous start left running")
     stop.add_argument("--grace", type=float, default=10.0)

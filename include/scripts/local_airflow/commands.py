@@ -100,7 +100,7 @@ def cmd_demo(args: argparse.Namespace, env: dict[str, str]) -> int:
             print(f"marked failed: {stale} (left running by an earlier, interrupted demo)")
         local.unpause()
         print(f"Airflow is up in {time.monotonic() - started:.0f}s\n{_banner(local)}", flush=True)
-        conf = {"cohort_id": args.cohort, "force": args.force}
+        conf = {"cohort_id": args.cohort, "force": args.force, "batch": args.batch}
         since = datetime.now(UTC)
         run_id = local.client.trigger(COHORT_DAG_ID, conf)
         state = "running"
