@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: venv test test-fast lint format demo airflow bench clean browser-deps
+.PHONY: venv test test-fast lint format demo airflow bench clean browser-deps cluster-deps cluster cluster-down
 
 venv: $(STAMP)
 
@@ -19,7 +19,11 @@ $(STAMP): pyproject.toml
 browser-deps:
 	@bash include/scripts/ensure_chromium.sh
 
-test: $(STAMP) browser-deps
+# Debian's postgresql + redis-server for the cluster test and `make cluster` (installed only when missing).
+cluster-deps:
+	@bash include/cluster/ensure_packages.sh
+
+test: $(STAMP) browser-deps cluster-deps
 	$(BIN)/python -m pytest -q
 
 # The inner loop: everything but the real scheduler and the browser (about two minutes).
@@ -43,8 +47,16 @@ demo: $(STAMP)
 airflow: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" bash include/scripts/airflow_up.sh
 
+# PostgreSQL, Redis, SeaweedFS S3 and Airflow (CeleryExecutor, two workers sharing no disk), data root
+# in the S3 bucket, for a person to look at (docs/deploy.md). Prints the UI address and login.
+cluster: $(STAMP) cluster-deps
+	@bash include/cluster/up.sh
+
+cluster-down:
+	@bash include/cluster/down.sh
+
 bench: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" bash benchmarks/run_all.sh
 
 clean:
-	rm -rf $(VENV) .airflow
+	rm -rf $(VENV) .airflow .cluster
