@@ -82,7 +82,7 @@ def test_the_demo_cohort_runs_end_to_end_on_object_storage(s3_layout: DataLayout
     assert {o.state for o in again} == {"skipped"} and len(llm.calls) == paid
 
     status = cohort_status(layout, "demo")
-    assert not status.unfinished
+    assert not status.unfinished and all(s.done == s.total > 0 for s in status.stages.values())
     assert SpendLedger(layout, "demo").totals()["calls"] == paid
 
     result = build_cohort_reports(layout, "demo")
@@ -124,3 +124,15 @@ def test_the_spend_ledger_keeps_every_line_of_concurrent_writers(s3_layout: Data
     assert sorted(e["gen_id"] for e in ledger.entries()) == sorted(f"g{i}" for i in range(64))
     assert ledger.totals()["cost_usd"] == pytest.approx(32.0)
     assert json.loads(json.dumps(ledger.totals()))["calls"] == 64
+
+
+def test_prepare_creates_the_bucket_and_seeds_it_once(s3_env: SeaweedServer, tmp_path: Path) -> None:
+    from daydream.storage.prepare import main
+
+    url = f"s3://fresh-{tmp_path.name[-12:].lower().replace('_', '-')}/lab"
+    assert main([url, "--seed", str(REPO_DATA)]) == 0
+    root = DataLayout.at(url).root
+    assert (root / "1_raw" / "llm_models.csv").read_bytes() == (REPO_DATA / "1_raw" / "llm_models.csv").read_bytes()
+    (root / "1_raw" / "llm_models.csv").write_text("edited\n")
+    assert main([url, "--seed", str(REPO_DATA)]) == 0  # a root in use is never overwritten
+    assert (root / "1_raw" / "llm_models.csv").read_text() == "edited\n"

@@ -19,7 +19,7 @@ from pathlib import Path
 from daydream.storage.base import Lease, StorageError
 from daydream.storage.objpath import ObjectPath, split
 
-LEASE_TTL_S = 60.0
+LEASE_TTL_S = 30.0
 """How long a lease outlives its holder's last renewal: the time a dead worker's generation waits
 before another worker may take it (Airflow's own zombie detection takes longer)."""
 RENEW_EVERY_S = LEASE_TTL_S / 4

@@ -21,7 +21,7 @@ left=""
 if [ -f "$STATE/run/cluster.id" ]; then
     id=$(cat "$STATE/run/cluster.id")
     for environ in /proc/[0-9]*/environ; do
-        if tr '\0' '\n' <"$environ" 2>/dev/null | grep -qx "DAYDREAM_CLUSTER_ID=$id"; then
+        if { tr '\0' '\n' <"$environ"; } 2>/dev/null | grep -qx "DAYDREAM_CLUSTER_ID=$id"; then
             p=${environ#/proc/}
             p=${p%/environ}
             kill -KILL "$p" 2>/dev/null && left="$left $p"
