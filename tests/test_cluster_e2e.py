@@ -76,14 +76,22 @@ def test_a_cohort_on_celery_survives_losing_a_worker_with_the_data_root_on_s3(tm
         membership = storage.read_text(f"cohorts/{COHORT}/membership.csv").splitlines()[1:]
         ledger = storage.ledger(f"cohorts/{COHORT}/runs/spend.jsonl").lines()
         report = storage.exists(f"cohorts/{COHORT}/reports/index.html")
-        logs = {w: cluster.task_logs(w, d, "generate_") for w in cluster.workers for d in RUN_DAG_IDS}
+        logs = {w: [log for d in RUN_DAG_IDS for log in cluster.task_logs(w, d, "generate_")] for w in cluster.workers}
         b_evaluations = cluster.task_logs("worker-b", "daydream_evaluation", "generate_")
         a_evaluations = cluster.task_logs("worker-a", "daydream_evaluation", "generate_")
     finally:
         left = cluster.down()
         stats = server.stats()
         server.stop()
-    print("cluster timings:", cluster.timings, "killed:", killed)
+    print(
+        "cluster timings:",
+        cluster.timings,
+        "killed:",
+        killed,
+        "generations per worker:",
+        {w: len(v) for w, v in logs.items()},
+    )
+    print("offline LLM:", {k: stats[k] for k in ("total_requests", "answered_twice", "tiers")})
     assert left == [] and marked(cluster.id) == []
     assert state == "success"
 
