@@ -14,13 +14,14 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from helpers import REPO_DATA, FakeLLM, run_members
+from helpers import REPO_DATA, FakeLLM, member_ids, run_members
 from storage_harness import s3_server  # noqa: F401  (fixture)
 
 from daydream import atomic, locks
 from daydream.cohorts import build_cohort
 from daydream.paths import DataLayout
 from daydream.reports import build_cohort_reports
+from daydream.runner import RunOptions, StageRunner
 from daydream.spend import SpendLedger
 from daydream.status import cohort_status
 from daydream.storage import open_storage
@@ -88,6 +89,19 @@ def test_the_demo_cohort_runs_end_to_end_on_object_storage(s3_layout: DataLayout
     result = build_cohort_reports(layout, "demo")
     written = {info.key for info in storage.list_prefix("cohorts/demo/reports/")}
     assert written and result is not None
+
+    # a forced rerun replaces the answer and keeps the previous one under attempts/ (copy, then move)
+    gen_id = member_ids(layout, "draft", template_id="links-brainstorm-v2")[0]
+    before = GensStore(layout).parsed_text("draft", gen_id)
+    forced = StageRunner(
+        layout, llm=FakeLLM({"DRAFT TASK": "new one\nnew two\nnew three"}), options=RunOptions(force=True)
+    )
+    outcome = forced.run("draft", gen_id)
+    assert outcome.state == "done", outcome.message
+    assert GensStore(layout).parsed_text("draft", gen_id) == "new one\nnew two\nnew three"
+    kept = storage.read_many([i.key for i in storage.list_prefix(f"gens/draft/{gen_id}/attempts/")])
+    assert before is not None and before.encode() in kept.values()
+    assert not any("/incoming/" in key for key in kept)
 
 
 def test_write_once_and_leases_hold_on_object_storage(s3_layout: DataLayout) -> None:

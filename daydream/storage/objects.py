@@ -65,10 +65,13 @@ def append_line(path: ObjectPath, line: str) -> None:
 
 
 def copy_file(source: str | Path, target: str | Path) -> Path:
+    source = source if isinstance(source, Path) else Path(source)  # Path() would drop an ObjectPath's storage
     try:
-        data = Path(source).read_bytes()
+        data = source.read_bytes()
     except OSError as exc:
-        raise _written(source if isinstance(source, ObjectPath) else Path(source), exc, "copy") from None  # type: ignore[arg-type]
+        from daydream.atomic import WriteError
+
+        raise WriteError(source, exc, "copy") from None
     if isinstance(target, ObjectPath):
         return write_bytes(target, data)
     from daydream.atomic import write_bytes as local_write
