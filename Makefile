@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: venv test test-fast lint format demo airflow bench bench-triggerer clean browser-deps
+.PHONY: venv test test-fast lint format demo airflow bench bench-triggerer clean browser-deps cluster-deps cluster cluster-down
 
 venv: $(STAMP)
 
@@ -19,7 +19,11 @@ $(STAMP): pyproject.toml
 browser-deps:
 	@bash include/scripts/ensure_chromium.sh
 
-test: $(STAMP) browser-deps
+# Debian's postgresql + redis-server for the cluster test and `make cluster` (installed only when missing).
+cluster-deps:
+	@bash include/cluster/ensure_packages.sh
+
+test: $(STAMP) browser-deps cluster-deps
 	$(BIN)/python -m pytest -q --durations=20
 
 # The inner loop: everything but the real scheduler and the browser (about two minutes).
@@ -43,6 +47,14 @@ demo: $(STAMP)
 airflow: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" bash include/scripts/airflow_up.sh
 
+# PostgreSQL, Redis, SeaweedFS S3 and Airflow (CeleryExecutor, two workers sharing no disk), data root
+# in the S3 bucket, for a person to look at (docs/deploy.md). Prints the UI address and login.
+cluster: $(STAMP) cluster-deps
+	@bash include/cluster/up.sh
+
+cluster-down:
+	@bash include/cluster/down.sh
+
 bench: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" bash benchmarks/run_all.sh
 
@@ -54,4 +66,4 @@ bench-triggerer: $(STAMP)
 		DAYDREAM_BENCH_TRIGGERER_WORKER="$(WORKER)" $(BIN)/python benchmarks/bench_triggerer.py
 
 clean:
-	rm -rf $(VENV) .airflow
+	rm -rf $(VENV) .airflow .cluster

@@ -15,11 +15,19 @@ run. Prints the figures and the ratios against the local disk (measured in the s
 only when a store reads back wrong.
 
     .venv/bin/python benchmarks/bench_storage.py [--objects 100000] [--keep DIR]
+    .venv/bin/python benchmarks/bench_storage.py --daydream 10000 [--keep DIR]
+
+``--daydream N`` measures DayDream's own readers instead: N evaluations (``metadata.json``,
+``raw_metadata.json``, ``parsed_metadata.json``, ``parsed.txt`` each) read by the reports loader
+(``read_gens``: a descriptor per directory locally, one listing and concurrent GETs on S3) and by
+``cohort status`` (``GensStore.state`` per member locally, ``store_objects.states`` on S3), with the
+data root a local path and then ``s3://bucket/prefix``; the two frames must be equal.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import random
 import subprocess
 import sys
@@ -71,14 +79,84 @@ def timed(what: str, func: Any, *args: Any, **kwargs: Any) -> tuple[Any, float]:
     return result, time.perf_counter() - started
 
 
+def gen_files(i: int) -> dict[str, bytes]:
+    """One evaluation as the runner leaves it (``gens/evaluation/e<i>/...``)."""
+    score = random.Random(i).randint(1, 10)
+    meta = {"stage": "evaluation", "gen_id": f"e{i:06d}", "template_id": "t", "llm_model_id": "m", "parent_gen_id": "x"}
+    raw = {"llm_model_id": "m", "template_sha256": "abc", "usage": {"prompt_tokens": 100, "completion_tokens": 20}}
+    parsed = {"success": True, "score": score, "parser": "in_last_line"}
+    return {
+        "metadata.json": json.dumps(meta).encode(),
+        "raw_metadata.json": json.dumps(raw).encode(),
+        "parsed_metadata.json": json.dumps(parsed).encode(),
+        "parsed.txt": f"SCORE: {score}\n{score}\n".encode(),
+    }
+
+
+def bench_daydream(base: Path, count: int) -> int:
+    """The reports loader and cohort status over ``count`` evaluations, local path against S3 URL."""
+    import os
+
+    from daydream.paths import DataLayout
+    from daydream.reports.loader import read_gens
+    from daydream.store import GensStore, GenState
+    from daydream.store_objects import states
+
+    local_root = base / f"dd-{count}"
+    marker = local_root / ".built"
+    if not marker.exists():
+        for i in range(count):
+            gen_dir = local_root / "gens" / "evaluation" / f"e{i:06d}"
+            gen_dir.mkdir(parents=True, exist_ok=True)
+            for name, data in gen_files(i).items():
+                (gen_dir / name).write_bytes(data)
+        marker.touch()
+    ids = [f"e{i:06d}" for i in range(count)]
+    with SeaweedServer(base / "s3dd", s3_port=None) as server:
+        filer, grpc = server.ports[4], server.ports[5]
+        target = f"http://127.0.0.1:{filer}.{grpc}/buckets/{server.bucket}/dd/"
+        _, up_s = timed(
+            "upload",
+            subprocess.run,
+            [weed_binary(), "filer.copy", "-c", "32", str(local_root / "gens"), target],
+            check=True,
+        )
+        print(f"setup: {count:,} evaluations ({4 * count:,} objects), weed filer.copy {up_s:.1f} s", flush=True)
+        os.environ.update(
+            AWS_ACCESS_KEY_ID=server.settings.access_key or "",
+            AWS_SECRET_ACCESS_KEY=server.settings.secret_key or "",
+            AWS_ENDPOINT_URL=server.settings.endpoint_url or "",
+        )
+        local, remote = DataLayout(local_root), DataLayout.at(server.url("dd"))
+        local_frame, local_s = timed("local report read", read_gens, local, "evaluation", ids, metadata=True)
+        s3_frame, s3_s = timed("s3 report read", read_gens, remote, "evaluation", ids, metadata=True)
+        store = GensStore(local)
+        local_states, local_status_s = timed("local status", lambda: [store.state("evaluation", g, "abc") for g in ids])
+        members = [("evaluation", g, "t") for g in ids]
+        s3_states, s3_status_s = timed("s3 status", states, remote, members, lambda stage, t: "abc")
+    same = local_frame.equals(s3_frame) and local_states == s3_states == [GenState.DONE] * count
+    print(f"\n{count:,} evaluations (4 files each)        {'local s':>9} {'S3 s':>9} {'S3/local':>9}")
+    print(f"{'reports loader (read_gens)':40} {local_s:9.2f} {s3_s:9.2f} {s3_s / local_s:8.1f}x")
+    print(
+        f"{'cohort status (states)':40} {local_status_s:9.2f} {s3_status_s:9.2f} {s3_status_s / local_status_s:8.1f}x"
+    )
+    if not same:
+        print("WRONG: the S3 frame or states differ from the local ones", file=sys.stderr)
+        return 1
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--objects", type=int, default=100_000)
+    parser.add_argument("--daydream", type=int, default=0, help="measure DayDream's readers over this many evaluations")
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--keep", type=Path, default=None, help="keep (and reuse) both stores in this directory")
     args = parser.parse_args()
     base = args.keep or Path(tempfile.mkdtemp(prefix="daydream-bench-storage-"))
     base.mkdir(parents=True, exist_ok=True)
+    if args.daydream:
+        return bench_daydream(base, args.daydream)
     local_root = base / "local"
     print(f"setup: {args.objects:,} objects under {base} (not timed)", flush=True)
     _, build_s = timed("build", build_local, local_root, args.objects)

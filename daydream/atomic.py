@@ -2,8 +2,10 @@
 
 A worker killed mid-write must leave either the old file or the new one, never half of one: write a
 temporary file in the same directory (same filesystem, so ``os.replace`` is atomic), fsync, rename.
-Every change to the data root goes through this module (and ``daydream.locks``), so the day the data
-root may live on object storage there are a handful of functions to port, not a hundred call sites.
+Every change to the data root goes through this module (and ``daydream.locks``): on object storage
+(the path is a ``daydream.storage.objpath.ObjectPath``) each function here is the storage's own
+operation instead (a PUT is already atomic; write-once is a conditional create), and a local path
+takes exactly the code it always took, at the price of one ``isinstance``.
 
 A failure (permission denied, disk full, a file where a directory should be) is a ``WriteError``: a
 ``DayDreamError`` (one line naming the path, exit 2 from the CLI) that is still an ``OSError``, so
@@ -21,6 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from daydream.errors import DayDreamError, located
+from daydream.storage import objects
+from daydream.storage.objpath import ObjectPath
 
 
 class WriteError(DayDreamError, OSError):
@@ -55,6 +59,8 @@ def _mkdirs(path: Path) -> None:
 
 
 def write_bytes(path: str | Path, data: bytes, *, fsync: bool = True) -> Path:
+    if isinstance(path, ObjectPath):
+        return objects.write_bytes(path, data)
     path = Path(path)
     _mkdirs(path)
     try:
@@ -97,8 +103,10 @@ def create_exclusive(path: str | Path, data: bytes) -> bool:
 
     Used for seeding ``metadata.json`` of many generations: the temporary file is linked into place
     (``os.link`` fails if the target exists), so a concurrent writer never sees a partial file and an
-    existing file is never replaced.
+    existing file is never replaced. On object storage: ``PUT If-None-Match: *``.
     """
+    if isinstance(path, ObjectPath):
+        return objects.create_exclusive(path, data)
     path = Path(path)
     if path.exists():
         return False
@@ -130,8 +138,11 @@ def append_line(path: str | Path, line: str) -> None:
 
     The caller holds ``locks.hold(path)``: appends of many processes then follow one another whole.
     A line left without its newline by a writer that died mid-write is ended first, so the damage
-    stays on that one line and the new record is whole.
+    stays on that one line and the new record is whole. On object storage, where nothing can be
+    appended to, the caller's ``hold`` is a lease and this is a read and a PUT of the whole file.
     """
+    if isinstance(path, ObjectPath):
+        return objects.append_line(path, line)
     path = Path(path)
     _mkdirs(path)
     data = line.rstrip("\n").encode("utf-8") + b"\n"
@@ -155,6 +166,8 @@ def append_line(path: str | Path, line: str) -> None:
 def copy_file(source: str | Path, target: str | Path) -> Path:
     """``target`` becomes a copy of ``source``, written atomically (an archive never shares an inode
     with the file it preserves, so a later in-place edit of one cannot change the other)."""
+    if isinstance(source, ObjectPath) or isinstance(target, ObjectPath):
+        return objects.copy_file(source, target)
     try:
         data = Path(source).read_bytes()
     except OSError as exc:
@@ -164,6 +177,8 @@ def copy_file(source: str | Path, target: str | Path) -> Path:
 
 def rename_new(source: str | Path, target: str | Path) -> Path:
     """Move ``source`` (a file or a directory) to ``target``, which must not exist yet."""
+    if isinstance(source, ObjectPath) or isinstance(target, ObjectPath):
+        return objects.rename_new(source, target)
     target = Path(target)
     _mkdirs(target)
     try:
@@ -177,6 +192,8 @@ def rename_new(source: str | Path, target: str | Path) -> Path:
 
 def remove_file(path: str | Path) -> bool:
     """Remove one file (or symlink); False when it was already gone."""
+    if isinstance(path, ObjectPath):
+        return objects.remove_file(path)
     try:
         os.unlink(path)
     except FileNotFoundError:
@@ -188,6 +205,8 @@ def remove_file(path: str | Path) -> bool:
 
 def remove_tree(path: str | Path) -> bool:
     """Remove a directory and everything in it without following symlinks; False when already gone."""
+    if isinstance(path, ObjectPath):
+        return objects.remove_tree(path)
     path = Path(path)
     if path.is_symlink() or path.is_file():
         return remove_file(path)

@@ -5,6 +5,10 @@ generation, and ``hold`` (blocking, bounded) serialises every read-merge-write o
 several processes share (the combo catalog, the spend ledger), so no writer erases another's
 lines. The kernel releases an ``flock`` when its process dies, so a killed worker never leaves a
 lock behind.
+
+On object storage (an ``ObjectPath``) there is no ``flock`` across machines: both kinds are a lease
+object taken by a conditional create and renewed while held (``daydream.storage.objects.leased``), so
+a worker that died releases it after the lease's TTL.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from daydream.errors import DayDreamError, located
+from daydream.storage.objpath import ObjectPath
 
 DEFAULT_WAIT_S = 120.0
 """How long ``hold`` waits for another writer; a shared file's writers hold the lock for milliseconds."""
@@ -34,6 +39,12 @@ def lock_path_for(path: Path) -> Path:
 @contextmanager
 def try_lock(path: Path) -> Iterator[bool]:
     """Non-blocking exclusive lock on ``path``; yields whether this process got it."""
+    if isinstance(path, ObjectPath):
+        from daydream.storage.objects import leased
+
+        with leased(path) as lease:
+            yield lease is not None
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
@@ -54,6 +65,14 @@ def try_lock(path: Path) -> Iterator[bool]:
 def hold(shared: Path, *, wait_s: float = DEFAULT_WAIT_S) -> Iterator[None]:
     """Exclusive lock for a read-merge-write of ``shared``, waiting at most ``wait_s`` seconds."""
     lock = lock_path_for(shared)
+    if isinstance(lock, ObjectPath):
+        from daydream.storage.objects import leased
+
+        with leased(lock, wait_s=wait_s) as lease:
+            if lease is None:
+                raise LockTimeout(located(f"another process has held {lock.name} for over {wait_s:g}s", file=shared))
+            yield
+        return
     lock.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
     try:

@@ -22,6 +22,7 @@ import pandas as pd
 from daydream import atomic
 from daydream.errors import CohortError, DayDreamError, located, shown
 from daydream.paths import ID_MAX_LENGTH, ID_PATTERN, STAGES, DataLayout, check_id, id_problem
+from daydream.storage.objpath import readable
 from daydream.store import GenMetadata, metadata_from_json, read_json_file
 
 MEMBERSHIP_COLUMNS = [
@@ -113,7 +114,7 @@ def _read_csv(path: Path, cohort_id: str) -> pd.DataFrame:
             located(f"cohort {cohort_id!r} has no membership; run 'daydream cohort build {cohort_id}'", file=path)
         )
     try:
-        return pd.read_csv(path, dtype=str, keep_default_na=False)
+        return pd.read_csv(readable(path), dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise CohortError(located(f"unreadable CSV: {str(exc).splitlines()[0]}", file=path)) from None
     except OSError as exc:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Literal
 
 from daydream.errors import DayDreamError, IdError, OutsideDataRootError, located, shown
+from daydream.storage.objpath import is_object_path
 
 Stage = Literal["draft", "essay", "evaluation"]
 STAGES: tuple[Stage, ...] = ("draft", "essay", "evaluation")
@@ -73,8 +74,15 @@ def check_stage(value: object) -> Stage:
 
 
 def resolve_data_root(value: str | os.PathLike[str] | None = None) -> Path:
-    """``--data-root``, else ``$DAYDREAM_DATA_ROOT``, else ``./data``."""
+    """``--data-root``, else ``$DAYDREAM_DATA_ROOT``, else ``./data``; a URL (``s3://conn@bucket/prefix``,
+    ``file:///...``) is opened by ``daydream.storage`` (docs/deploy.md)."""
     chosen = value if value not in (None, "") else os.environ.get(DATA_ROOT_ENV) or "data"
+    if isinstance(chosen, Path):
+        return chosen if is_object_path(chosen) else chosen.expanduser().resolve()
+    if "://" in str(chosen):
+        from daydream.storage.url import open_data_root  # only for a URL: it imports s3fs
+
+        return open_data_root(str(chosen))
     return Path(chosen).expanduser().resolve()
 
 
@@ -95,6 +103,10 @@ class DataLayout:
         everything read or written on behalf of data goes through here or through an id-checked
         method below.
         """
+        if is_object_path(self.root):  # no symlinks on object storage: the key itself must lie below
+            if not (isinstance(path, Path) and is_object_path(path) and path.is_relative_to(self.root)):
+                raise OutsideDataRootError(located(f"leaves the data root {self.root}", file=str(path)))
+            return path
         real_root = os.path.realpath(self.root)
         real = os.path.realpath(path)
         if real != real_root and not real.startswith(real_root.rstrip(os.sep) + os.sep):

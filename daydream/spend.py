@@ -6,6 +6,10 @@ processes append to the same ledger at once, so each append holds the ledger's l
 whole, none is lost or interleaved, and a line cut by a crash stays alone on its line (it is skipped
 when read). Reading the ledger is one small file instead of every generation's
 ``raw_metadata.json``.
+
+On object storage nothing can be appended to, and one lease serialising every paid call of the
+cluster would be a bottleneck: the ledger is ``Storage.ledger`` there (one small object per line,
+written by a conditional create that never conflicts; read by one listing and concurrent GETs).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from daydream import atomic
 from daydream.catalogs import LlmModel
 from daydream.locks import hold
 from daydream.paths import DataLayout
+from daydream.storage.objpath import ObjectPath, split
 from daydream.store import GensStore, utc_now
 
 SPEND_FILE = "spend.jsonl"
@@ -61,15 +66,23 @@ class SpendLedger:
             }
         )
         self.layout.inside(self.path.parent)
+        if isinstance(self.path, ObjectPath):
+            storage, key = split(self.path)
+            storage.ledger(key).append(line)
+            return
         with hold(self.path):
             atomic.append_line(self.path, line)
 
     def entries(self) -> list[dict[str, Any]]:
         """Every whole line; one cut by a crash mid-write is skipped, never fatal. An unreadable
         ledger is a ``StoreError``: a budget cannot be checked against spend nobody can read."""
-        text = GensStore(self.layout).read_file(self.path)
+        if isinstance(self.path, ObjectPath):
+            storage, key = split(self.path)
+            text = "\n".join(storage.ledger(key).lines())
+        else:
+            text = GensStore(self.layout).read_file(self.path) or ""
         out = []
-        for line in (text or "").splitlines():
+        for line in text.splitlines():
             try:
                 entry = json.loads(line)
             except json.JSONDecodeError:

@@ -20,6 +20,7 @@ from daydream.membership import read_membership
 from daydream.paths import STAGES, DataLayout
 from daydream.rendering import template_sha256
 from daydream.spend import SpendLedger
+from daydream.storage.objpath import ObjectPath
 from daydream.store import GensStore, GenState
 
 
@@ -50,6 +51,11 @@ class TemplateShas:
 def member_states(layout: DataLayout, membership: pd.DataFrame, catalogs: Catalogs) -> list[GenState]:
     store = GensStore(layout)
     shas = TemplateShas(catalogs)
+    if isinstance(layout.root, ObjectPath):  # one listing per stage, concurrent reads
+        from daydream import store_objects
+
+        members = zip(membership["stage"], membership["gen_id"], membership["template_id"], strict=False)
+        return store_objects.states(layout, list(members), shas.get)
     return [
         store.state(stage, gen_id, shas.get(stage, template))
         for stage, gen_id, template in zip(

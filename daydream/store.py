@@ -28,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from daydream import atomic
 from daydream.errors import OutsideDataRootError, StoreError, first_problem, located
 from daydream.paths import GEN_FILES, STAGES, DataLayout, Stage, id_problem
+from daydream.storage.objpath import ObjectPath
 
 ERROR_FILE = "error.json"
 LOCK_FILE = ".lock"
@@ -96,16 +97,22 @@ def read_json_file(path: str | Path) -> dict[str, Any] | None:
     asked for is the end of a regular file, so a small file costs one read; were a read ever cut
     short otherwise, the JSON would not parse and the error would say so.
     """
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except FileNotFoundError:
-        return None
-    try:
-        chunks = [os.read(fd, READ_SIZE)]
-        while len(chunks[-1]) == READ_SIZE:
-            chunks.append(os.read(fd, READ_SIZE))
-    finally:
-        os.close(fd)
+    if isinstance(path, ObjectPath):
+        try:
+            chunks = [path.read_bytes()]
+        except FileNotFoundError:
+            return None
+    else:
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except FileNotFoundError:
+            return None
+        try:
+            chunks = [os.read(fd, READ_SIZE)]
+            while len(chunks[-1]) == READ_SIZE:
+                chunks.append(os.read(fd, READ_SIZE))
+        finally:
+            os.close(fd)
     try:
         data = json.loads(b"".join(chunks).decode("utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -263,7 +270,9 @@ class GensStore:
         """``state`` and, when it is ``BROKEN``, why (one line naming the file)."""
         gen_dir = self.dir(stage, gen_id)
         try:
-            if not stat.S_ISDIR(os.stat(gen_dir).st_mode):
+            if not stat.S_ISDIR(
+                gen_dir.stat().st_mode if isinstance(gen_dir, ObjectPath) else os.stat(gen_dir).st_mode
+            ):
                 raise StoreError(located("is a file, expected a generation directory", file=gen_dir))
             if self.exists(stage, gen_id, "parsed.txt"):
                 if current_template_sha:
@@ -337,6 +346,8 @@ class GensStore:
                 )
             if not stage_dir.is_dir():
                 raise StoreError(located("is not a directory", file=stage_dir))
+            if isinstance(stage_dir, ObjectPath):
+                return _scan_objects(stage_dir)
             with os.scandir(stage_dir) as entries:
                 for entry in entries:
                     why = _stray_reason(entry)
@@ -352,6 +363,15 @@ class GensStore:
         for stage in STAGES:
             for gen_id in self.iter_gen_ids(stage):
                 yield stage, gen_id
+
+
+def _scan_objects(stage_dir: ObjectPath) -> tuple[list[str], list[StrayEntry]]:
+    """``GensStore.scan`` on object storage: one delimiter listing (no symlinks exist there)."""
+    dirs, files = stage_dir.storage.list_children(stage_dir.key + "/")
+    ids = [name for name in dirs if not name.startswith(".") and id_problem(name) is None]
+    strays = [StrayEntry(name, f"not a valid gen id: {id_problem(name)}") for name in dirs if name not in ids]
+    strays += [StrayEntry(name, "a file, not a generation directory") for name in files]
+    return ids, [s for s in strays if not s.name.startswith(".")]
 
 
 def _stray_reason(entry: os.DirEntry[str]) -> str | None:

@@ -119,3 +119,35 @@ def test_llm_connection_comes_from_the_environment(services: dict) -> None:
     assert "sk-or-" not in text, "no key in the compose file"
     example = (REPO / "include" / "docker" / "env.example").read_text()
     assert "OPENROUTER_API_KEY=" in example and "AIRFLOW_JWT_SECRET=" in example
+
+
+def test_cluster_settings_come_from_the_env_file_the_native_cluster_test_reads(services: dict) -> None:
+    """One source of truth: compose and include/cluster/harness.py read the same include/cluster/cluster.env."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("cluster_harness_env", REPO / "include" / "cluster" / "harness.py")
+    assert spec is not None and spec.loader is not None
+    harness = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(harness)
+    settings = harness.read_env_file()
+    assert settings["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
+    for name in (*AIRFLOW_SERVICES, "airflow-init"):
+        assert services[name]["env_file"] == ["include/cluster/cluster.env"], name
+        env = services[name]["environment"]
+        # where compose sets a cluster setting itself, it is one the env file also carries
+        assert int(env["AIRFLOW__CORE__MAX_MAP_LENGTH"]) == int(settings["AIRFLOW__CORE__MAX_MAP_LENGTH"])
+
+
+def test_an_s3_service_and_the_object_storage_data_root(services: dict) -> None:
+    weed = services["seaweedfs"]
+    assert weed["image"].startswith("chrislusf/seaweedfs:") and "-s3" in weed["command"].split()
+    assert "seaweedfs-volume:/data" in weed["volumes"] and weed["healthcheck"]["test"][0] == "CMD-SHELL"
+    for name in (*AIRFLOW_SERVICES, "airflow-init"):
+        service = services[name]
+        assert service["depends_on"]["seaweedfs"]["condition"] == "service_healthy", name
+        conn = service["environment"]["AIRFLOW_CONN_DAYDREAM_S3"]
+        assert conn.startswith("${AIRFLOW_CONN_DAYDREAM_S3:-aws://") and "seaweedfs%3A8333" in conn
+    script = "\n".join(services["airflow-init"]["command"])
+    assert "python -m daydream.storage.prepare" in script and "--seed /opt/daydream/data" in script
+    text = COMPOSE.read_text()
+    assert "DAYDREAM_DATA_ROOT=s3://daydream_s3@daydream/data" in text  # documented in the header

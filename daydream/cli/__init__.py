@@ -34,7 +34,11 @@ class _Parser(argparse.ArgumentParser):
 
 
 def add_data_root(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data-root", default=None, help="data directory (default: $DAYDREAM_DATA_ROOT or ./data)")
+    parser.add_argument(
+        "--data-root",
+        default=None,
+        help="data directory or object-storage URL s3://[conn@]bucket/prefix (default: $DAYDREAM_DATA_ROOT or ./data)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -17,6 +17,7 @@ from daydream.errors import CohortError, located
 from daydream.ids import gen_id_from_signature, normalize_part, plain_gen_ids, resolve_gen_id
 from daydream.membership import MEMBERSHIP_COLUMNS, check_metadata_ids
 from daydream.paths import ID_MAX_LENGTH, ID_PATTERN, STAGES, DataLayout, Stage
+from daydream.storage.objpath import readable
 from daydream.store import GenMetadata, GensStore, identity_key
 
 
@@ -85,7 +86,7 @@ def previous_identities(layout: DataLayout, cohort_id: str) -> dict[str, Identit
     """The identities a previous build of this cohort recorded; an unreadable membership is not trusted."""
     path = layout.inside(layout.membership(cohort_id))
     try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+        frame = pd.read_csv(readable(path), dtype=str, keep_default_na=False)
     except Exception:  # absent, a directory, unreadable, malformed: simply not trusted
         return {}
     if not set(MEMBERSHIP_COLUMNS) <= set(frame.columns):

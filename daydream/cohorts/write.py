@@ -25,6 +25,7 @@ from daydream.combos import append_combos
 from daydream.errors import CohortError, OutsideDataRootError, located
 from daydream.membership import write_membership
 from daydream.paths import STAGES, DataLayout
+from daydream.storage.objpath import ObjectPath
 from daydream.store import GensStore, utc_now
 
 SEED_CHUNK = 4096
@@ -118,6 +119,8 @@ def _seed_all(store: GensStore, rows: list[PlanRow], workers: int = 4) -> int:
     the filesystem calls."""
     if not rows:
         return 0
+    if isinstance(store.layout.gens, ObjectPath):
+        return _seed_objects(store, rows, workers)
     gens = str(store.layout.gens)
     for stage in {row.stage for row in rows}:
         os.makedirs(f"{gens}/{stage}", exist_ok=True)
@@ -132,9 +135,24 @@ def _seed_all(store: GensStore, rows: list[PlanRow], workers: int = 4) -> int:
         return sum(pool.map(seed_chunk, chunks))
 
 
+def _seed_objects(store: GensStore, rows: list[PlanRow], workers: int) -> int:
+    """On object storage: one conditional create per generation (``PUT If-None-Match: *``), many in
+    flight at once, since each is a network round trip."""
+    with ThreadPoolExecutor(max_workers=max(workers, 16)) as pool:
+        return sum(
+            pool.map(lambda row: int(atomic.create_exclusive(_gen_file(store, row), _metadata_bytes(row))), rows)
+        )
+
+
+def _gen_file(store: GensStore, row: PlanRow) -> Path:
+    return store.layout.gen_dir(row.stage, row.gen_id) / "metadata.json"
+
+
 def _writable_dir(layout: DataLayout, path: Path) -> None:
     """``path`` is, or can become, a directory inside the data root this process may create files in."""
     probe = layout.inside(path)
+    if isinstance(probe, ObjectPath):
+        return  # no directories, modes or owners on object storage: its credentials decide
     while not probe.exists():
         if probe.parent == probe:
             break

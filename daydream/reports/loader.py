@@ -27,6 +27,7 @@ import pandas as pd
 from daydream.errors import StoreError, located, shown
 from daydream.paths import DataLayout, Stage
 from daydream.reports.safefs import TooLarge, invalid_id, open_gen_dir, open_stage_dir, read_bytes, read_gen_text
+from daydream.storage.objpath import ObjectPath
 from daydream.values import optional_float
 
 MAX_JSON_BYTES = 1 << 20
@@ -318,6 +319,10 @@ def read_one(stage_fd: int, gen_id: str, *, stage: str, metadata: bool) -> list[
 
 def read_gens(layout: DataLayout, stage: Stage, gen_ids: Iterable[str], *, metadata: bool) -> pd.DataFrame:
     """Records of ``gen_ids`` of one stage, one row each, in ``RECORD_COLUMNS``."""
+    if isinstance(layout.root, ObjectPath):  # batched listing and concurrent reads
+        from daydream.reports import loader_objects
+
+        return loader_objects.read_gens(layout, stage, gen_ids, metadata=metadata)
     ids = list(dict.fromkeys(gen_ids))
     stage_fd = open_stage_dir(layout, stage) if ids else None
     try:
@@ -340,6 +345,10 @@ def list_gen_ids(layout: DataLayout, stage: Stage) -> list[str]:
     Links and names outside the id grammar are listed too: ``read_gens`` flags them in their row
     rather than the report silently leaving them out.
     """
+    if isinstance(layout.root, ObjectPath):
+        from daydream.reports import loader_objects
+
+        return loader_objects.list_gen_ids(layout, stage)
     stage_dir = layout.stage_dir(stage)
     layout.inside(stage_dir)
     try:

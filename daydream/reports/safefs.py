@@ -16,6 +16,7 @@ import stat
 from daydream.errors import DayDreamError, StoreError, located, shown
 from daydream.limits import MAX_JUDGE_OUTPUT_CHARS
 from daydream.paths import DataLayout, Stage, id_problem
+from daydream.storage.objpath import ObjectPath
 
 DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
@@ -96,6 +97,8 @@ def read_gen_text(
     invalid = invalid_id(gen_id)
     if invalid is not None:
         return None, invalid
+    if isinstance(layout.root, ObjectPath):
+        return _read_object_text(layout, stage, gen_id, name, limit)
     try:
         stage_fd = open_stage_dir(layout, stage)
     except DayDreamError as exc:
@@ -124,6 +127,23 @@ def read_gen_text(
     finally:
         os.close(fd)
     text = data.decode("utf-8", errors="replace")
+    if limit is None and len(text) > chars:
+        return None, f"{name}: larger than the limit of {chars:,} characters ({MAX_JUDGE_OUTPUT_CHARS.env}), not read"
+    return text[:chars], None
+
+
+def _read_object_text(
+    layout: DataLayout, stage: Stage, gen_id: str, name: str, limit: int | None
+) -> tuple[str | None, str | None]:
+    """``read_gen_text`` on object storage: a HEAD for the size bound, then one GET."""
+    chars = limit if limit is not None else MAX_JUDGE_OUTPUT_CHARS.value
+    path = layout.gen_dir(stage, gen_id) / name
+    head = path.storage.head(path.key)  # type: ignore[attr-defined]
+    if head is None:
+        return None, "file not found"
+    if limit is None and head[0] > 4 * chars:
+        return None, f"{name}: larger than the limit of {chars:,} characters ({MAX_JUDGE_OUTPUT_CHARS.env}), not read"
+    text = path.read_bytes().decode("utf-8", errors="replace")
     if limit is None and len(text) > chars:
         return None, f"{name}: larger than the limit of {chars:,} characters ({MAX_JUDGE_OUTPUT_CHARS.env}), not read"
     return text[:chars], None

@@ -53,7 +53,7 @@ def compile_spec(
     besides the spec's directory. Replicate columns the spec does not name are not added: the
     cohort builder defaults them to 1.
     """
-    path = Path(path)
+    path = path if isinstance(path, Path) else Path(path)  # keeps an object-storage path
     spec = load_spec(path)
     replicates = replicate_axes(path, spec.get("replicates"))
     compiler = Compiler(path, known_ids, injected_axes, data_root)

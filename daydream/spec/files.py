@@ -9,6 +9,7 @@ nobody meant to show. Every file is refused above ``MAX_SPEC_BYTES`` before it i
 
 from __future__ import annotations
 
+import io
 import os
 import stat
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from daydream.limits import MAX_SPEC_BYTES, over_limit
 from daydream.paths import DataLayout
 from daydream.spec.values import Site, clip
 from daydream.spec.yamlsafe import load_json, load_yaml
+from daydream.storage.objpath import ObjectPath
 
 FILE_PREFIX = "@file:"
 FILE_SUFFIXES = (".csv", ".txt", ".yaml", ".yml", ".json")
@@ -32,6 +34,8 @@ def _opened(path: Path, what: str) -> BinaryIO:
     The checks run on the open descriptor (``O_NONBLOCK``, so a FIFO cannot block the open), which
     refuses a device or a FIFO that would make a read without end.
     """
+    if isinstance(path, ObjectPath):
+        return _opened_object(path, what)
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except FileNotFoundError:
@@ -53,6 +57,19 @@ def _opened(path: Path, what: str) -> BinaryIO:
         raise SpecError(located(problem, file=path))
     handle = os.fdopen(fd, "rb")
     return handle
+
+
+def _opened_object(path: ObjectPath, what: str) -> BinaryIO:
+    """``_opened`` on object storage: the size from a HEAD, before the GET."""
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        raise SpecError(located(f"{what} not found", file=path)) from None
+    if not path.is_file():
+        raise SpecError(located(f"is a directory, expected a {what}", file=path))
+    if (too_big := over_limit(size, MAX_SPEC_BYTES)) is not None:
+        raise SpecError(located(f"file too large: {too_big}", file=path))
+    return io.BytesIO(path.read_bytes())
 
 
 def read_bounded(path: Path, what: str) -> str:

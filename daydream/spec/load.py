@@ -36,7 +36,7 @@ def load_spec(path: Path) -> dict[str, Any]:
     ``axes`` may be missing or empty: every axis can come from ``tuples`` items. Whether anything
     is left to compile is decided after the rules ran (``Compiler.finish``).
     """
-    path = Path(path)
+    path = path if isinstance(path, Path) else Path(path)  # keeps an object-storage path
     text = read_bounded(path, "spec file")
     data = load_json(text, path) if path.suffix.lower() == ".json" else load_yaml(text, path)
     if data is None:

@@ -159,6 +159,26 @@ class Storage(ABC):
         of a few requests, instead of a request per file.
         """
 
+    def any_below(self, prefix: str) -> bool:
+        """Whether some object lies below the directory ``prefix`` (one short listing remotely)."""
+        return bool(self.list_prefix(prefix))
+
+    def list_children(self, prefix: str) -> tuple[list[str], list[str]]:
+        """``(subdirectory names, file names)`` directly below the directory ``prefix``."""
+        dirs: set[str] = set()
+        files: list[str] = []
+        for info in self.list_prefix(prefix):
+            name, sep, _ = info.key[len(prefix) :].partition("/")
+            (dirs.add(name) if sep else files.append(name))
+        return sorted(dirs), files
+
+    def head(self, key: str) -> tuple[int, float] | None:
+        """``(size, modified time)`` of ``key``, or None when it does not exist."""
+        try:
+            return len(self.read_bytes(key)), 0.0
+        except FileNotFoundError:
+            return None
+
     @abstractmethod
     def read_many(self, keys: Iterable[str], *, concurrency: int | None = None) -> dict[str, bytes]:
         """The bytes of every key that exists (missing keys are left out), fetched concurrently."""

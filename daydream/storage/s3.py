@@ -230,6 +230,32 @@ class S3Storage(Storage):
         out.sort(key=lambda info: info.key)
         return out
 
+    def any_below(self, prefix: str) -> bool:
+        check_key(prefix, allow_dir=True)
+        return bool(self.call("list_objects_v2", Prefix=self.prefix + prefix, MaxKeys=1).get("Contents"))
+
+    def list_children(self, prefix: str) -> tuple[list[str], list[str]]:
+        """One delimiter listing (paginated): what ``iterdir`` of a directory sees."""
+        check_key(prefix, allow_dir=True)
+        kwargs: dict[str, Any] = {"Prefix": self.prefix + prefix, "Delimiter": "/", "MaxKeys": LIST_PAGE}
+        cut = len(self.prefix + prefix)
+        dirs: list[str] = []
+        files: list[str] = []
+        while True:
+            resp = self.call("list_objects_v2", **kwargs)
+            dirs += [entry["Prefix"][cut:].rstrip("/") for entry in resp.get("CommonPrefixes", [])]
+            files += [entry["Key"][cut:] for entry in resp.get("Contents", []) if not entry["Key"].endswith("/")]
+            if not resp.get("IsTruncated"):
+                return sorted(dirs), sorted(files)
+            kwargs["ContinuationToken"] = resp["NextContinuationToken"]
+
+    def head(self, key: str) -> tuple[int, float] | None:
+        try:
+            resp = self.call("head_object", Key=self.full(key))
+        except FileNotFoundError:
+            return None
+        return int(resp["ContentLength"]), resp["LastModified"].timestamp()
+
     def read_many(self, keys: Iterable[str], *, concurrency: int | None = None) -> dict[str, bytes]:
         """Concurrent GETs on s3fs's event loop: ``concurrency`` workers draining one queue of keys."""
         wanted = [(key, self.full(key)) for key in keys]

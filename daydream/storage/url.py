@@ -60,3 +60,51 @@ def open_storage(
             "generation preconditions, not If-None-Match/If-Match); use its S3-interoperable endpoint"
         )
     raise UnsupportedStorage(f"unsupported data root {shown(text)}: expected a path, file://, or s3:// URL")
+
+
+_opened: dict[tuple[int, str], Storage] = {}
+"""One storage per data-root URL per process: its s3fs session and connection pool are reused by
+every ``DataLayout`` built on that root (a task builds several). Keyed by pid too: a forked child
+(a Celery or LocalExecutor task) must not use its parent's event-loop thread, which it lacks."""
+
+
+def open_data_root(url: str) -> Path:
+    """The data root ``url`` as a path: a plain local ``Path`` for ``file://``, an ``ObjectPath`` for
+    object storage. A URL naming an Airflow connection gets its credentials through the Airflow bridge
+    (imported only then); ``s3://bucket/prefix`` uses s3fs's environment credentials
+    (``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``, ``AWS_ENDPOINT_URL``)."""
+    from daydream.storage.objpath import object_root
+
+    scheme, conn_id, _, _ = split_url(url)
+    if scheme == "file":
+        return Path(unquote(urlsplit(url).path))
+    key = url.rstrip("/")
+    storage = _opened.get((os.getpid(), key))
+    if storage is None:
+        if conn_id is not None:
+            from daydream.storage.airflow_bridge import open_airflow_storage
+
+            storage = open_airflow_storage(url)
+        else:
+            storage = open_storage(url, s3=settings_from_env())
+        _opened[(os.getpid(), key)] = storage
+    return object_root(storage, key)
+
+
+def settings_from_env() -> S3Settings:
+    """The standard AWS variables, the endpoint included (botocore reads it too; s3fs needs it given)."""
+    return S3Settings(
+        endpoint_url=os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL") or None,
+        access_key=os.environ.get("AWS_ACCESS_KEY_ID") or None,
+        secret_key=os.environ.get("AWS_SECRET_ACCESS_KEY") or None,
+        region=os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION") or "us-east-1",
+        path_style=bool(os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")),
+    )
+
+
+def reopen_object_path(text: str) -> Path:
+    """An ``ObjectPath`` from its ``str`` (unpickling): the root it belongs to, opened once per process."""
+    for root_url in sorted({url for _, url in _opened}, key=len, reverse=True):
+        if text == root_url or text.startswith(root_url + "/"):
+            return open_data_root(root_url) / text[len(root_url) :].lstrip("/")
+    raise UnsupportedStorage(f"cannot reopen {shown(text)}: its data root was not opened in this process")

@@ -97,8 +97,19 @@ def wait_for(ready: Callable[[], bool], timeout_s: float, what: str, check: Call
 
 
 class Cluster:
-    def __init__(self, base: str | os.PathLike[str], *, workers: tuple[str, ...] | None = None, out: Any = print):
+    def __init__(
+        self,
+        base: str | os.PathLike[str],
+        *,
+        workers: tuple[str, ...] | None = None,
+        out: Any = print,
+        dags_folder: Path = HERE / "dags",
+        extra_env: Mapping[str, str] | None = None,
+    ):
         self.base = Path(base).resolve()
+        self.dags_folder = dags_folder
+        self.extra_env = dict(extra_env or {})
+        self.killed: set[str] = set()
         self.settings = read_env_file()
         self.workers = workers or tuple(self.settings["DAYDREAM_CLUSTER_WORKERS"].split(","))
         self.id = uuid.uuid4().hex[:12]
@@ -136,7 +147,7 @@ class Cluster:
 
     def _check_alive(self) -> None:
         for name, proc in self.procs.items():
-            if proc.poll() is not None:
+            if proc.poll() is not None and name not in self.killed:
                 log = self.base / "logs" / f"{name}.log"
                 tail = "\n".join(log.read_text(errors="replace").splitlines()[-20:]) if log.exists() else ""
                 raise RuntimeError(f"{name} exited with {proc.returncode}:\n{tail}")
@@ -223,7 +234,7 @@ class Cluster:
             AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=self.sql_url,
             AIRFLOW__CELERY__BROKER_URL=self.broker_url,
             AIRFLOW__CELERY__RESULT_BACKEND=f"db+postgresql+psycopg2://postgres:{self.secret}@127.0.0.1:{self.pg_port}/airflow",
-            AIRFLOW__CORE__DAGS_FOLDER=str(HERE / "dags"),
+            AIRFLOW__CORE__DAGS_FOLDER=str(self.dags_folder),
             AIRFLOW__CORE__PLUGINS_FOLDER=str(self.base / "no-plugins"),
             AIRFLOW__API__HOST="127.0.0.1",
             AIRFLOW__API__PORT=str(self.api_port),
@@ -232,9 +243,14 @@ class Cluster:
             AIRFLOW__API_AUTH__JWT_SECRET=self.secret,
             AIRFLOW__API__SECRET_KEY=self.secret,
             **{f"AIRFLOW_CONN_{conn_id.upper()}": json.dumps(connection)},
-            DAYDREAM_DATA_ROOT=f"s3://{conn_id}@{self.s3.bucket}/{self.settings['DAYDREAM_S3_PREFIX']}",
-            **extra,
+            DAYDREAM_DATA_ROOT=self.data_root_url,
+            **{**self.extra_env, **extra},
         )
+
+    @property
+    def data_root_url(self) -> str:
+        conn_id = self.settings["DAYDREAM_S3_CONN_ID"]
+        return f"s3://{conn_id}@{self.s3.bucket}/{self.settings['DAYDREAM_S3_PREFIX']}"
 
     def start_airflow(self) -> None:
         airflow = str(Path(sys.executable).with_name("airflow"))
@@ -246,6 +262,14 @@ class Cluster:
         if migrate.returncode:
             raise RuntimeError(f"airflow db migrate failed:\n{migrate.stdout[-2000:]}{migrate.stderr[-2000:]}")
         self._timed("airflow db migrate", started)
+        pools = subprocess.run(
+            [airflow, "pools", "import", str(REPO / "include" / "pools.json")],
+            env=env,
+            cwd=control,
+            capture_output=True,
+        )
+        if pools.returncode:
+            raise RuntimeError(f"airflow pools import failed:\n{pools.stderr.decode(errors='replace')[-2000:]}")
         started = time.monotonic()
         for service in CONTROL_SERVICES:
             self._start(service, [airflow, *service.split()], env=env, cwd=control)
@@ -278,6 +302,7 @@ class Cluster:
     def up(self) -> Cluster:
         started = time.monotonic()
         self.base.mkdir(parents=True, exist_ok=True)
+        (self.base / "cluster.id").write_text(self.id + "\n")  # for `make cluster-down`'s last resort
         try:
             self.start_postgres()
             self.start_redis()
@@ -305,6 +330,37 @@ class Cluster:
         self.last_run_id = run_id
         self._timed(f"run {dag_id}", started)
         return str(state)
+
+    def kill_worker(self, worker: str) -> list[int]:
+        """SIGKILL a Celery worker and every task process it started (a machine lost, not a shutdown):
+        its session, and anything else carrying its worker name in this cluster."""
+        self.killed.add(worker)
+        signal_group(self.procs[worker].pid, signal.SIGKILL)
+        victims = []
+        for proc in marked(self.id):
+            try:
+                if proc.environ().get("DAYDREAM_WORKER_NAME") == worker:
+                    proc.kill()
+                    victims.append(proc.pid)
+            except (psutil.NoSuchProcess, psutil.AccessDenied):
+                continue
+        self.procs[worker].wait(timeout=10)
+        return victims
+
+    def task_logs(self, worker: str, dag_id: str, task_prefix: str = "") -> list[Path]:
+        """Task logs a worker wrote in its own Airflow home: proof of which worker ran what."""
+        logs = self.base / worker / "airflow" / "logs" / f"dag_id={dag_id}"
+        return sorted(p for p in logs.glob("run_id=*/task_id=*/**/*.log") if f"task_id={task_prefix}" in str(p))
+
+    def upload(self, local: Path, prefix: str) -> int:
+        """Copy a local directory to ``prefix`` below the data root (what a lab does once: catalogs,
+        specs); ``""`` is the data root itself."""
+        storage = self.storage()
+        files = [p for p in local.rglob("*") if p.is_file()]
+        for path in files:
+            key = path.relative_to(local).as_posix()
+            storage.write_bytes(f"{prefix}/{key}" if prefix else key, path.read_bytes())
+        return len(files)
 
     def storage(self) -> Any:
         from daydream.storage import open_storage
@@ -358,22 +414,74 @@ class Cluster:
         self.down()
 
 
+def login(cluster: Cluster) -> str:
+    """``admin / <password>`` of the UI (SimpleAuthManager writes the generated password at start)."""
+    generated = cluster.base / "control" / "simple_auth_manager_passwords.json.generated"
+    try:
+        return " / ".join(next(iter(json.loads(generated.read_text()).items())))
+    except (OSError, ValueError, StopIteration):
+        return f"admin / the password in {generated}"
+
+
+def daydream_up(base: Path) -> tuple[Cluster, Any]:
+    """The cluster with DayDream's own DAGs, the bundled catalogs and cohorts uploaded to the data
+    root, and the offline LLM (this process) as ``llm_default`` unless AIRFLOW_CONN_LLM_DEFAULT is set."""
+    from daydream.llm.offline import OfflineServer, catalog_pricing
+
+    server = None
+    extra = {}
+    if not os.environ.get("AIRFLOW_CONN_LLM_DEFAULT"):
+        server = OfflineServer({**catalog_pricing(REPO / "data" / "1_raw" / "llm_models.csv"), "latency_s": 1.0})
+        server.start()
+        conn = {"conn_type": "daydream_llm", "host": server.base_url, "password": "offline"}
+        extra["AIRFLOW_CONN_LLM_DEFAULT"] = json.dumps(conn)
+    else:
+        extra["AIRFLOW_CONN_LLM_DEFAULT"] = os.environ["AIRFLOW_CONN_LLM_DEFAULT"]
+    cluster = Cluster(base, dags_folder=REPO / "dags", extra_env=extra)
+    try:
+        cluster.up()
+        for part in ("1_raw", "cohorts"):
+            cluster.upload(REPO / "data" / part, part)
+    except BaseException:
+        cluster.down()
+        if server is not None:
+            server.stop()
+        raise
+    return cluster, server
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("command", choices=["up", "smoke"])
     parser.add_argument("--dir", default=None, help="where the cluster's files go (default: a new temp dir)")
+    parser.add_argument("--ready-file", default=None, help="written with the UI address once everything is up")
     args = parser.parse_args(argv)
     base = Path(args.dir) if args.dir else Path(tempfile.mkdtemp(prefix="daydream-cluster-"))
-    cluster = Cluster(base)
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
-    try:
-        cluster.up()
-        if args.command == "smoke":
-            state = cluster.run_dag()
+    if args.command == "smoke":
+        smoke = Cluster(base)
+        try:
+            smoke.up()
+            state = smoke.run_dag()
             print(f"{SMOKE_DAG}: {state}")
             return 0 if state == "success" else 1
-        print(f"Airflow UI: http://127.0.0.1:{cluster.api_port} (user admin, password in {base}/control)")
-        print(f"S3: {cluster.s3.endpoint_url} bucket {cluster.s3.bucket}; logs in {base}/logs; Ctrl-C stops it all")
+        finally:
+            smoke.down()
+    try:
+        cluster, server = daydream_up(base)
+    except KeyboardInterrupt:
+        return 130
+    llm = f"offline server {server.base_url}" if server else "AIRFLOW_CONN_LLM_DEFAULT"
+    try:
+        lines = [
+            f"Airflow UI: http://127.0.0.1:{cluster.api_port}  login: {login(cluster)}",
+            f"data root: {cluster.data_root_url} (SeaweedFS S3 at {cluster.s3.endpoint_url})",
+            f"LLM: {llm}; logs in {base}/logs",
+            "trigger the DAG daydream_cohort with cohort_id=demo; `make cluster-down` stops everything",
+        ]
+        print("\n".join(lines), flush=True)
+        if args.ready_file:
+            Path(args.ready_file).write_text("\n".join(lines) + "\n")
         while True:
             cluster._check_alive()
             time.sleep(2)
@@ -381,6 +489,8 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     finally:
         left = cluster.down()
+        if server is not None:
+            server.stop()
         if left:
             print(f"processes left behind: {left}", file=sys.stderr)
 

@@ -1,0 +1,160 @@
+"""``read_gens`` and ``list_gen_ids`` for a data root on object storage: batched, never a round trip
+per file in a Python loop.
+
+One paginated listing of ``gens/<stage>/`` gives every generation's file names and sizes (what
+``os.listdir`` of each directory gives locally); then the JSON files a report needs are fetched
+concurrently in one ``read_many``, and ``parsed.txt`` only for evaluations whose
+``parsed_metadata.json`` did not carry the score (a second ``read_many``). The rows are built by the
+same ``_GenReader`` as locally, so both backends produce the same frame. Object storage has no
+symlinks, FIFOs or devices: the only hostile cases left are sizes (refused before fetching) and
+contents (the reader flags them as it does locally).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import pandas as pd
+
+from daydream.paths import DataLayout, Stage
+from daydream.reports import loader
+from daydream.reports.safefs import TooLarge, invalid_id
+from daydream.storage.objpath import split
+
+JSON_FILES = ("metadata.json", "error.json", "raw_metadata.json", "parsed_metadata.json")
+
+
+class _FetchedReader(loader._GenReader):
+    """``_GenReader`` over bytes already fetched instead of a directory descriptor."""
+
+    def __init__(self, row: list[Any], entries: dict[str, int], fetched: dict[str, bytes], prefix: str):
+        super().__init__(row, -1, set(entries))
+        self.sizes, self.fetched, self.prefix = entries, fetched, prefix
+
+    def bytes_of(self, name: str, limit: int) -> bytes:
+        if self.sizes.get(name, 0) > limit:
+            raise TooLarge(name)
+        data = self.fetched.get(self.prefix + name)
+        if data is None:  # deleted between the listing and the read
+            raise FileNotFoundError(2, "vanished while being read")
+        return data
+
+    def json(self, name: str) -> dict[str, Any]:
+        try:
+            data = loader._DECODE(self.bytes_of(name, loader.MAX_JSON_BYTES).decode("utf-8"))
+        except TooLarge:
+            self.problems.append(f"{name}: larger than {loader.MAX_JSON_BYTES:,} bytes, not read")
+            return {}
+        except OSError as exc:
+            self.problems.append(self._unreadable(name, exc))
+            return {}
+        except (ValueError, RecursionError) as exc:
+            self.problems.append(f"{name}: {type(exc).__name__}")
+            return {}
+        if not isinstance(data, dict):
+            self.problems.append(f"{name}: not a JSON object")
+            return {}
+        return data
+
+    def needs_parsed_text(self) -> bool:
+        row, index = self.row, loader._INDEX
+        return "parsed.txt" in self.entries and not (
+            row[index["pm_success"]] is True and row[index["pm_score"]] is not None
+        )
+
+    def score_from_fetched(self) -> None:
+        if "parsed.txt" not in self.entries:
+            return
+        index = loader._INDEX
+        if not self.needs_parsed_text():
+            self.row[index["parsed_value"]] = self.row[index["pm_score"]]
+            return
+        try:
+            data = self.bytes_of("parsed.txt", loader.MAX_PARSED_SCORE_BYTES)
+        except TooLarge:
+            self.row[index["parsed_error"]] = f"Invalid parsed.txt: larger than {loader.MAX_PARSED_SCORE_BYTES:,} bytes"
+            return
+        except OSError as exc:
+            self.row[index["parsed_error"]] = f"Read error: {self._unreadable('parsed.txt', exc)}"
+            return
+        self.row[index["parsed_value"]], self.row[index["parsed_error"]] = loader.parsed_score(data)
+
+
+def _listing(layout: DataLayout, stage: Stage) -> tuple[Any, str, dict[str, dict[str, int]]]:
+    """(storage, stage key prefix, gen id -> {file name: size}) from one listing of the stage."""
+    storage, stage_key = split(layout.stage_dir(stage))
+    prefix = stage_key + "/"
+    files: dict[str, dict[str, int]] = {}
+    for info in storage.list_prefix(prefix):
+        gen_id, _, name = info.key[len(prefix) :].partition("/")
+        if name and "/" not in name:
+            files.setdefault(gen_id, {})[name] = info.size
+        elif name:
+            files.setdefault(gen_id, {})
+    return storage, prefix, files
+
+
+def list_gen_ids(layout: DataLayout, stage: Stage) -> list[str]:
+    return sorted(name for name in _listing(layout, stage)[2] if not name.startswith("."))
+
+
+def read_gens(layout: DataLayout, stage: Stage, gen_ids: Iterable[str], *, metadata: bool) -> pd.DataFrame:
+    ids = list(dict.fromkeys(gen_ids))
+    if not ids:
+        return _frame([], stage)
+    storage, prefix, files = _listing(layout, stage)
+    wanted = [n for n in JSON_FILES if metadata or n != "metadata.json"]
+    if stage != "evaluation":
+        wanted = [n for n in wanted if n != "parsed_metadata.json"]
+    keys = [f"{prefix}{gid}/{name}" for gid in ids if gid in files for name in wanted if name in files[gid]]
+    fetched = storage.read_many(keys) if keys else {}
+    rows: list[list[Any]] = []
+    readers: list[_FetchedReader] = []
+    for gen_id in ids:
+        invalid = invalid_id(gen_id)
+        if invalid is not None or gen_id not in files:
+            rows.append(loader._absent(gen_id, invalid))
+            continue
+        row: list[Any] = [None] * loader._WIDTH
+        row[0], row[1] = gen_id, True
+        entries = files[gen_id]
+        for index, name in loader._PRESENCE_INDEX:
+            row[index] = name in entries
+        reader = _FetchedReader(row, entries, fetched, f"{prefix}{gen_id}/")
+        _fill(reader, stage, metadata)
+        rows.append(row)
+        readers.append(reader)
+    if stage == "evaluation":
+        more = [r.prefix + "parsed.txt" for r in readers if r.needs_parsed_text()]
+        fetched.update(storage.read_many(more) if more else {})
+        for reader in readers:
+            reader.score_from_fetched()
+    for reader in readers:
+        if reader.problems:
+            reader.row[loader._INDEX["read_error"]] = "; ".join(reader.problems)
+    return _frame(rows, stage)
+
+
+def _frame(rows: list[list[Any]], stage: str) -> pd.DataFrame:
+    frame = pd.DataFrame(rows, columns=list(loader.RECORD_COLUMNS))
+    frame = frame.astype({c: "object" for c in loader.RECORD_COLUMNS}) if frame.empty else frame
+    frame.insert(1, "stage", stage)
+    return frame
+
+
+def _fill(reader: _FetchedReader, stage: str, metadata: bool) -> None:
+    """What ``loader.read_one`` fills from the JSON files, in the same order."""
+    if metadata and "metadata.json" in reader.entries:
+        reader.fill_meta(reader.json("metadata.json"), stage)
+    if "error.json" in reader.entries:
+        reader.fill(reader.json("error.json"), loader._ERROR_FIELDS, "error.json")
+    if "raw_metadata.json" in reader.entries:
+        raw = reader.json("raw_metadata.json")
+        reader.fill(raw, loader._RAW_FIELDS, "raw_metadata.json")
+        usage = raw.get("usage")
+        if usage is not None and not isinstance(usage, dict):
+            reader.problems.append("raw_metadata.json: unusable value of usage")
+        reader.fill(usage if isinstance(usage, dict) else {}, loader._USAGE_FIELDS, "raw_metadata.json usage")
+    if stage == "evaluation" and "parsed_metadata.json" in reader.entries:
+        reader.fill(reader.json("parsed_metadata.json"), loader._PARSED_FIELDS, "parsed_metadata.json")
