@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -117,6 +118,24 @@ def load_texts(layout: DataLayout, data: ScopeData) -> Texts:
     frame = pd.concat(parts, ignore_index=True)
     frame["words"] = frame["text"].str.split().str.len().fillna(0).astype(int)
     return Texts(frame[columns])
+
+
+class _Embeds(Protocol):
+    settings: Any
+
+    def embed(self, texts: Sequence[str], *, model: str | None = None) -> list[list[float]]: ...
+
+
+def embedder_for(client: _Embeds | None) -> Embedder | None:
+    """The report's ``embed`` from an LLM client (``OpenAICompatibleClient``, ``LLMHook.get_conn()``):
+    None when its settings name no ``embedding_model`` (then the diversity tables use TF-IDF only)."""
+    if client is None or not getattr(client.settings, "embedding_model", None):
+        return None
+
+    def embed(texts: Sequence[str]) -> np.ndarray:
+        return np.asarray(client.embed(texts), dtype=float)
+
+    return embed
 
 
 def _embedding_labels(frame: pd.DataFrame, blocks: np.ndarray, order: np.ndarray, embed: Embedder) -> np.ndarray:
