@@ -25,7 +25,9 @@ import pandas as pd
 
 from daydream.analysis import agreement as alpha_stats
 from daydream.analysis import compare, documents, means
+from daydream.analysis.bootstrap import cell_totals, percentile_interval, resample_global
 from daydream.analysis.calibration import JUDGE, zscore_by_judge
+from daydream.analysis.frames import LEVEL, N_BOOT, SEED, group_codes
 from daydream.reports.pivots import DOCUMENT_KEYS, GROUPINGS, JUDGE_SEP, with_flags
 
 X10 = "x10"
@@ -62,39 +64,58 @@ def used_rows(scores: pd.DataFrame, include_stale: bool) -> pd.DataFrame:
     return used.assign(**{X10: used["score_normalized"].astype(float) * 10.0, "score": used["score"].astype(float)})
 
 
-def _intervals(used: pd.DataFrame, by: list[str]) -> pd.DataFrame:
-    """``by`` + the ``CI_COLUMNS`` (document-cluster bootstrap of the raw and the normalised mean)."""
-    raw = means.bootstrap_means(used, "score", by)
-    norm = means.bootstrap_means(used, "score_normalized", by)
-    out = raw[[*by, "n_clusters", "ci_low", "ci_high"]].rename(
-        columns={"ci_low": "mean_ci_low", "ci_high": "mean_ci_high", "n_clusters": "n_documents"}
-    )
-    out["mean_normalized_ci_low"] = norm["ci_low"].to_numpy()
-    out["mean_normalized_ci_high"] = norm["ci_high"].to_numpy()
-    return out
+def _grouping_draws(used: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+    """Every group of every ``GROUPINGS`` grouping as one column of one document-cluster bootstrap.
+
+    One resample for all groupings (instead of one per grouping and value): the groupings only
+    relabel the same rows, so each row enters once per grouping with its group's column number.
+    Returns the key table (``grouping``, ``key``) and, per column, ``n_documents`` and the intervals.
+    """
+    clusters, _ = group_codes(used, ["document_gen_id"])
+    raw, norm = used["score"].to_numpy(dtype=float), used["score_normalized"].to_numpy(dtype=float)
+    keys, cols, offset = [], [], 0
+    for name, columns in GROUPINGS:
+        codes, table = group_codes(used, columns) if columns else (np.zeros(len(used), dtype=np.int64), None)
+        labels = (
+            table[columns].astype(str).replace("", "(none)").agg(" | ".join, axis=1) if table is not None else ["all"]
+        )
+        keys.append(pd.DataFrame({"grouping": name, "key": list(labels)}))
+        cols.append(codes + offset)
+        offset += len(labels)
+    column = np.concatenate(cols)
+    rows = np.tile(clusters, len(GROUPINGS))
+    ones = np.ones(column.size)
+    _, mats = cell_totals(rows, column, offset, [np.tile(raw, len(GROUPINGS)), np.tile(norm, len(GROUPINGS)), ones])
+    (s_raw, s_norm, n), (d_raw, d_norm, d_n) = resample_global(mats, N_BOOT, SEED)
+    n_docs = np.diff(mats[2].tocsc().indptr)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        raw_ci = percentile_interval(d_raw / d_n, n_docs, LEVEL)
+        norm_ci = percentile_interval(d_norm / d_n, n_docs, LEVEL)
+    values = {
+        "n_documents": n_docs.astype(float),
+        "mean_ci_low": raw_ci[0],
+        "mean_ci_high": raw_ci[1],
+        "mean_normalized_ci_low": norm_ci[0],
+        "mean_normalized_ci_high": norm_ci[1],
+    }
+    return pd.concat(keys, ignore_index=True), values
 
 
 def final_results_intervals(final: pd.DataFrame, used: pd.DataFrame) -> pd.DataFrame:
-    """``final_results`` with ``n_documents`` and the ``CI_COLUMNS`` of each group's mean."""
+    """``final_results`` with ``n_documents`` and the ``CI_COLUMNS`` of each group's mean (the same
+    key spelling as ``pivots.final_results``: ``a | b``, ``(none)`` for an empty value)."""
     extra = ["n_documents", *CI_COLUMNS]
     out = final.copy()
     for column in extra:
         out[column] = np.nan
-    if used.empty:
+    if used.empty or out.empty:
         return out
-    for name, keys in GROUPINGS:
-        rows = out.index[out["grouping"] == name]
-        if rows.empty:
-            continue
-        work = used.assign(**{k: used[k].astype(str) for k in keys})
-        ci = _intervals(work, keys) if keys else _intervals(work.assign(_all="all"), ["_all"])
-        if keys:
-            ci = ci.astype({k: str for k in keys})
-            joined = out.loc[rows, keys].astype(str).merge(ci, on=keys, how="left")
-        else:
-            joined = ci.iloc[[0] * len(rows)]
-        for column in extra:
-            out.loc[rows, column] = joined[column].to_numpy()
+    keys, values = _grouping_draws(used)
+    position = pd.Series(np.arange(len(keys)), index=pd.MultiIndex.from_frame(keys))
+    found = position.reindex(pd.MultiIndex.from_frame(out[["grouping", "key"]].astype(str))).to_numpy()
+    hit = ~np.isnan(found)
+    for column in extra:
+        out.loc[hit, column] = values[column][found[hit].astype(np.int64)]
     return out
 
 
