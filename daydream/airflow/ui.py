@@ -28,6 +28,7 @@ from daydream.combos import ComboCatalog
 from daydream.errors import DayDreamError, shown
 from daydream.paths import DataLayout, id_problem
 from daydream.reports import html as h
+from daydream.reports import sections, uncertainty
 from daydream.reports.aggregate import ScopeData, load_scope
 from daydream.reports.build import headline
 from daydream.reports.cost import calls_frame, cost_table
@@ -186,11 +187,13 @@ def _overview(layout: DataLayout, rows: list[CohortRow], base: str) -> h.Table:
 def _cohort_context(data: ScopeData, cohort_id: str, base: str) -> dict[str, Any]:
     costs = cost_table(calls_frame(data.gens, data.catalogs, members_only=True))
     docs = document_table(data.scores)
-    board = h.leaderboard_frame(docs, LEADERBOARD_SIZE)
+    used = uncertainty.used_rows(data.scores, False)
+    ranked = uncertainty.leaderboard(used, docs, uncertainty.document_intervals(used), LEADERBOARD_SIZE)
+    board = sections.board_frame(ranked)
     leaderboard = h.table(
         board,
-        h.LEADERBOARD_COLUMNS,
-        headers=h.LEADERBOARD_HEADERS,
+        sections.BOARD_COLUMNS,
+        headers=sections.BOARD_HEADERS,
         links={
             "document_gen_id": lambda r: (
                 f"{base}/cohorts/{cohort_id}/documents/{r['document_gen_id']}"
@@ -207,6 +210,10 @@ def _cohort_context(data: ScopeData, cohort_id: str, base: str) -> dict[str, Any
         "progress": h.table(stage_summary(data)),
         "leaderboard": leaderboard,
         "unscored": int((docs["n"] == 0).sum()),
+        "science": {
+            "verdict": uncertainty.leaderboard_verdict(ranked),
+            **sections.difference_context(uncertainty.comparisons(used)),
+        },
     }
 
 

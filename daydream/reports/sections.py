@@ -60,6 +60,19 @@ def board_frame(board: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+def difference_context(comparisons: pd.DataFrame, agreement: pd.DataFrame | None = None) -> dict[str, Any]:
+    """The context of ``science.html``'s ``difference`` block (the UI page uses it alone)."""
+    significant = (
+        comparisons["significant"].fillna(False).astype(bool) if len(comparisons) else pd.Series([], dtype=bool)
+    )
+    return {
+        "n_significant": int(significant.sum()),
+        "n_comparisons": len(comparisons),
+        "comparisons": _comparisons(comparisons),
+        "alpha": _alpha(agreement) if agreement is not None else None,
+    }
+
+
 def _comparisons(table: pd.DataFrame) -> h.Table:
     frame = table.assign(
         interval=[interval(lo, hi) for lo, hi in zip(table["ci_low"], table["ci_high"], strict=True)],
