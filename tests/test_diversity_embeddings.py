@@ -89,3 +89,20 @@ def test_report_adds_embedding_clusters(tmp_path, offline_server):
     row = summary[summary["stage"] == "essay"].iloc[0]
     assert (row["n_generated"], row["n_distinct"], row["n_distinct_embedding"]) == (4, 3, 3)
     assert "embedding clusters" in (result.output_dir / "index.html").read_text()
+
+
+def test_a_failing_embedding_endpoint_leaves_the_tfidf_clusters(tmp_path, offline_server):
+    b = StoreBuilder(tmp_path)
+    draft = b.draft(b.combo(["alpha", "beta"]), "dt-v1", "gen1")
+    essays = [b.essay(draft, "et-v1", "gen1", replicate=i + 1, text=t) for i, t in enumerate([BASE, EDITED])]
+    for essay in essays:
+        b.evaluation(essay, "judge-b", "j1", 6)
+    b.write_membership("c1")
+    offline_server.configure(missing_endpoints=["embeddings"])
+    embed = embedder_for(make_client(offline_server, embedding_model=MODEL, max_retries=0))
+    result = build_cohort_reports(DataLayout(tmp_path), "c1", embed=embed)
+    summary = pd.read_csv(result.output_dir / "analysis/distinct_ideas.csv")
+    assert summary[summary["stage"] == "essay"]["n_distinct"].tolist() == [1]
+    assert summary["n_distinct_embedding"].isna().all()
+    page = (result.output_dir / "index.html").read_text()
+    assert "embedding clusters not computed" in page and "404" in page and CANARY not in page

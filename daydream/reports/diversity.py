@@ -25,7 +25,9 @@ import numpy as np
 import pandas as pd
 
 from daydream.analysis import ideas
+from daydream.analysis.frames import AnalysisInputError
 from daydream.analysis.text_similarity import NEAR_DUPLICATE
+from daydream.errors import DayDreamError
 from daydream.paths import DataLayout, Stage
 from daydream.reports.aggregate import ScopeData
 from daydream.reports.safefs import invalid_id, open_gen_dir, open_stage_dir, read_bytes
@@ -152,37 +154,56 @@ class Diversity:
     curve: pd.DataFrame
     embeddings: bool
     threshold: float = NEAR_DUPLICATE
+    problem: str | None = None
+    """Why a part was left out (a group above the similarity limit, an embedding request that failed)."""
 
 
 def diversity(texts: Texts, embed: Embedder | None = None) -> Diversity:
-    """Clusters per group, distinct ideas and the saturation curve (see the module docstring)."""
+    """Clusters per group, distinct ideas and the saturation curve (see the module docstring).
+
+    Never stops the report: a group above ``text_similarity.MAX_BLOCK_CELLS`` leaves the tables
+    empty, and a failed embedding request leaves the TF-IDF clusters without embedding ones; either
+    way ``problem`` says why, and the page shows it.
+    """
     frame = texts.frame
+    empty = Diversity(
+        pd.DataFrame(columns=CLUSTER_COLUMNS),
+        pd.DataFrame(columns=SUMMARY_COLUMNS),
+        pd.DataFrame(columns=CURVE_COLUMNS),
+        embed is not None,
+    )
     if frame.empty:
-        return Diversity(
-            pd.DataFrame(columns=CLUSTER_COLUMNS),
-            pd.DataFrame(columns=SUMMARY_COLUMNS),
-            pd.DataFrame(columns=CURVE_COLUMNS),
-            embed is not None,
-        )
+        return empty
     frame = frame.sort_values([*GROUP, "replicate", "gen_id"], kind="stable").reset_index(drop=True)
     blocks = frame[GROUP].astype(str).agg("|".join, axis=1).to_numpy()
     order = np.arange(len(frame))
-    labels = ideas.text_clusters(frame["text"].tolist(), blocks, order)
+    try:
+        labels = ideas.text_clusters(frame["text"].tolist(), blocks, order)
+    except AnalysisInputError as exc:
+        empty.problem = f"near-duplicates not computed: {exc}"
+        return empty
     out = frame.drop(columns=["text"]).assign(cluster=[f"t{label}" for label in labels])
-    sizes = out.groupby("cluster")["gen_id"].transform("size")
-    out["cluster_size"] = sizes.to_numpy()
+    out["cluster_size"] = out.groupby("cluster")["gen_id"].transform("size").to_numpy()
     out["representative"] = out.groupby("cluster")["gen_id"].transform("first").to_numpy()
     out["embedding_cluster"] = ""
+    problem = None
     if embed is not None:
-        emb = _embedding_labels(frame, blocks, order, embed)
-        out["embedding_cluster"] = [f"e{label}" for label in emb]
+        try:
+            out["embedding_cluster"] = [f"e{label}" for label in _embedding_labels(frame, blocks, order, embed)]
+        except DayDreamError as exc:  # an LLMError of the endpoint, or a malformed matrix
+            problem = f"embedding clusters not computed: {exc}"
     summary, curve = ideas.distinct_ideas(out.assign(order=order), "cluster", GROUP, "order")
-    if embed is not None:
+    summary["n_distinct_embedding"] = np.nan
+    if embed is not None and problem is None:
         emb_summary, _ = ideas.distinct_ideas(out.assign(order=order), "embedding_cluster", GROUP, "order")
         summary["n_distinct_embedding"] = emb_summary["n_distinct"].to_numpy()
-    else:
-        summary["n_distinct_embedding"] = np.nan
-    return Diversity(out[CLUSTER_COLUMNS], summary[SUMMARY_COLUMNS], curve[CURVE_COLUMNS], embed is not None)
+    return Diversity(
+        out[CLUSTER_COLUMNS],
+        summary[SUMMARY_COLUMNS],
+        curve[CURVE_COLUMNS],
+        embed is not None and problem is None,
+        problem=problem,
+    )
 
 
 def headline(result: Diversity) -> dict[str, dict[str, int]]:

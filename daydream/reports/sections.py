@@ -123,6 +123,7 @@ def science(ev: Evidence | None, agreement: pd.DataFrame | None = None) -> dict[
         "no_pairwise": bias.NO_PAIRWISE,
         "threshold": NEAR_DUPLICATE,
         "embeddings": div.embeddings,
+        "diversity_problem": div.problem,
         "diversity_totals": [
             (stage, t["generated"], t["distinct"], t["groups"], t["groups_with_duplicates"])
             for stage, t in headline(div).items()
