@@ -227,3 +227,15 @@ def test_near_duplicates_and_saturation(tmp_path):
     assert list(curve[curve["stage"] == "essay"]["distinct"]) == [1, 1, 2, 3]
     page = (result.output_dir / "index.html").read_text()
     assert "How many different ideas?" in page and "0.6" in page
+
+
+def test_cross_experiment_template_versions_carry_intervals(noise):
+    from daydream.reports import build_cross_experiment
+
+    result, _, _ = noise
+    root = result.output_dir.parents[2]
+    cross = build_cross_experiment(DataLayout(root))
+    table = pd.read_csv(cross.output_dir / "template_version_comparison.csv")
+    assert {"dt-v1", "dt-v2", "et-v1", "judge-b"} <= set(table["template_id"])
+    assert (table["mean_normalized_ci_low"] <= table["mean_normalized"]).all()
+    assert (table["mean_normalized"] <= table["mean_normalized_ci_high"]).all()
