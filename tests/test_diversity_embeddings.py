@@ -25,6 +25,9 @@ from daydream.reports.diversity import embedder_for  # noqa: E402
 
 __all__ = ["offline_server"]  # fixture used by name
 MODEL = "offline-embed"
+SLOW_OK = {"timeout_s": 120.0}
+"""The shared test machine can be very loaded: a generous per-request timeout keeps a slow answer
+from being taken for a failed endpoint."""
 BASE = (
     "A lighthouse keeper learns to read the tides as a ledger of debts owed by the moon, and builds "
     "a clock that runs on the interest."
@@ -39,7 +42,7 @@ def _cos(a, b) -> float:
 
 
 def test_embed_through_the_openai_client_is_deterministic_and_similarity_tracks_wording(offline_server):
-    client = make_client(offline_server, embedding_model=MODEL)
+    client = make_client(offline_server, embedding_model=MODEL, **SLOW_OK)
     first = client.embed([BASE, EDITED, OTHER])
     again = client.embed([BASE, EDITED, OTHER])
     assert first == again and len(first) == 3 and all(len(v) == DIMENSIONS for v in first)
@@ -49,7 +52,7 @@ def test_embed_through_the_openai_client_is_deterministic_and_similarity_tracks_
 
 
 def test_the_openai_default_base64_encoding_decodes_to_the_same_vectors(offline_server):
-    raw = openai.OpenAI(base_url=offline_server.base_url, api_key=CANARY, max_retries=0)
+    raw = openai.OpenAI(base_url=offline_server.base_url, api_key=CANARY, max_retries=0, timeout=120.0)
     response = raw.embeddings.create(model=MODEL, input=[BASE, OTHER])  # openai asks for base64 by default
     assert [d.index for d in response.data] == [0, 1]
     assert response.data[0].embedding == pytest.approx(embed_text(BASE), abs=1e-6)
@@ -57,11 +60,11 @@ def test_the_openai_default_base64_encoding_decodes_to_the_same_vectors(offline_
 
 def test_without_an_embedding_model_or_endpoint_embed_fails_in_one_line(offline_server):
     with pytest.raises(LLMError, match="no embedding model") as no_model:
-        make_client(offline_server).embed([BASE])
+        make_client(offline_server, **SLOW_OK).embed([BASE])
     assert "\n" not in str(no_model.value)
     offline_server.configure(missing_endpoints=["embeddings"])
     with pytest.raises(LLMError) as missing:
-        make_client(offline_server, embedding_model=MODEL).embed([BASE])
+        make_client(offline_server, embedding_model=MODEL, **SLOW_OK).embed([BASE])
     assert "404" in str(missing.value) and CANARY not in str(missing.value)
     assert embedder_for(make_client(offline_server)) is None  # no embedding_model: TF-IDF only
 
@@ -79,7 +82,7 @@ def test_report_adds_embedding_clusters(tmp_path, offline_server):
     for essay in essays:
         b.evaluation(essay, "judge-b", "j1", 6)
     b.write_membership("c1")
-    embed = embedder_for(make_client(offline_server, embedding_model=MODEL))
+    embed = embedder_for(make_client(offline_server, embedding_model=MODEL, **SLOW_OK))
     assert embed is not None
     result = build_cohort_reports(DataLayout(tmp_path), "c1", embed=embed)
     clusters = pd.read_csv(result.output_dir / "analysis/near_duplicates.csv").set_index("gen_id")
@@ -99,7 +102,7 @@ def test_a_failing_embedding_endpoint_leaves_the_tfidf_clusters(tmp_path, offlin
         b.evaluation(essay, "judge-b", "j1", 6)
     b.write_membership("c1")
     offline_server.configure(missing_endpoints=["embeddings"])
-    embed = embedder_for(make_client(offline_server, embedding_model=MODEL, max_retries=0))
+    embed = embedder_for(make_client(offline_server, embedding_model=MODEL, max_retries=0, **SLOW_OK))
     result = build_cohort_reports(DataLayout(tmp_path), "c1", embed=embed)
     summary = pd.read_csv(result.output_dir / "analysis/distinct_ideas.csv")
     assert summary[summary["stage"] == "essay"]["n_distinct"].tolist() == [1]
