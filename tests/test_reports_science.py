@@ -239,3 +239,20 @@ def test_cross_experiment_template_versions_carry_intervals(noise):
     assert {"dt-v1", "dt-v2", "et-v1", "judge-b"} <= set(table["template_id"])
     assert (table["mean_normalized_ci_low"] <= table["mean_normalized"]).all()
     assert (table["mean_normalized"] <= table["mean_normalized_ci_high"]).all()
+
+
+def test_text_reading_is_bounded(tmp_path, monkeypatch):
+    """Past the total text budget the remaining texts are left out, and the page says so."""
+    from daydream.reports import diversity
+
+    b = StoreBuilder(tmp_path)
+    draft = b.draft(b.combo(["alpha", "beta"]), "dt-v1", "gen1", text="one line draft")
+    essays = [b.essay(draft, "et-v1", "gen1", replicate=r, text="word " * 400) for r in (1, 2, 3)]
+    for essay in essays:
+        b.evaluation(essay, "judge-b", "j1", 5)
+    b.write_membership("c1")
+    monkeypatch.setattr(diversity, "TOTAL_TEXT_BYTES", 2500)
+    result = build_cohort_reports(DataLayout(tmp_path), "c1")
+    clusters = pd.read_csv(result.output_dir / "analysis/near_duplicates.csv")
+    assert 1 <= (clusters["stage"] == "essay").sum() < 3
+    assert "texts read up to the limit of 2,500 bytes" in (result.output_dir / "index.html").read_text()

@@ -32,8 +32,11 @@ from daydream.paths import DataLayout, Stage
 from daydream.reports.aggregate import ScopeData
 from daydream.reports.safefs import invalid_id, open_gen_dir, open_stage_dir, read_bytes
 
-TEXT_BYTES = 200_000
+TEXT_BYTES = 65_536
 """At most this many bytes of each text are read (an essay is a few thousand)."""
+TOTAL_TEXT_BYTES = 512 << 20
+"""At most this many bytes of text in all (a hostile store of huge files stays bounded): beyond it the
+remaining texts are left out of the length and diversity checks, and the page says so."""
 EMBED_BATCH = 64
 """Texts per embedding request."""
 GROUP = ["stage", "combo_id", "template_id", "llm_model_id"]
@@ -58,21 +61,30 @@ SUMMARY_COLUMNS = [*GROUP, "n_generated", "n_distinct", "distinct_share", "n_dis
 CURVE_COLUMNS = [*GROUP, "k", "distinct"]
 
 
-def read_texts(layout: DataLayout, stage: Stage, gen_ids: Sequence[str]) -> dict[str, str]:
-    """``parsed.txt`` of each readable generation (refused, missing or unreadable ones are left out)."""
+def read_texts(
+    layout: DataLayout, stage: Stage, gen_ids: Sequence[str], budget: list[int] | None = None
+) -> dict[str, str]:
+    """``parsed.txt`` of each readable generation (refused, missing or unreadable ones are left out).
+
+    ``budget``: ``[bytes left]``, shared between calls; reading stops when it runs out."""
     out: dict[str, str] = {}
+    budget = budget if budget is not None else [TOTAL_TEXT_BYTES]
     stage_fd = open_stage_dir(layout, stage) if gen_ids else None
     if stage_fd is None:
         return out
     try:
         for gen_id in gen_ids:
+            if budget[0] <= 0:
+                break
             if invalid_id(gen_id) is not None:
                 continue
             fd, _ = open_gen_dir(stage_fd, gen_id)
             if fd is None:
                 continue
             try:
-                out[gen_id] = read_bytes("parsed.txt", fd, TEXT_BYTES, cut=True).decode("utf-8", errors="replace")
+                data = read_bytes("parsed.txt", fd, TEXT_BYTES, cut=True)
+                budget[0] -= len(data)
+                out[gen_id] = data.decode("utf-8", errors="replace")
             except OSError:
                 pass
             finally:
@@ -88,6 +100,7 @@ class Texts:
 
     frame: pd.DataFrame
     """``stage, gen_id, combo_id, template_id, llm_model_id, replicate, text, words``."""
+    problem: str | None = None
 
     def words_of(self) -> pd.Series:
         return self.frame.set_index("gen_id")["words"]
@@ -97,6 +110,7 @@ def load_texts(layout: DataLayout, data: ScopeData) -> Texts:
     """Every member draft and essay that is done (``parsed.txt``), with its combo (an essay's is its
     draft's) and its word count."""
     parts = []
+    budget = [TOTAL_TEXT_BYTES]
     drafts = data.gens["draft"]
     combo_of = drafts.set_index("gen_id")["combo_id"] if not drafts.empty else pd.Series(dtype=object)
     for stage in ("draft", "essay"):
@@ -104,7 +118,7 @@ def load_texts(layout: DataLayout, data: ScopeData) -> Texts:
         if gens.empty:
             continue
         done = gens[gens["state"].isin(["done", "stale"])]
-        texts = read_texts(layout, stage, list(done["gen_id"]))
+        texts = read_texts(layout, stage, list(done["gen_id"]), budget)
         frame = done[done["gen_id"].isin(texts.keys())][
             ["gen_id", "combo_id", "template_id", "llm_model_id", "replicate"]
         ]
@@ -119,7 +133,13 @@ def load_texts(layout: DataLayout, data: ScopeData) -> Texts:
         return Texts(pd.DataFrame(columns=columns))
     frame = pd.concat(parts, ignore_index=True)
     frame["words"] = frame["text"].str.split().str.len().fillna(0).astype(int)
-    return Texts(frame[columns])
+    problem = (
+        f"texts read up to the limit of {TOTAL_TEXT_BYTES:,} bytes in all; the rest are left out of the "
+        "length and diversity checks"
+        if budget[0] <= 0
+        else None
+    )
+    return Texts(frame[columns], problem)
 
 
 class _Embeds(Protocol):
@@ -172,6 +192,7 @@ def diversity(texts: Texts, embed: Embedder | None = None) -> Diversity:
         pd.DataFrame(columns=CURVE_COLUMNS),
         embed is not None,
     )
+    empty.problem = texts.problem
     if frame.empty:
         return empty
     frame = frame.sort_values([*GROUP, "replicate", "gen_id"], kind="stable").reset_index(drop=True)
@@ -186,22 +207,23 @@ def diversity(texts: Texts, embed: Embedder | None = None) -> Diversity:
     out["cluster_size"] = out.groupby("cluster")["gen_id"].transform("size").to_numpy()
     out["representative"] = out.groupby("cluster")["gen_id"].transform("first").to_numpy()
     out["embedding_cluster"] = ""
-    problem = None
+    problem, embedded = texts.problem, False
     if embed is not None:
         try:
             out["embedding_cluster"] = [f"e{label}" for label in _embedding_labels(frame, blocks, order, embed)]
+            embedded = True
         except DayDreamError as exc:  # an LLMError of the endpoint, or a malformed matrix
-            problem = f"embedding clusters not computed: {exc}"
+            problem = "; ".join(filter(None, [problem, f"embedding clusters not computed: {exc}"]))
     summary, curve = ideas.distinct_ideas(out.assign(order=order), "cluster", GROUP, "order")
     summary["n_distinct_embedding"] = np.nan
-    if embed is not None and problem is None:
+    if embedded:
         emb_summary, _ = ideas.distinct_ideas(out.assign(order=order), "embedding_cluster", GROUP, "order")
         summary["n_distinct_embedding"] = emb_summary["n_distinct"].to_numpy()
     return Diversity(
         out[CLUSTER_COLUMNS],
         summary[SUMMARY_COLUMNS],
         curve[CURVE_COLUMNS],
-        embed is not None and problem is None,
+        embedded,
         problem=problem,
     )
 
