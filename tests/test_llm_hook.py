@@ -171,6 +171,7 @@ def test_the_connection_form_and_the_extras_are_derived_from_the_settings():
     values = {"timeout_s": 3, "max_total_wait_s": 4, "backoff_base_s": 0.5, "backoff_max_s": 2, "max_retries": 1}
     values |= {"usage_accounting": False, "extra_headers": {"X": "y"}, "request_defaults": {"a": 1}}
     values |= {"stages": {"draft": {"max_tokens": 7}}}
+    values |= {"embedding_model": "offline-embed"}
     for key, name in keys.items():
         settings = LLMSettings(**settings_from_extras({key: values[name]}, conn_id="c"))
         assert getattr(settings, name) == LLMSettings(**{name: values[name]}).__getattribute__(name), key

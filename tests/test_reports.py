@@ -33,6 +33,17 @@ TABLES = [
     "analysis/evaluator_agreement.csv",
     "analysis/variance_decomposition.csv",
     "analysis/judge_reliability.csv",
+    # issue 14: intervals, comparisons, judge bias checks, diversity (tests/test_reports_science.py)
+    "summary/leaderboard.csv",
+    "analysis/comparisons.csv",
+    "analysis/judge_calibration.csv",
+    "analysis/length_bias.csv",
+    "analysis/length_controlled_means.csv",
+    "analysis/self_preference.csv",
+    "analysis/position_bias.csv",
+    "analysis/near_duplicates.csv",
+    "analysis/distinct_ideas.csv",
+    "analysis/saturation_curve.csv",
 ]
 CHARTS = ["score_distribution", "model_template_heatmap", "judge_agreement"]
 

@@ -21,6 +21,7 @@ calls ``aget_settings``/``aget_client``/``acomplete``, which read the connection
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from airflow.sdk import BaseHook
@@ -130,6 +131,10 @@ class LLMHook(BaseHook):
         if self._client is None:
             self._client = OpenAICompatibleClient(await self.aget_settings())
         return self._client
+
+    def embed(self, texts: Sequence[str], *, model: str | None = None) -> list[list[float]]:
+        """Vectors from ``/embeddings`` (the connection's extra ``embedding_model`` unless ``model``)."""
+        return self.get_conn().embed(texts, model=model)
 
     def complete(self, *, model: str, prompt: str, max_tokens: int, temperature: float) -> LLMResult:
         return self.get_conn().complete(model=model, prompt=prompt, max_tokens=max_tokens, temperature=temperature)

@@ -176,9 +176,12 @@ def cohort_outcome() -> dict[str, Any]:
 
 
 def report() -> dict[str, Any]:
+    from daydream.reports.diversity import embedder_for
+
     run = current_run()
     with user_errors():
-        return orchestration.build_reports(layout(), run.cohort_id)
+        # embedding clusters only when the connection's extras name an embedding_model
+        return orchestration.build_reports(layout(), run.cohort_id, embed=embedder_for(llm_client()))
 
 
 def cohorts_to_resume() -> list[dict[str, Any]]:

@@ -31,6 +31,7 @@ from daydream.combos import ComboCatalog
 from daydream.errors import DayDreamError, shown
 from daydream.paths import DataLayout, id_problem
 from daydream.reports import html as h
+from daydream.reports import sections, uncertainty
 from daydream.reports.aggregate import ScopeData, load_scope
 from daydream.reports.build import headline
 from daydream.reports.cost import calls_frame, cost_table
@@ -210,14 +211,37 @@ def _overview(layout: DataLayout, rows: list[CohortRow], base: str) -> h.Table:
     )
 
 
+_STATS_LOCK = threading.Lock()
+_STATS: dict[int, tuple[ScopeData, pd.DataFrame, pd.DataFrame]] = {}
+"""The leaderboard and comparisons of a cached ``ScopeData`` (bootstraps: a second on 100,000
+evaluations), kept as long as the scope itself is cached; the entry holds the scope, so its id
+cannot be reused by another object while the entry exists."""
+
+
+def _statistics(data: ScopeData, docs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    with _STATS_LOCK:
+        entry = _STATS.get(id(data))
+    if entry is not None and entry[0] is data:
+        return entry[1], entry[2]
+    used = uncertainty.used_rows(data.scores, False)
+    ranked = uncertainty.leaderboard(used, docs, uncertainty.document_intervals(used), LEADERBOARD_SIZE)
+    comparisons = uncertainty.comparisons(used)
+    with _STATS_LOCK:
+        while len(_STATS) >= 8:
+            _STATS.pop(next(iter(_STATS)))
+        _STATS[id(data)] = (data, ranked, comparisons)
+    return ranked, comparisons
+
+
 def _cohort_context(data: ScopeData, cohort_id: str, base: str) -> dict[str, Any]:
     costs = cost_table(calls_frame(data.gens, data.catalogs, members_only=True))
     docs = document_table(data.scores)
-    board = h.leaderboard_frame(docs, LEADERBOARD_SIZE)
+    ranked, comparisons = _statistics(data, docs)
+    board = sections.board_frame(ranked)
     leaderboard = h.table(
         board,
-        h.LEADERBOARD_COLUMNS,
-        headers=h.LEADERBOARD_HEADERS,
+        sections.BOARD_COLUMNS,
+        headers=sections.BOARD_HEADERS,
         links={
             "document_gen_id": lambda r: (
                 f"{base}/cohorts/{cohort_id}/documents/{r['document_gen_id']}"
@@ -234,6 +258,7 @@ def _cohort_context(data: ScopeData, cohort_id: str, base: str) -> dict[str, Any
         "progress": h.table(stage_summary(data)),
         "leaderboard": leaderboard,
         "unscored": int((docs["n"] == 0).sum()),
+        "science": {"verdict": uncertainty.leaderboard_verdict(ranked), **sections.difference_context(comparisons)},
     }
 
 

@@ -22,8 +22,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from scipy.special import ndtri
-from scipy.stats import t as student_t
+from scipy.special import ndtri, stdtr
 
 from daydream.analysis.bootstrap import cell_totals, percentile_interval, resample_global
 from daydream.analysis.calibration import JUDGE
@@ -64,7 +63,7 @@ def pearson(x: np.ndarray, y: np.ndarray, level: float = LEVEL) -> tuple[float, 
     half = float(ndtri(0.5 + level / 2.0)) / np.sqrt(n - 3) if n > 3 else np.inf
     low, high = np.tanh(np.arctanh(r) - half), np.tanh(np.arctanh(r) + half)
     stat = r * np.sqrt((n - 2) / (1.0 - r * r))
-    return (r, float(low), float(high), float(2.0 * student_t.sf(abs(stat), n - 2)))
+    return (r, float(low), float(high), float(2.0 * stdtr(n - 2, -abs(stat))))
 
 
 def spearman(x: np.ndarray, y: np.ndarray) -> float:

@@ -21,7 +21,6 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 from scipy.special import ndtri
-from scipy.stats import binomtest
 
 from daydream.analysis.calibration import JUDGE
 from daydream.analysis.frames import LEVEL, check_level, require_columns
@@ -98,6 +97,8 @@ def position_bias(comparisons: pd.DataFrame, judge: Sequence[str] = JUDGE, level
     check_level(level)
     require_columns(comparisons, ["document_a", "document_b", "verdict", *judge], "position_bias input")
     usable = comparisons[comparisons["verdict"].astype(str).isin(["A", "B", "tie"])]
+    from scipy.stats import binomtest  # here, not at the top: scipy.stats takes seconds to import
+
     rows = []
     for key, sub in usable.groupby([usable[c].astype(str) for c in judge], sort=True):
         keys = key if isinstance(key, tuple) else (key,)

@@ -23,6 +23,7 @@ model count as one model.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Literal
 
 import numpy as np
@@ -67,6 +68,12 @@ def model_name(model: str) -> str:
     return str(model).strip().lower().split(":", 1)[0]
 
 
+def _mapped(column: pd.Series, ident: Callable[[str], str]) -> np.ndarray:
+    """``ident`` of every value, computed once per distinct value (a report has 100,000 rows, a few models)."""
+    uniques = column.unique()
+    return column.map({value: ident(value) for value in uniques}).to_numpy(dtype=object)
+
+
 def self_preference(
     frame: pd.DataFrame,
     value: str,
@@ -91,8 +98,8 @@ def self_preference(
     require_columns(frame, [value, judge_model, author_model, document], "self_preference input")
     y = finite_values(frame, value, "self_preference input")
     ident = model_family if granularity == "family" else model_name
-    judges = frame[judge_model].map(ident).to_numpy(dtype=object)
-    authors = frame[author_model].map(ident).to_numpy(dtype=object)
+    judges = _mapped(frame[judge_model], ident)
+    authors = _mapped(frame[author_model], ident)
     clusters, _ = group_codes(frame, [document])
     names = sorted(set(judges))
     # one bootstrap for all judges: columns 4k..4k+3 are judge k's cells 0 own_J, 1 other_J (judges of

@@ -22,7 +22,7 @@ import asyncio
 import random
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import openai
@@ -276,6 +276,56 @@ class OpenAICompatibleClient:
         return outcome.value.model_copy(
             update={"attempts": outcome.attempts, "duration_s": round(time.monotonic() - started, 4)}
         )
+
+    # -- embeddings (the reports' idea clusters) -------------------------------------------------
+
+    def embed(self, texts: Sequence[str], *, model: str | None = None) -> list[list[float]]:
+        """One vector per text from ``/embeddings`` (``model``, else the settings' ``embedding_model``).
+
+        The same retry policy, failure classification and redaction as ``complete``. Asks for floats
+        (``encoding_format``), which every OpenAI-compatible server supports.
+        """
+        name = model or self.settings.embedding_model
+        if not name:
+            raise LLMError(
+                f"no embedding model for {self.settings.base_url}: set 'embedding_model' in the extras of "
+                "the Airflow connection 'llm_default'"
+            )
+        client = self._openai()
+        inputs = list(texts)
+        label = f"embeddings from model '{name}' at {self.settings.base_url}"
+
+        def attempt() -> list[list[float]] | AttemptFailure:
+            try:
+                raw = client.embeddings.create(model=name, input=inputs, encoding_format="float")
+            except Exception as exc:  # noqa: BLE001 (reduced to key-free facts, as in complete)
+                return self._failure(exc)
+            try:
+                rows = sorted(raw.data, key=lambda d: d.index)
+                vectors = [[float(v) for v in row.embedding] for row in rows]
+            except Exception as exc:  # noqa: BLE001 (a malformed body fails this call, redacted)
+                return unexpected_failure(exc, self._redactor)
+            if len(vectors) != len(inputs):
+                return unexpected_failure(
+                    ValueError(f"{len(vectors)} embeddings for {len(inputs)} texts"), self._redactor
+                )
+            return vectors
+
+        error: LLMError | None = None
+        try:
+            outcome = call_with_retries(
+                attempt,
+                self.policy,
+                sleep=self._sleep,
+                rng=self._rng,
+                label=label,
+                observers=(self.on_attempt_failure,),
+            )
+        except RetryExhausted as exc:
+            error = final_error(exc, label=label, secrets=self._secrets())
+        if error is not None:
+            raise error
+        return outcome.value
 
     # -- connection check ----------------------------------------------------------------------
 

@@ -107,6 +107,11 @@ class LLMSettings(BaseModel):
         description='Merged into every request body, e.g. {"provider": {"sort": "price"}}.',
     )
     usage_accounting: Annotated[bool, IN_EXTRA] = True
+    embedding_model: Annotated[str | None, IN_EXTRA] = Field(
+        default=None,
+        title="Embedding model",
+        description="The /embeddings model for the reports' embedding clusters of ideas (none: TF-IDF only).",
+    )
     stages: Annotated[dict[str, StageRequestDefaults], IN_EXTRA] = Field(
         default_factory=lambda: dict(DEFAULT_STAGE_REQUESTS)
     )

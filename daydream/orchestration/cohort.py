@@ -47,11 +47,12 @@ def build_cohort(layout: DataLayout, cohort_id: str, *, dry_run: bool = False) -
     return {**result.model_dump(mode="json"), "text": result.describe()}
 
 
-def build_reports(layout: DataLayout, cohort_id: str) -> dict[str, Any]:
-    """The cohort's reports (``cohorts/<id>/reports/``): tables, charts, ``index.html``."""
+def build_reports(layout: DataLayout, cohort_id: str, *, embed: Any = None) -> dict[str, Any]:
+    """The cohort's reports (``cohorts/<id>/reports/``): tables, charts, ``index.html``; ``embed``
+    (``reports.diversity.embedder_for``) adds embedding clusters of ideas."""
     from daydream.reports import build_cohort_reports
 
-    result = build_cohort_reports(layout, cohort_id)
+    result = build_cohort_reports(layout, cohort_id, embed=embed)
     headline = result.headline.model_dump(mode="json")
     index = layout.reports(cohort_id) / "index.html"
     log.info(

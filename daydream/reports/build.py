@@ -10,8 +10,10 @@ from pydantic import BaseModel
 from daydream import atomic
 from daydream.catalogs import Catalogs
 from daydream.paths import DataLayout, check_id
-from daydream.reports import agreement, charts, cost, pivots, progress, variance
+from daydream.reports import agreement, charts, cost, pivots, progress, uncertainty, variance
+from daydream.reports import diversity as ideas
 from daydream.reports.aggregate import ScopeData, load_scope
+from daydream.reports.evidence import Evidence, evidence
 from daydream.reports.page import PageInput, index_html
 from daydream.reports.scores import CROSS_SCORE_COLUMNS, SCORE_COLUMNS, usable
 
@@ -114,39 +116,70 @@ def build_cohort_reports(
     include_stale: bool = False,
     reparse_raw: bool = False,
     catalogs: Catalogs | None = None,
+    embed: ideas.Embedder | None = None,
+    comparisons: pd.DataFrame | None = None,
 ) -> ReportResult:
     """Every table, chart and the HTML page of one cohort. Works on an empty cohort too.
 
     ``reparse_raw`` also scores evaluations whose raw answer was never validated (no parsed.txt) by
-    parsing ``raw.txt`` here; those rows are marked ``reparsed`` in every table.
+    parsing ``raw.txt`` here; those rows are marked ``reparsed`` in every table. ``embed`` (texts ->
+    vectors, ``diversity.embedder_for``) adds embedding clusters to the diversity tables;
+    ``comparisons`` (pairwise verdicts, ``bias.PAIRWISE_COLUMNS``) feeds the position-bias check.
     """
     check_id(cohort_id, kind="cohort id")  # before any work: the id becomes a path
     catalogs = catalogs or Catalogs.load(layout)
     data = load_scope(layout, catalogs, cohort_id=cohort_id, reparse_raw=reparse_raw)
-    return write_cohort_reports(layout, data, include_stale=include_stale)
+    return write_cohort_reports(layout, data, include_stale=include_stale, embed=embed, comparisons=comparisons)
 
 
-def _tables(data: ScopeData, include_stale: bool) -> dict[str, pd.DataFrame]:
+def _tables(data: ScopeData, include_stale: bool, extra: Evidence) -> dict[str, pd.DataFrame]:
     scores = data.scores
+    used = extra.used
     return {
         "parsing/aggregated_scores.csv": scores_csv(scores),
-        "summary/generation_scores_pivot.csv": pivots.generation_scores_pivot(scores, include_stale),
-        "summary/evaluation_model_template_pivot.csv": pivots.evaluation_model_template_pivot(scores, include_stale),
-        "summary/final_results.csv": pivots.final_results(scores, include_stale),
+        "summary/generation_scores_pivot.csv": uncertainty.pivot_with_intervals(
+            pivots.generation_scores_pivot(scores, include_stale), extra.document_ci
+        ),
+        "summary/evaluation_model_template_pivot.csv": uncertainty.model_template_intervals(
+            pivots.evaluation_model_template_pivot(scores, include_stale), used
+        ),
+        "summary/final_results.csv": uncertainty.final_results_intervals(
+            pivots.final_results(scores, include_stale), used
+        ),
+        "summary/leaderboard.csv": extra.leaderboard,
         "summary/perfect_score_paths.csv": pivots.perfect_score_paths(scores),
         "summary/cost.csv": cost.cost_table(cost.calls_frame(data.gens, data.catalogs, members_only=True)),
         "summary/stage_summary.csv": progress.stage_summary(data),
-        "analysis/evaluator_agreement.csv": agreement.evaluator_agreement(scores, include_stale),
+        "analysis/evaluator_agreement.csv": uncertainty.alpha_with_intervals(
+            agreement.evaluator_agreement(scores, include_stale), agreement.judge_means(scores, include_stale)
+        ),
+        "analysis/comparisons.csv": extra.comparisons,
         "analysis/variance_decomposition.csv": variance.variance_decomposition(scores, include_stale),
         "analysis/judge_reliability.csv": progress.judge_reliability(scores),
+        "analysis/judge_calibration.csv": extra.calibration,
+        "analysis/length_bias.csv": extra.length_bias,
+        "analysis/length_controlled_means.csv": extra.length_controlled,
+        "analysis/self_preference.csv": extra.self_preference,
+        "analysis/position_bias.csv": extra.position_bias,
+        "analysis/near_duplicates.csv": extra.diversity.clusters,
+        "analysis/distinct_ideas.csv": extra.diversity.summary,
+        "analysis/saturation_curve.csv": extra.diversity.curve,
     }
 
 
-def write_cohort_reports(layout: DataLayout, data: ScopeData, *, include_stale: bool) -> ReportResult:
+def write_cohort_reports(
+    layout: DataLayout,
+    data: ScopeData,
+    *,
+    include_stale: bool,
+    embed: ideas.Embedder | None = None,
+    comparisons: pd.DataFrame | None = None,
+) -> ReportResult:
     cohort_id = data.cohort_id or ""
     write = _Writer(layout, layout.reports(cohort_id))
     scores = data.scores
-    tables = _tables(data, include_stale)
+    extra = evidence(layout, data, include_stale, embed, comparisons)
+    tables = _tables(data, include_stale, extra)
     for name, frame in tables.items():
         write.csv(name, frame)
     used = scores[usable(scores, include_stale)]
@@ -165,6 +198,8 @@ def write_cohort_reports(layout: DataLayout, data: ScopeData, *, include_stale: 
         reparse_raw=data.reparse_raw,
         stage_summary=tables["summary/stage_summary.csv"],
         docs=pivots.document_table(scores, include_stale),
+        evidence=extra,
+        agreement=tables["analysis/evaluator_agreement.csv"],
         scores=scores,
         final=tables["summary/final_results.csv"],
         reliability=tables["analysis/judge_reliability.csv"],
@@ -193,7 +228,12 @@ def build_cross_experiment(
     write = _Writer(layout, layout.cross_experiment)
     scores = data.scores
     write.csv("aggregated_scores.csv", scores_csv(scores, CROSS_SCORE_COLUMNS))
-    write.csv("template_version_comparison.csv", pivots.template_version_comparison(scores, include_stale))
+    write.csv(
+        "template_version_comparison.csv",
+        uncertainty.template_version_intervals(
+            pivots.template_version_comparison(scores, include_stale), uncertainty.used_rows(scores, include_stale)
+        ),
+    )
     return ReportResult(
         cohort_id=None,
         output_dir=write.out,

@@ -16,9 +16,11 @@ import pandas as pd
 
 from daydream.paths import DataLayout, id_problem
 from daydream.reports import html as h
+from daydream.reports import sections
+from daydream.reports.evidence import LEADERBOARD_SIZE, Evidence
 from daydream.reports.safefs import read_gen_text
 
-LEADERBOARD_SIZE = 20
+__all__ = ["LEADERBOARD_SIZE", "PageInput", "gen_href", "gen_text", "index_html", "judge_view"]
 DETAILED_DOCUMENTS = 10
 TEXT_LIMIT = 20000
 ROOT_FROM_REPORTS = "../../../"
@@ -91,6 +93,8 @@ class PageInput:
     cost: pd.DataFrame
     charts: Mapping[str, bytes]
     tables: list[str]
+    evidence: Evidence | None = None
+    agreement: pd.DataFrame | None = None
 
 
 def _document_view(layout: DataLayout, doc: Mapping[str, Any], evaluations: pd.DataFrame) -> dict[str, Any]:
@@ -140,8 +144,16 @@ def _notices(page: PageInput) -> list[str]:
     return notices
 
 
+def _board(page: PageInput) -> pd.DataFrame:
+    """The leaderboard with intervals (``evidence``) or, without it, the plain one by mean."""
+    if page.evidence is None:
+        return h.leaderboard_frame(page.docs, LEADERBOARD_SIZE)
+    board = sections.board_frame(page.evidence.leaderboard)
+    return board.assign(mean_normalized=board["mean_x10"] / 10.0)
+
+
 def index_html(layout: DataLayout, page: PageInput) -> str:
-    board = h.leaderboard_frame(page.docs, LEADERBOARD_SIZE)
+    board = _board(page)
     by_doc = page.scores.groupby("parent_gen_id", sort=False)
     documents = [
         _document_view(
@@ -153,8 +165,8 @@ def index_html(layout: DataLayout, page: PageInput) -> str:
     ]
     leaderboard = h.table(
         board,
-        h.LEADERBOARD_COLUMNS,
-        headers=h.LEADERBOARD_HEADERS,
+        sections.BOARD_COLUMNS if page.evidence is not None else h.LEADERBOARD_COLUMNS,
+        headers=sections.BOARD_HEADERS if page.evidence is not None else h.LEADERBOARD_HEADERS,
         links={
             "document_gen_id": lambda r: gen_href(
                 ROOT_FROM_REPORTS, r["document_stage"], r["document_gen_id"], "parsed.txt"
@@ -184,4 +196,5 @@ def index_html(layout: DataLayout, page: PageInput) -> str:
         reliability=h.table(page.reliability),
         cost=h.table(page.cost, money_columns=COST_MONEY),
         tables=page.tables,
+        science=sections.science(page.evidence, page.agreement),
     )

@@ -138,7 +138,8 @@ class OfflineConfig(BaseModel):
     max_in_flight_retry_after: float = Field(default=1.0, ge=0)
     faults: list[FaultRule] = Field(default_factory=list)
     known_models: list[str] | None = None  # when set, other models get 404
-    missing_endpoints: list[Literal["models", "key"]] = Field(default_factory=list)  # answer 404, like many servers
+    # answer 404, like many servers
+    missing_endpoints: list[Literal["models", "key", "embeddings"]] = Field(default_factory=list)
     require_api_key: str | None = None  # when set, another bearer token gets 401 (admin endpoints too)
     # Test aids: a hostile provider echoing the caller's key back, in these forms, in these places
     # (every error reply; "header" every reply), so tests can prove the client masks all of them.

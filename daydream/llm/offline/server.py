@@ -1,7 +1,8 @@
 """The offline LLM's HTTP face: a FastAPI app served by uvicorn on one asyncio loop.
 
 Endpoints (the ``/v1`` prefix is optional on each): ``POST /chat/completions`` (non-streaming),
-``GET /models``, ``GET /key`` (OpenRouter's key check), ``GET /stats``, ``POST /admin/reset``,
+``POST /embeddings`` (deterministic, ``embeddings``), ``GET /models``, ``GET /key`` (OpenRouter's key
+check), ``GET /stats``, ``POST /admin/reset``,
 ``POST /admin/config`` (replace the config), ``GET /health``. ``require_api_key`` guards the
 OpenAI endpoints and the admin ones alike; ``/health`` and ``/stats`` stay open (readiness probes
 and ``daydream llm stats``; neither carries a secret).
@@ -30,6 +31,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from daydream.llm.offline import batch, replies
 from daydream.llm.offline.config import STATUS_FAULTS, OfflineConfig, OfflineConfigError, load_config
+from daydream.llm.offline.embeddings import embeddings_body, embeddings_response
 from daydream.llm.offline.replies import Reply
 from daydream.llm.offline.state import ServerState
 from daydream.llm.offline_answers import prompt_sha256
@@ -123,6 +125,15 @@ def _openai_routes(router: APIRouter, state: ServerState) -> None:
     async def chat(request: Request) -> Response:
         model, prompt = _chat_request(body := await _json_body(request))
         return await _answer(state, request, body, model, prompt)
+
+    @router.post("/embeddings")
+    async def embeddings(request: Request) -> dict[str, Any]:
+        exists("embeddings", request)
+        _check_auth(state.config, request)
+        parsed = embeddings_body(await _json_body(request))
+        if isinstance(parsed, str):
+            raise Reply(400, parsed, code="invalid_request_error")
+        return embeddings_response(*parsed)
 
 
 def _admin_routes(router: APIRouter, state: ServerState) -> None:
