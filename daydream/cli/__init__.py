@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "daydream.cli.llm",
     "daydream.cli.report",
     "daydream.cli.select",
+    "daydream.cli.tournament",
 )
 
 
