@@ -257,3 +257,36 @@ def test_cli_runs_and_reports_status(tmp_path: Path, server: OfflineServer, monk
     assert main(["tournament", "status", "../x", "--data-root", str(layout.root)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "invalid cohort id" in err
+
+
+def test_report_and_ui_page_show_the_leaderboard_with_absolute_scores(played, monkeypatch) -> None:
+    from fastapi.testclient import TestClient
+
+    from daydream.airflow import ui
+    from daydream.reports import build_cohort_reports
+
+    layout, _, _ = played
+    result = build_cohort_reports(layout, TOURNAMENT)
+    reports = layout.reports(TOURNAMENT)
+    assert {p.relative_to(reports).as_posix() for p in result.paths} == {
+        "index.html",
+        "tournament/leaderboard.csv",
+        "tournament/verdicts.csv",
+    }
+    page = (reports / "index.html").read_text()
+    board = leaderboard(layout, TOURNAMENT)
+    best = board[board["scope"] == "pooled"].iloc[0]
+    assert "Tournament leaderboard" in page and "absolute mean score" in page and "95% low" in page
+    assert f"gens/essay/{best['document']}/parsed.txt" in page
+    assert page.count("<h3>") == 3  # pooled, then each judge
+    written = (reports / "tournament" / "leaderboard.csv").read_text().splitlines()
+    assert written[0].startswith("scope,document,rating,se,ci_low,ci_high") and len(written) == 1 + 3 * 18
+
+    monkeypatch.setenv("DAYDREAM_DATA_ROOT", str(layout.root))
+    app = ui.create_app()
+    app.dependency_overrides[ui.require_user] = lambda: "someone"
+    http = TestClient(app)
+    shown_page = http.get(f"/cohorts/{TOURNAMENT}")
+    assert shown_page.status_code == 200
+    assert "Tournament leaderboard" in shown_page.text and best["document"] in shown_page.text
+    assert http.get("/cohorts/demo").status_code == 200  # a scored cohort keeps its own page
