@@ -17,7 +17,7 @@ from typing import Any
 
 from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
 from airflow.sdk import DAG, dag, get_current_context, task
-from airflow.sdk.exceptions import AirflowSkipException
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from daydream.airflow import steps
 from daydream.airflow.config import GENERATION_RETRIES, POOLS, TAGS, layout
@@ -62,7 +62,9 @@ def finish() -> dict[str, Any]:
     from daydream.tournament import finish_round
 
     ti = get_current_context()["ti"]
-    planned = ti.xcom_pull(task_ids=PLAN_TASK_ID) or {}
+    planned = ti.xcom_pull(task_ids=PLAN_TASK_ID)
+    if planned is None:  # no round ran: fail the run, and never trigger the next one from here
+        raise AirflowFailException(f"{PLAN_TASK_ID} failed, no round ran: see its log")
     outcomes = ti.xcom_pull(task_ids=[compare_task_id(tier) for tier in LLM_TIERS]) or []
     flat = [o for item in outcomes for o in (item if isinstance(item, list) else [item])]
     run = steps.current_run()
@@ -94,7 +96,9 @@ class NextRoundOperator(TriggerDagRunOperator):
 
 
 def tournament_dag() -> DAG:
-    @task(task_id=PLAN_TASK_ID)
+    # Retried like a generation: planning is idempotent (an unfinished round is returned again), and a
+    # task process that never started on a loaded machine must not end the tournament.
+    @task(task_id=PLAN_TASK_ID, retries=GENERATION_RETRIES, retry_delay=timedelta(seconds=5))
     def plan_round() -> dict[str, Any]:
         return plan()
 

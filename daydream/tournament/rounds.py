@@ -220,7 +220,9 @@ def finish_round(layout: DataLayout, cohort_id: str, round_number: int | None, o
         + (", ".join(f"{n} {s}" for s, n in sorted(this_run.items())) or "nothing to do")
     )
     summary = {**status, "round": round_number, "this_run": this_run, "at": utc_now(), "text": text}
-    summary["more"] = not status["complete"] and c["pending"] == 0
+    # Another round only after one really ran and left nothing pending: a failed plan or a stuck
+    # comparison must stop the chain of DAG runs, never loop it.
+    summary["more"] = round_number is not None and not status["complete"] and c["pending"] == 0
     atomic.write_json(layout.runs_dir(cohort_id) / SUMMARY_FILE, summary)
     log.info("%s", text)
     return summary
