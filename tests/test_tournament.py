@@ -290,3 +290,13 @@ def test_report_and_ui_page_show_the_leaderboard_with_absolute_scores(played, mo
     assert shown_page.status_code == 200
     assert "Tournament leaderboard" in shown_page.text and best["document"] in shown_page.text
     assert http.get("/cohorts/demo").status_code == 200  # a scored cohort keeps its own page
+
+
+def test_building_a_tournament_cohort_says_how_to_play_it(tmp_path: Path) -> None:
+    from daydream.spec import compile_spec
+
+    layout = DataLayout.at(copy_bundled_data(tmp_path / "data"))
+    path = _write_spec(layout, "t", _spec("demo"))
+    with pytest.raises(SpecError, match="field 'tournament': a tournament cohort .* is played, not built"):
+        compile_spec(path)
+    assert main(["cohort", "build", "t", "--dry-run", "--data-root", str(layout.root)]) == 2

@@ -31,7 +31,7 @@ from daydream.tournament.ratings import leaderboard
 
 pytestmark = [pytest.mark.scheduler, pytest.mark.timeout(1200)]
 COHORT = "tdemo"
-ROUNDS = 3
+ROUNDS = 2
 RUN_TIMEOUT = 600
 SPEC = f"tournament:\n  over: demo\n  judges: [sonnet-4]\n  template: pairwise-v1\n  rounds: {ROUNDS}\n"
 
