@@ -300,3 +300,29 @@ def test_building_a_tournament_cohort_says_how_to_play_it(tmp_path: Path) -> Non
     with pytest.raises(SpecError, match="field 'tournament': a tournament cohort .* is played, not built"):
         compile_spec(path)
     assert main(["cohort", "build", "t", "--dry-run", "--data-root", str(layout.root)]) == 2
+
+
+def test_budget_stops_the_calls_and_the_rounds(tmp_path: Path) -> None:
+    from daydream.llm.offline import catalog_pricing
+
+    layout = DataLayout.at(copy_bundled_data(tmp_path / "data"))
+    quality = _planted_essays(layout, 6)
+    _write_spec(layout, "cheap", _spec("chosen.txt", judges=["sonnet-4"]))
+    (layout.spec_dir("cheap") / "chosen.txt").write_text("\n".join(quality) + "\n")
+    config = {**catalog_pricing(layout.models_csv), "latency_s": 0.0}
+    with start_offline_server(config) as priced, _client(priced) as llm:
+        summaries = run_tournament(layout, "cheap", llm=llm, max_cost_usd=1e-9)
+        assert priced.state.snapshot()["total_requests"] == 1  # the first call reaches the budget
+    assert len(summaries) == 1 and not summaries[0]["more"] and summaries[0]["this_run"] == {"budget": 5, "done": 1}
+    assert tournament_status(layout, "cheap")["comparisons"] == {"done": 1, "failed": 0, "pending": 5}
+
+
+def test_selection_file_ids_are_checked_with_file_and_line(tmp_path: Path) -> None:
+    layout = DataLayout.at(copy_bundled_data(tmp_path / "data"))
+    _planted_essays(layout, 3)
+    _write_spec(layout, "sel", _spec("chosen.txt"))
+    chosen = layout.spec_dir("sel") / "chosen.txt"
+    chosen.write_text("# mine\ne_planted00\n../../etc/passwd\n")
+    with pytest.raises(SpecError) as excinfo:
+        load_tournament(layout, "sel")
+    assert f"{chosen}, line 3: invalid essay gen id" in str(excinfo.value)

@@ -53,7 +53,7 @@ def compare(comparison_id: str) -> dict[str, Any]:
     llm = steps.llm_client()
     try:
         with steps.user_errors():
-            return run_comparison(layout(), run.cohort_id, comparison_id, llm=llm)
+            return run_comparison(layout(), run.cohort_id, comparison_id, llm=llm, max_cost_usd=run.max_cost_usd)
     finally:
         llm.close()
 

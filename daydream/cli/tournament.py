@@ -23,6 +23,7 @@ def register(subparsers: Any) -> None:
     run = commands.add_parser("run", help="play the tournament's rounds here, without Airflow")
     run.add_argument("cohort_id")
     run.add_argument("--rounds", type=int, default=None, help="stop after this many rounds (default: all)")
+    run.add_argument("--max-cost-usd", type=float, default=None, help="stop calling once the cohort spent this much")
     add_data_root(run)
     run.set_defaults(handler=_run)
     status = commands.add_parser("status", help="rounds and comparisons done, failed, pending")
@@ -48,7 +49,9 @@ def _run(args: argparse.Namespace) -> int:
     layout, cohort_id = _layout(args)
     load_tournament(layout, cohort_id)  # a bad spec fails before a client is made
     with OpenAICompatibleClient(LLMSettings.from_env()) as llm:
-        for summary in run_tournament(layout, cohort_id, llm=llm, max_rounds=args.rounds):
+        for summary in run_tournament(
+            layout, cohort_id, llm=llm, max_rounds=args.rounds, max_cost_usd=args.max_cost_usd
+        ):
             print(summary["text"], flush=True)
     return 0
 

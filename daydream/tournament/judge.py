@@ -44,6 +44,8 @@ class ComparisonRunner:
     catalogs: Catalogs
     llm: LLMClient | None
     cohort_id: str
+    max_cost_usd: float | None = None
+    """The tournament cohort's budget, against its spend ledger (as ``RunOptions.max_cost_usd``)."""
 
     def __post_init__(self) -> None:
         self.layout = self.catalogs.layout
@@ -81,6 +83,10 @@ class ComparisonRunner:
         atomic.write_text(self.store.path(gen_id, "prompt.txt"), prompt)
         if self.llm is None:
             return self._failed(gen_id, "LLMError", "no LLM client configured for this run")
+        if self.max_cost_usd is not None and (spent := self.ledger.total_cost()) >= self.max_cost_usd:
+            return _outcome(
+                gen_id, "budget", f"cohort spend ${spent:.4f} reached max_cost_usd ${self.max_cost_usd:.4f}"
+            )
         max_tokens, temperature = self._request()
         model = self.catalogs.model(meta.llm_model_id)
         started = time.monotonic()
