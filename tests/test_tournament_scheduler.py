@@ -13,10 +13,13 @@ from __future__ import annotations
 
 import shutil
 import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 
 import pytest
-from airflow_env import REPO, assert_store_intact, env_for, make_data_root, offline_llm, running_airflow
+from airflow_env import REPO, assert_store_intact, env_for, make_data_root, offline_llm
 from helpers import run_members
+from local_airflow.stack import LocalAirflow  # on sys.path through airflow_env, imported above
 from scipy.stats import spearmanr
 
 from daydream.airflow.tournament import TOURNAMENT_DAG_ID, compare_task_id
@@ -29,11 +32,29 @@ from daydream.store import GensStore
 from daydream.tournament import read_state, tournament_status
 from daydream.tournament.ratings import leaderboard
 
-pytestmark = [pytest.mark.scheduler, pytest.mark.timeout(1200)]
+pytestmark = [pytest.mark.scheduler, pytest.mark.timeout(1800)]
 COHORT = "tdemo"
 ROUNDS = 2
 RUN_TIMEOUT = 600
+STARTUP_TIMEOUT = 400
+"""The four services on a 2-core machine shared by several test suites can take over the harness's
+default 120 s to answer; this bounds a hung start-up, it is not a speed target."""
 SPEC = f"tournament:\n  over: demo\n  judges: [sonnet-4]\n  template: pairwise-v1\n  rounds: {ROUNDS}\n"
+
+
+@contextmanager
+def airflow_stack(env: Mapping[str, str]) -> Iterator[LocalAirflow]:
+    """``airflow_env.running_airflow`` with a longer start-up bound; every process stopped after."""
+    local = LocalAirflow(env, out=lambda _line: None)
+    try:
+        local.cleanup_previous()
+        local.check_ports(False)
+        local.prepare()
+        local.start_airflow(timeout=STARTUP_TIMEOUT)
+        yield local
+    finally:
+        left = local.stop()
+        assert not left, f"processes left running after stop: {left}"
 
 
 def test_tournament_rounds_run_as_dag_runs_under_the_scheduler(tmp_path) -> None:
@@ -46,7 +67,7 @@ def test_tournament_rounds_run_as_dag_runs_under_the_scheduler(tmp_path) -> None
         with OpenAICompatibleClient(LLMSettings(base_url=server.base_url, api_key="offline")) as llm:
             assert {o.state for o in run_members(layout, "demo", llm)} == {"done"}
         server.reset()
-        with running_airflow(env_for(tmp_path / "airflow", data, server.base_url)) as local:
+        with airflow_stack(env_for(tmp_path / "airflow", data, server.base_url)) as local:
             local.wait_dags([TOURNAMENT_DAG_ID])
             local.unpause([TOURNAMENT_DAG_ID])
             first = local.client.trigger(TOURNAMENT_DAG_ID, {"cohort_id": COHORT})
