@@ -42,6 +42,8 @@ JUDGE_ANSWERS = [
         "B",
     ),
     ("I initially leaned towards B. On reflection, I prefer the first essay.", "A"),
+    ("I initially leaned towards B, but on reflection I prefer the first essay.", "A"),
+    ("Essay B might seem stronger at first, but I prefer Essay A for its concrete prediction.", "A"),
     ("Overall, [[A]]", "A"),
     ("The comparison is close.\n\nFinal answer: tie", "tie"),
 ]
