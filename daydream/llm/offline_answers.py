@@ -4,7 +4,8 @@ Every answer is a pure function of ``(model, prompt)``: the random generator is 
 ``sha256(model + "\\n" + prompt)``. Answers are shaped by markers the bundled templates contain; the
 earliest marker in the prompt wins:
 
-- ``PAIRWISE TASK``: a verdict on essay A vs essay B (``daydream.llm.offline.pairwise``).
+- ``PAIRWISE EVALUATION TASK`` (found before ``EVALUATION TASK``): a verdict on essay A vs essay B
+  (``daydream.llm.offline.pairwise``).
 - ``EVALUATION TASK``: a judge answer. With ``Final Score:`` in the prompt, free-form reasoning, one
   ``Label: x/n`` line per criterion the template lists (default Originality/Insight/Rigor/
   Usefulness), then ``Final Score:`` and ``X/10`` on the next line; otherwise a few lines of
@@ -32,7 +33,7 @@ import hashlib
 import random
 import re
 
-MARKERS = ("PAIRWISE TASK", "EVALUATION TASK", "ESSAY TASK", "DRAFT TASK")
+MARKERS = ("PAIRWISE EVALUATION TASK", "EVALUATION TASK", "ESSAY TASK", "DRAFT TASK")
 
 _CONCEPT_PATTERNS = (
     re.compile(r"^#{1,6}\s*\d+[.)]\s*(?P<name>.+?)\s*$", re.M),  # ### 1. Name

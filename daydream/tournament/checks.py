@@ -22,7 +22,10 @@ AddIssue = Callable[[str, str, str, str], None]
 
 def _entries(store: ComparisonStore, add: AddIssue) -> list[str]:
     stage_dir = store.stage_dir
-    if not stage_dir.exists() and not stage_dir.is_symlink():
+    try:
+        if not stage_dir.exists() and not stage_dir.is_symlink():
+            return []
+    except OSError:  # gens/ itself cannot be read: the store check has said so already
         return []
     if stage_dir.is_symlink() or not stage_dir.is_dir():
         add("unreadable", COMPARISON_STAGE, "-", f"{stage_dir} is not a directory: comparisons were not checked")

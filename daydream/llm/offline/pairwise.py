@@ -1,4 +1,4 @@
-"""The offline LLM's answer to a pairwise prompt (``PAIRWISE TASK``): which of two essays is better.
+"""The offline LLM's answer to a pairwise prompt (``PAIRWISE EVALUATION TASK``): which essay is better.
 
 The answers must be consistent enough that a tournament recovers a planted quality order (tests pin
 it), and noisy enough that the ratings need intervals. The planted quality of an essay is the one
@@ -23,7 +23,7 @@ import random
 
 from daydream.llm.offline_answers import _DELIMITER, _unit, distinct_long_words, topics_of
 
-PAIRWISE_MARKER = "PAIRWISE TASK"
+PAIRWISE_MARKER = "PAIRWISE EVALUATION TASK"
 QUALITY_SCALE = 6.0
 """Distinct long words per logit: essays 6 words apart are preferred ~73% of the time."""
 TIE_PROBABILITY = 0.15
