@@ -18,7 +18,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Val
 
 from daydream.csvio import FALSE_WORDS, TRUE_WORDS, read_rows
 from daydream.errors import CatalogError, TemplateError, first_problem, located, shown
-from daydream.parsers import DRAFT_PARSER_NAMES, EVALUATION_PARSER_NAMES
+from daydream.parsers import DRAFT_PARSER_NAMES, EVALUATION_PARSER_NAMES, PAIRWISE_PARSER_NAMES
 from daydream.paths import DESCRIPTION_LEVELS, STAGES, DataLayout, Stage, id_problem
 
 Tier = Literal["free", "paid"]
@@ -127,6 +127,10 @@ class Template(_Row):
     def is_copy(self) -> bool:
         return self.generator == "copy"
 
+    @property
+    def is_pairwise(self) -> bool:
+        return self.parser in PAIRWISE_PARSER_NAMES
+
 
 class LlmModel(_Row):
     id: CatalogId
@@ -206,7 +210,7 @@ def load_concepts(path: Path) -> dict[str, Concept]:
 
 
 def load_templates(path: Path, stage: Stage) -> dict[str, Template]:
-    known = EVALUATION_PARSER_NAMES if stage == "evaluation" else DRAFT_PARSER_NAMES
+    known = (*EVALUATION_PARSER_NAMES, *PAIRWISE_PARSER_NAMES) if stage == "evaluation" else DRAFT_PARSER_NAMES
 
     def prepare(cells: dict[str, Any]) -> dict[str, Any]:
         generator = cells.get("generator", "llm").lower()
@@ -279,7 +283,8 @@ class Catalogs:
         return [c.concept_id for c in self.concepts.values() if c.active]
 
     def active_template_ids(self, stage: Stage) -> list[str]:
-        return [t.template_id for t in self.templates[stage].values() if t.active]
+        # a pairwise template judges two essays at once: tournaments name it, absolute cohorts never take it
+        return [t.template_id for t in self.templates[stage].values() if t.active and not t.is_pairwise]
 
     @property
     def generation_model_ids(self) -> list[str]:

@@ -121,7 +121,18 @@ def check_store(layout: DataLayout, catalogs: Catalogs | None = None) -> StoreRe
         for gen_id in sorted(present[stage]):
             _check_generation(check, stage, gen_id, present)
     generations: dict[str, int] = {stage: len(present[stage]) for stage in STAGES}
+    _check_comparisons(check, present, generations)
     return StoreReport(generations=generations, issues=check.issues, attempts=check.attempts)
+
+
+def _check_comparisons(check: _Check, present: dict[Stage, set[str]], generations: dict[str, int]) -> None:
+    """Comparison generations (two parents, ``gens/comparison/``): ``daydream.tournament.checks``."""
+    from daydream.tournament.checks import check_comparisons
+    from daydream.tournament.store import COMPARISON_STAGE, ComparisonStore
+
+    count = check_comparisons(ComparisonStore(check.layout), present["essay"], check.add)
+    if count:
+        generations[COMPARISON_STAGE] = count
 
 
 def _scan_gens(check: _Check) -> dict[Stage, set[str]]:
@@ -139,7 +150,7 @@ def _scan_gens(check: _Check) -> dict[Stage, set[str]]:
         check.add("unreadable", "-", "-", f"{gens}: cannot list ({exc.strerror or exc}): the store was not checked")
         return present
     for entry in entries:
-        if entry not in STAGES:
+        if entry not in STAGES and entry != "comparison":  # comparisons: _check_comparisons
             check.add("outside_layout", "-", "-", f"gens/{shown(entry)} is not a stage directory")
     for stage in STAGES:
         try:

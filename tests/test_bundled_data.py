@@ -114,8 +114,10 @@ def test_template_catalogs_shape(catalogs: Catalogs) -> None:
         assert len(active) >= minimum[stage], (stage, active)
         assert any(not t.active for t in catalogs.templates[stage].values()), f"no inactive {stage} template"
     assert any(t.is_copy and t.active for t in catalogs.templates["essay"].values())
-    parsers = {t.parser for t in catalogs.templates["evaluation"].values() if t.active}
+    parsers = {catalogs.templates["evaluation"][t].parser for t in catalogs.active_template_ids("evaluation")}
     assert parsers == {"in_last_line", "complex"}
+    # a pairwise template is for tournaments (docs/data-contract.md §12), never an absolute cohort's
+    assert any(t.is_pairwise and t.active for t in catalogs.templates["evaluation"].values())
 
 
 def test_template_files_exist_except_copy(catalogs: Catalogs) -> None:
@@ -138,6 +140,11 @@ def test_templates_render_strictly(catalogs: Catalogs, stage: str) -> None:
         if template.is_copy:
             continue
         source = read_template_text(catalogs.template_path(stage, template.template_id))
+        if template.is_pairwise:  # a tournament's judge sees two essays (docs/data-contract.md §12)
+            pair = {"essay_a": "First essay <A>.", "essay_b": "Second essay <B>."}
+            rendered = env.from_string(source).render(**pair)
+            assert all(text in rendered for text in pair.values()), template.template_id
+            continue
         rendered = env.from_string(source).render(**SAMPLE_VARIABLES[stage])
         assert "{{" not in rendered and "{%" not in rendered, template.template_id
         if stage == "draft":

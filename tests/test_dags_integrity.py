@@ -56,7 +56,13 @@ def test_every_dag_file_imports(bag: DagBag) -> None:
 
 
 def test_expected_dags_and_tasks(bag: DagBag) -> None:
-    assert set(bag.dag_ids) == {"daydream_cohort", *STAGE_DAG_IDS.values(), "daydream_report", "daydream_resume"}
+    assert set(bag.dag_ids) == {
+        "daydream_cohort",
+        *STAGE_DAG_IDS.values(),
+        "daydream_report",
+        "daydream_resume",
+        "daydream_tournament",
+    }
     for dag_id in STAGE_DAG_IDS.values():
         assert set(bag.dags[dag_id].task_ids) == STAGE_TASKS
     assert bag.dags["daydream_cohort"].task_ids == [

@@ -784,7 +784,10 @@ def test_load_spec_returns_the_mapping_and_ignores_combos(tmp_path: Path) -> Non
 
 SHAPE_ERRORS = [
     # top level
-    (TWO_AXES + "seed: 17\n", "top level: unknown key(s) 'seed' (known: axes, rules, output, combos, replicates)"),
+    (
+        TWO_AXES + "seed: 17\n",
+        "top level: unknown key(s) 'seed' (known: axes, rules, output, combos, replicates, tournament)",
+    ),
     (TWO_AXES + "replicates:\n  draft_template: 0\n", "replicates 'draft_template': expected a positive integer"),
     (TWO_AXES + "replicates:\n  draft_llm: 2\n", "replicates 'draft_llm': not a stage axis"),
     (TWO_AXES + "output:\n  shuffle: true\n", "output: unknown key(s) 'shuffle'"),

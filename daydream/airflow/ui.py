@@ -166,6 +166,12 @@ def create_app(cache: _ScopeCache | None = None) -> FastAPI:
 
     @app.get("/cohorts/{cohort_id}", response_class=HTMLResponse, name="cohort")
     def cohort_page(request: Request, cohort_id: str) -> HTMLResponse:
+        from daydream.reports.tournament import is_tournament_cohort, tournament_context
+
+        if is_tournament_cohort(layout(), _valid(cohort_id, "cohort")):  # verdicts, not scores
+            context = tournament_context(layout(), cohort_id, root_href=None)
+            context.pop("board")
+            return _page("tournament.html", f"DayDream: {cohort_id}", **context)
         return _page(
             "ui_cohort.html", f"DayDream: {cohort_id}", **_cohort_context(scope(cohort_id), cohort_id, _base(request))
         )

@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "daydream.cli.report",
     "daydream.cli.select",
     "daydream.cli.batch",
+    "daydream.cli.tournament",
 )
 
 

@@ -4,6 +4,8 @@ Every answer is a pure function of ``(model, prompt)``: the random generator is 
 ``sha256(model + "\\n" + prompt)``. Answers are shaped by markers the bundled templates contain; the
 earliest marker in the prompt wins:
 
+- ``PAIRWISE EVALUATION TASK`` (found before ``EVALUATION TASK``): a verdict on essay A vs essay B
+  (``daydream.llm.offline.pairwise``).
 - ``EVALUATION TASK``: a judge answer. With ``Final Score:`` in the prompt, free-form reasoning, one
   ``Label: x/n`` line per criterion the template lists (default Originality/Insight/Rigor/
   Usefulness), then ``Final Score:`` and ``X/10`` on the next line; otherwise a few lines of
@@ -31,7 +33,7 @@ import hashlib
 import random
 import re
 
-MARKERS = ("EVALUATION TASK", "ESSAY TASK", "DRAFT TASK")
+MARKERS = ("PAIRWISE EVALUATION TASK", "EVALUATION TASK", "ESSAY TASK", "DRAFT TASK")
 
 _CONCEPT_PATTERNS = (
     re.compile(r"^#{1,6}\s*\d+[.)]\s*(?P<name>.+?)\s*$", re.M),  # ### 1. Name
@@ -354,6 +356,10 @@ def answer(model: str, prompt: str, *, with_score: bool = True) -> str:
     """The offline model's answer to ``prompt`` (deterministic in ``model`` and ``prompt``)."""
     rng = rng_for(model, prompt)
     task = task_of(prompt)
+    if task == "pairwise":  # two essays, one verdict (daydream/llm/offline/pairwise.py)
+        from daydream.llm.offline.pairwise import pairwise_answer
+
+        return pairwise_answer(model, prompt, rng)
     if task == "evaluation":
         return evaluation_answer(model, prompt, rng, with_score=with_score)
     if task == "essay":

@@ -14,20 +14,27 @@ from daydream.errors import DayDreamError, ParseError
 from daydream.limits import MAX_JUDGE_OUTPUT_CHARS, over_limit
 from daydream.parsers.draft import DRAFT_PARSERS, DraftParser
 from daydream.parsers.evaluation import EVALUATION_PARSERS, EvaluationParser, Score
+from daydream.parsers.pairwise import PAIRWISE_PARSERS, PairwiseVerdict
 
 DRAFT_PARSER_NAMES = ("identity", "essay_idea_last", "essay_block", "essay_block_lenient")
 EVALUATION_PARSER_NAMES = ("in_last_line", "complex")
+PAIRWISE_PARSER_NAMES = ("pairwise",)
+"""Parsers of pairwise evaluation templates (a judge sees essay A and essay B): accepted in the
+``parser`` column of ``evaluation_templates.csv``; such a template is used by tournaments only."""
 DEFAULT_DRAFT_PARSER = "identity"  # a blank draft_templates.csv parser cell
 
 __all__ = [
     "DEFAULT_DRAFT_PARSER",
     "DRAFT_PARSER_NAMES",
     "EVALUATION_PARSER_NAMES",
+    "PAIRWISE_PARSER_NAMES",
+    "PairwiseVerdict",
     "Score",
     "draft_parser",
     "evaluation_parser",
     "parse_draft",
     "parse_evaluation",
+    "parse_pairwise_verdict",
     "parse_score_file",
 ]
 
@@ -68,6 +75,11 @@ def parse_draft(parser: str, text: str) -> str:
 
 def parse_evaluation(parser: str, text: str) -> Score:
     parse = evaluation_parser(parser)
+    return parse(_bounded(parser, text))
+
+
+def parse_pairwise_verdict(parser: str, text: str) -> PairwiseVerdict:
+    parse = _lookup("pairwise", PAIRWISE_PARSERS, PAIRWISE_PARSER_NAMES, parser.strip())
     return parse(_bounded(parser, text))
 
 

@@ -137,7 +137,9 @@ _TIE_PHRASE = re.compile(
 )
 _FINAL_LINE = re.compile(rf"[^\w\n]{{0,8}}(?:(?:{_DOC}{_SP})?(?P<fl>[ab])|(?P<ft>tie|draw))[^\w\n]{{0,8}}")
 _REASONING_CLOSE = re.compile(r"</(?:think|thinking|reasoning)\s{0,3}>")
-_CLAUSE_BOUNDARY = re.compile(r"[.!?;:](?:\s|$)|\n")
+_CLAUSE_BOUNDARY = re.compile(r"[.!?;:](?:\s|$)|\n|,[ \t]{0,3}(?:but|however|though)[ \t]")
+"""Where a clause starts: a sentence or line end, or a contrast ("I leaned to B, but on reflection I prefer
+A": the hedge before "but" does not reach the verdict after it)."""
 _HEDGE = re.compile(
     r"\b(?:maybe|perhaps|might|tentative(?:ly)?|initial(?:ly)?|at\s+first|so\s+far|for\s+now|leaning|lean"
     r"|preliminary|provisional(?:ly)?|whether|yet|hmm+|wait|let\s+me|suppose|assume|hypothetical(?:ly)?|unless)\b"

@@ -127,6 +127,11 @@ def build_cohort_reports(
     ``comparisons`` (pairwise verdicts, ``bias.PAIRWISE_COLUMNS``) feeds the position-bias check.
     """
     check_id(cohort_id, kind="cohort id")  # before any work: the id becomes a path
+    from daydream.reports.tournament import is_tournament_cohort, write_tournament_report
+
+    if is_tournament_cohort(layout, cohort_id):  # a tournament has verdicts, not scores: its own page
+        paths = write_tournament_report(layout, cohort_id)
+        return ReportResult(cohort_id=cohort_id, output_dir=layout.reports(cohort_id), paths=paths, headline=Headline())
     catalogs = catalogs or Catalogs.load(layout)
     data = load_scope(layout, catalogs, cohort_id=cohort_id, reparse_raw=reparse_raw)
     return write_cohort_reports(layout, data, include_stale=include_stale, embed=embed, comparisons=comparisons)

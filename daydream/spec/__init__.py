@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from daydream.errors import SpecError, located
 from daydream.spec.compiler import Compiler
 from daydream.spec.files import FILE_PREFIX, FILE_SUFFIXES
 from daydream.spec.load import TOP_LEVEL_KEYS, load_spec, replicate_axes
@@ -55,6 +56,15 @@ def compile_spec(
     """
     path = path if isinstance(path, Path) else Path(path)  # keeps an object-storage path
     spec = load_spec(path)
+    if "tournament" in spec and "axes" not in spec and "rules" not in spec:
+        raise SpecError(
+            located(
+                "a tournament cohort (key 'tournament') is played, not built: use 'daydream tournament run "
+                "<cohort>' or the daydream_tournament DAG",
+                file=path,
+                field="tournament",
+            )
+        )
     replicates = replicate_axes(path, spec.get("replicates"))
     compiler = Compiler(path, known_ids, injected_axes, data_root)
     compiler.load_axes([(str(k), v) for k, v in (spec.get("axes") or {}).items()], replicates)

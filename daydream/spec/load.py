@@ -12,7 +12,8 @@ from daydream.spec.files import read_bounded
 from daydream.spec.values import Site, canonical_axis, clip, is_replicate, kind, quoted, replicate_count
 from daydream.spec.yamlsafe import load_json, load_yaml
 
-TOP_LEVEL_KEYS = ("axes", "rules", "output", "combos", "replicates")
+TOP_LEVEL_KEYS = ("axes", "rules", "output", "combos", "replicates", "tournament")
+"""``tournament`` is read by ``daydream.tournament.spec`` (a tournament cohort), never compiled into rows."""
 OUTPUT_KEYS = ("field_order",)
 
 

@@ -1,0 +1,108 @@
+"""The report of a tournament cohort: the Bradley-Terry leaderboard (rating, 95% interval, record),
+pooled and per judge, with the essays' absolute scores beside the ratings.
+
+Written by ``daydream report <cohort>`` for a cohort whose ``tournament/rounds.json`` exists (one
+hook in ``reports/build.py``), and shown by the UI's cohort page (one hook in ``airflow/ui.py``):
+``reports/tournament/leaderboard.csv``, ``reports/tournament/verdicts.csv`` and ``reports/index.html``
+from ``templates/tournament.html`` (the block itself is ``templates/tournament_block.html``).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from daydream import atomic
+from daydream.paths import DataLayout, id_problem
+from daydream.reports import html as h
+from daydream.tournament.rounds import STATE_DIR, STATE_FILE, read_state, tournament_status, verdicts
+
+LEADERBOARD_CSV = "tournament/leaderboard.csv"
+VERDICTS_CSV = "tournament/verdicts.csv"
+BOARD_COLUMNS = [
+    "rank",
+    "document",
+    "rating",
+    "ci_low",
+    "ci_high",
+    "n_comparisons",
+    "wins",
+    "losses",
+    "ties",
+    "mean_score",
+    "n_scores",
+]
+BOARD_HEADERS = {
+    "document": "essay",
+    "rating": "rating (logit)",
+    "ci_low": "95% low",
+    "ci_high": "95% high",
+    "n_comparisons": "comparisons",
+    "mean_score": "absolute mean score",
+    "n_scores": "scores",
+}
+
+
+def is_tournament_cohort(layout: DataLayout, cohort_id: str) -> bool:
+    """A cohort that has played (or planned) a tournament round."""
+    return id_problem(cohort_id) is None and (layout.cohort_dir(cohort_id) / STATE_DIR / STATE_FILE).is_file()
+
+
+def _boards(board: pd.DataFrame, root_href: str | None) -> list[tuple[str, h.Table]]:
+    def link(record: dict[str, Any]) -> str | None:
+        doc = str(record["document"])
+        return None if root_href is None or id_problem(doc) else f"{root_href}gens/essay/{doc}/parsed.txt"
+
+    return [
+        (
+            "all judges (pooled)" if scope == "pooled" else f"judge {scope}",
+            h.table(sub, BOARD_COLUMNS, headers=BOARD_HEADERS, links={"document": link}, empty="No verdicts yet."),
+        )
+        for scope, sub in board.groupby("scope", sort=False)
+    ]
+
+
+def tournament_context(
+    layout: DataLayout, cohort_id: str, *, root_href: str | None, n_boot: int | None = None
+) -> dict[str, Any]:
+    """What ``templates/tournament_block.html`` shows, and the leaderboard frame behind it."""
+    from daydream.tournament.ratings import leaderboard
+
+    board = leaderboard(layout, cohort_id) if n_boot is None else leaderboard(layout, cohort_id, n_boot=n_boot)
+    status = tournament_status(layout, cohort_id)
+    c = status["comparisons"]
+    cards = [
+        ("essays", f"{status['essays']:,}"),
+        ("rounds", f"{status['rounds_finished']} of {status['rounds_total']}"),
+        ("comparisons done", f"{c['done']:,}"),
+        ("failed / pending", f"{c['failed']:,} / {c['pending']:,}"),
+    ]
+    return {
+        "cohort_id": cohort_id,
+        "tournament_cards": cards,
+        "tournament_boards": _boards(board, root_href),
+        "board": board,
+    }
+
+
+def write_tournament_report(layout: DataLayout, cohort_id: str) -> list[Path]:
+    """``reports/index.html`` and the two CSVs of a tournament cohort."""
+    out = layout.inside(layout.reports(cohort_id))
+    context = tournament_context(layout, cohort_id, root_href="../../../")
+    frame = verdicts(layout, read_state(layout, cohort_id))
+    paths = [
+        atomic.write_text(layout.inside(out / LEADERBOARD_CSV), context.pop("board").to_csv(index=False)),
+        atomic.write_text(layout.inside(out / VERDICTS_CSV), frame.to_csv(index=False)),
+    ]
+    page = h.render(
+        "tournament.html",
+        title=f"DayDream tournament: {cohort_id}",
+        generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        tables=[LEADERBOARD_CSV, VERDICTS_CSV],
+        **context,
+    )
+    paths.append(atomic.write_text(layout.inside(out / "index.html"), page))
+    return paths

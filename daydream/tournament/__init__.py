@@ -1,0 +1,27 @@
+"""Pairwise tournaments (issue 14, section 1): which essay is better?
+
+- ``spec``: the ``tournament:`` key of a cohort spec and the essays it ranks;
+- ``store``: comparison generations (two parents) in ``gens/comparison/``;
+- ``judge``: one comparison (prompt, call, raw answer, pairwise parser);
+- ``rounds``: Swiss rounds planned from the verdicts so far, their state and summaries;
+- ``local``: all rounds in one process (the CLI, the tests); the DAG is ``daydream.airflow.tournament``;
+- ``ratings``: the Bradley-Terry leaderboard with the essays' absolute scores beside it.
+"""
+
+from daydream.tournament.local import run_comparison, run_round, run_tournament
+from daydream.tournament.rounds import finish_round, plan_round, read_state, tournament_status, verdicts
+from daydream.tournament.spec import Tournament, TournamentSpec, load_tournament
+
+__all__ = [
+    "Tournament",
+    "TournamentSpec",
+    "finish_round",
+    "load_tournament",
+    "plan_round",
+    "read_state",
+    "run_comparison",
+    "run_round",
+    "run_tournament",
+    "tournament_status",
+    "verdicts",
+]

@@ -1,0 +1,183 @@
+"""Run one comparison generation: prompt with both essays, call the judge, keep the raw answer, parse.
+
+The same money rules as ``daydream.runner`` for the three stages (docs/data-contract.md §6): the
+generation lock; a done comparison is never called again; a kept ``raw.txt`` is re-parsed without a
+call; ``raw.txt`` and ``raw_metadata.json`` are written the moment the answer arrives, then the spend
+ledger line, then validation and the pairwise parser. A failure is recorded in ``error.json`` and
+returned as an outcome, never raised. Forced reruns of comparisons are not offered (a verdict is
+cheap to add as a new replicate instead), so the ``attempts/`` machinery is not needed here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from daydream import atomic
+from daydream.catalogs import Catalogs
+from daydream.errors import DayDreamError, OutputValidationError, ParseError
+from daydream.judging import result_from_raw
+from daydream.llm.settings import DEFAULT_STAGE_REQUESTS
+from daydream.llm.types import LLMClient, LLMResult
+from daydream.locks import try_lock
+from daydream.parsers import parse_pairwise_verdict
+from daydream.rendering import render_text, template_sha256
+from daydream.spend import SpendLedger, estimate_cost
+from daydream.store import ERROR_FILE, LOCK_FILE, GensStore, utc_now
+from daydream.tournament.store import COMPARISON_STAGE, ComparisonMetadata, ComparisonStore
+from daydream.validation import is_truncated, validate_output
+
+REQUEST_STAGE = "evaluation"
+"""A judge's request settings (max_tokens, temperature) are the evaluation stage's."""
+
+
+def _outcome(gen_id: str, state: str, message: str, **facts: Any) -> dict[str, Any]:
+    return {"stage": COMPARISON_STAGE, "gen_id": gen_id, "state": state, "message": message, **facts}
+
+
+@dataclass
+class ComparisonRunner:
+    """Runs comparisons of one data root; ``cohort_id`` names the spend ledger."""
+
+    catalogs: Catalogs
+    llm: LLMClient | None
+    cohort_id: str
+    max_cost_usd: float | None = None
+    """The tournament cohort's budget, against its spend ledger (as ``RunOptions.max_cost_usd``)."""
+
+    def __post_init__(self) -> None:
+        self.layout = self.catalogs.layout
+        self.store = ComparisonStore(self.layout)
+        self.gens = GensStore(self.layout)
+        self.ledger = SpendLedger(self.layout, self.cohort_id)
+
+    def run(self, gen_id: str) -> dict[str, Any]:
+        try:
+            if self.store.read_metadata(gen_id) is None:
+                return _outcome(gen_id, "failed", f"gens/comparison/{gen_id}/metadata.json not found")
+            with try_lock(self.store.path(gen_id, LOCK_FILE)) as acquired:
+                if not acquired:
+                    return _outcome(gen_id, "busy", "another worker is running this comparison")
+                return self._run_locked(gen_id)
+        except DayDreamError as exc:
+            return self._failed(gen_id, type(exc).__name__, str(exc))
+
+    def _run_locked(self, gen_id: str) -> dict[str, Any]:
+        meta = self.store.read_metadata(gen_id)
+        assert meta is not None
+        if self.store.is_done(gen_id):
+            return _outcome(gen_id, "skipped", "already done")
+        texts = [self.gens.parsed_text("essay", essay) for essay in meta.presented]
+        if any(text is None for text in texts):
+            return _outcome(gen_id, "blocked", f"an essay of {', '.join(meta.presented)} is not done")
+        kept = self.store.read_text(gen_id, "raw.txt")
+        if kept is not None:  # paid for already: parse the kept answer again, no call
+            raw_meta = self.store.read_json(gen_id, "raw_metadata.json") or {}
+            return self._judge(meta, result_from_raw(kept, raw_meta), None, called=False)
+        template = self.catalogs.template("evaluation", meta.template_id)
+        template_text = self.catalogs.template_text("evaluation", template.template_id)
+        path = self.catalogs.template_path("evaluation", template.template_id)
+        prompt = render_text(template_text, {"essay_a": texts[0], "essay_b": texts[1]}, path=path)
+        atomic.write_text(self.store.path(gen_id, "prompt.txt"), prompt)
+        if self.llm is None:
+            return self._failed(gen_id, "LLMError", "no LLM client configured for this run")
+        if self.max_cost_usd is not None and (spent := self.ledger.total_cost()) >= self.max_cost_usd:
+            return _outcome(
+                gen_id, "budget", f"cohort spend ${spent:.4f} reached max_cost_usd ${self.max_cost_usd:.4f}"
+            )
+        max_tokens, temperature = self._request()
+        model = self.catalogs.model(meta.llm_model_id)
+        started = time.monotonic()
+        try:
+            result = self.llm.complete(model=model.model, prompt=prompt, max_tokens=max_tokens, temperature=temperature)
+        except DayDreamError as exc:
+            return self._failed(gen_id, type(exc).__name__, str(exc))
+        result.duration_s = result.duration_s or round(time.monotonic() - started, 3)
+        cost, estimated = self._cost(meta, result)
+        raw_meta = {
+            "stage": COMPARISON_STAGE,
+            "gen_id": gen_id,
+            "mode": "llm",
+            "llm_model_id": meta.llm_model_id,
+            "model": model.model,
+            "finish_reason": result.finish_reason,
+            "truncated": result.truncated
+            or is_truncated(result.finish_reason, result.usage.completion_tokens, max_tokens),
+            "usage": result.usage.model_dump(),
+            "cost_usd": result.cost_usd,
+            "cost_estimated_usd": cost if estimated else None,
+            "duration_s": result.duration_s,
+            "attempts": result.attempts,
+            "max_tokens": max_tokens,
+            "prompt_sha256": hashlib.sha256(prompt.encode("utf-8")).hexdigest(),
+            "template_sha256": template_sha256(template_text),
+            "cohort_id": self.cohort_id,
+            "created_at": utc_now(),
+        }
+        try:
+            atomic.write_text(self.store.path(gen_id, "raw.txt"), result.text)
+            atomic.write_json(self.store.path(gen_id, "raw_metadata.json"), raw_meta)
+        finally:
+            self.ledger.record(
+                stage=COMPARISON_STAGE,
+                gen_id=gen_id,
+                llm_model_id=meta.llm_model_id,
+                cost_usd=cost,
+                estimated=estimated,
+                usage=result.usage.model_dump(),
+            )
+        return self._judge(meta, result, max_tokens, called=True, cost_usd=cost)
+
+    def _judge(
+        self, meta: ComparisonMetadata, result: LLMResult, max_tokens: int | None, *, called: bool, **facts: Any
+    ) -> dict[str, Any]:
+        gen_id = meta.gen_id
+        parser = self.catalogs.template("evaluation", meta.template_id).parser
+        base = {"stage": COMPARISON_STAGE, "gen_id": gen_id, "parser": parser, "created_at": utc_now()}
+        facts = {"called_llm": called, **facts}
+        try:
+            validate_output(REQUEST_STAGE, result, max_tokens=max_tokens)
+            verdict = parse_pairwise_verdict(parser, result.text)
+        except (OutputValidationError, ParseError) as exc:
+            kind = "validation" if isinstance(exc, OutputValidationError) else "parse"
+            atomic.write_json(
+                self.store.path(gen_id, "parsed_metadata.json"),
+                {**base, "success": False, "error_kind": kind, "error": str(exc)},
+            )
+            return self._failed(gen_id, kind, f"{kind}: {exc} (raw output kept)", **facts)
+        parsed_meta = {
+            **base,
+            "success": True,
+            "verdict": verdict.verdict,
+            "winner_gen_id": meta.winner(verdict.verdict),
+            "presented": list(meta.presented),
+            "source": verdict.source,
+            "strength": verdict.strength,
+        }
+        atomic.write_text(self.store.path(gen_id, "parsed.txt"), f"{verdict.verdict}\n")
+        atomic.write_json(self.store.path(gen_id, "parsed_metadata.json"), parsed_meta)
+        atomic.remove_file(self.store.path(gen_id, ERROR_FILE))
+        return _outcome(gen_id, "done", "judged" if called else "re-parsed kept raw output", **facts)
+
+    def _failed(self, gen_id: str, kind: str, message: str, **facts: Any) -> dict[str, Any]:
+        try:
+            atomic.write_json(
+                self.store.path(gen_id, ERROR_FILE),
+                {"stage": COMPARISON_STAGE, "gen_id": gen_id, "kind": kind, "error": message, "at": utc_now()},
+            )
+        except DayDreamError as again:
+            message = f"{message}; and it could not be recorded: {again}"
+        return _outcome(gen_id, "failed", message, **facts)
+
+    def _request(self) -> tuple[int, float]:
+        ask = getattr(self.llm, "stage_request", None)
+        return ask(REQUEST_STAGE) if callable(ask) else DEFAULT_STAGE_REQUESTS[REQUEST_STAGE].as_tuple()
+
+    def _cost(self, meta: ComparisonMetadata, result: LLMResult) -> tuple[float | None, bool]:
+        if result.cost_usd is not None:
+            return result.cost_usd, False
+        model = self.catalogs.model(meta.llm_model_id)
+        cost = estimate_cost(model, result.usage.prompt_tokens, result.usage.completion_tokens)
+        return cost, cost is not None

@@ -1,0 +1,103 @@
+"""A tournament over the demo cohort's essays under the real scheduler (LocalExecutor on SQLite, the
+four Airflow services) against the offline LLM over HTTP, with latency so requests overlap.
+
+The demo cohort is built and run in this process first (the stage DAGs have their own scheduler
+test); the tournament is what runs under Airflow: ``daydream_tournament`` is triggered once, and
+each run plays one Swiss round (one mapped task per comparison, labelled by its id, in the judge's
+pool) and triggers the run of the next round. Checked: every round ran as one successful DAG run,
+every comparison is done and was asked once, the paid pool held and was used, the store is intact,
+and the ratings recover the order the offline judge follows (the demo essays' planted quality).
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+
+import pytest
+from airflow_env import REPO, assert_store_intact, env_for, make_data_root, offline_llm
+from helpers import run_members
+from local_airflow.stack import LocalAirflow  # on sys.path through airflow_env, imported above
+from scipy.stats import spearmanr
+
+from daydream.airflow.tournament import TOURNAMENT_DAG_ID, compare_task_id
+from daydream.cohorts import build_cohort
+from daydream.llm.client import OpenAICompatibleClient
+from daydream.llm.offline.pairwise import planted_quality
+from daydream.llm.settings import LLMSettings
+from daydream.paths import DataLayout
+from daydream.store import GensStore
+from daydream.tournament import read_state, tournament_status
+from daydream.tournament.ratings import leaderboard
+
+pytestmark = [pytest.mark.scheduler, pytest.mark.timeout(1800)]
+COHORT = "tdemo"
+ROUNDS = 2
+RUN_TIMEOUT = 600
+STARTUP_TIMEOUT = 400
+"""The four services on a 2-core machine shared by several test suites can take over the harness's
+default 120 s to answer; this bounds a hung start-up, it is not a speed target."""
+SPEC = f"tournament:\n  over: demo\n  judges: [sonnet-4]\n  template: pairwise-v1\n  rounds: {ROUNDS}\n"
+
+
+@contextmanager
+def airflow_stack(env: Mapping[str, str]) -> Iterator[LocalAirflow]:
+    """``airflow_env.running_airflow`` with a longer start-up bound; every process stopped after."""
+    local = LocalAirflow(env, out=lambda _line: None)
+    try:
+        local.cleanup_previous()
+        local.check_ports(False)
+        local.prepare()
+        local.start_airflow(timeout=STARTUP_TIMEOUT)
+        yield local
+    finally:
+        left = local.stop()
+        assert not left, f"processes left running after stop: {left}"
+
+
+def test_tournament_rounds_run_as_dag_runs_under_the_scheduler(tmp_path) -> None:
+    data = make_data_root(tmp_path / "data", {COHORT: SPEC})
+    shutil.copytree(REPO / "data" / "cohorts" / "demo", data / "cohorts" / "demo")
+    layout = DataLayout(data)
+    server = offline_llm(data, latency_s=0.3)
+    try:
+        build_cohort(layout, "demo")
+        with OpenAICompatibleClient(LLMSettings(base_url=server.base_url, api_key="offline")) as llm:
+            assert {o.state for o in run_members(layout, "demo", llm)} == {"done"}
+        server.reset()
+        with airflow_stack(env_for(tmp_path / "airflow", data, server.base_url)) as local:
+            local.wait_dags([TOURNAMENT_DAG_ID])
+            local.unpause([TOURNAMENT_DAG_ID])
+            first = local.client.trigger(TOURNAMENT_DAG_ID, {"cohort_id": COHORT})
+            assert local.client.wait_run(TOURNAMENT_DAG_ID, first, timeout=RUN_TIMEOUT) == "success"
+            deadline = time.monotonic() + RUN_TIMEOUT * ROUNDS
+            runs = local.client.dag_runs(TOURNAMENT_DAG_ID)
+            while len(runs) < ROUNDS or any(r["state"] not in ("success", "failed") for r in runs):
+                assert time.monotonic() < deadline, f"rounds did not finish: {[r['state'] for r in runs]}"
+                time.sleep(3)
+                runs = local.client.dag_runs(TOURNAMENT_DAG_ID)
+            time.sleep(5)  # the last run's next_round is skipped: no further run may appear
+            runs = local.client.dag_runs(TOURNAMENT_DAG_ID)
+            assert [r["state"] for r in runs] == ["success"] * ROUNDS
+            first_round = read_state(layout, COHORT).rounds[0]
+            tis = local.client.task_instances(TOURNAMENT_DAG_ID, first)
+            mapped = [ti for ti in tis if ti["task_id"] == compare_task_id("paid") and ti["map_index"] >= 0]
+            assert {ti["rendered_map_index"] for ti in mapped} == {c.comparison_id for c in first_round.comparisons}
+            assert {ti["pool"] for ti in mapped} == {"llm_api_paid"}
+            last = local.client.task_instances(TOURNAMENT_DAG_ID, runs[-1]["dag_run_id"])
+            assert {ti["task_id"]: ti["state"] for ti in last}["next_round"] == "skipped"
+    finally:
+        server.stop()
+
+    status = tournament_status(layout, COHORT)
+    assert status["complete"] and status["comparisons"] == {"done": ROUNDS * 9 * 2, "failed": 0, "pending": 0}
+    stats = server.stats()
+    assert stats["total_requests"] == ROUNDS * 9 * 2 and stats["answered_twice"] == []
+    assert 2 <= stats["tiers"]["paid"]["peak_in_flight"] <= 5
+    assert_store_intact(data)
+    pooled = leaderboard(layout, COHORT, n_boot=200).query("scope == 'pooled'")
+    store = GensStore(layout)
+    planted = [planted_quality(store.parsed_text("essay", doc) or "") for doc in pooled["document"]]
+    assert spearmanr(pooled["rating"], planted).statistic > 0.5
