@@ -15,6 +15,7 @@ import json
 import shutil
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from helpers import copy_bundled_data, run_members
 from scipy.stats import spearmanr
@@ -272,13 +273,20 @@ def test_report_and_ui_page_show_the_leaderboard_with_absolute_scores(played, mo
         "index.html",
         "tournament/leaderboard.csv",
         "tournament/verdicts.csv",
+        "tournament/position_bias.csv",
     }
     page = (reports / "index.html").read_text()
     board = leaderboard(layout, TOURNAMENT)
     best = board[board["scope"] == "pooled"].iloc[0]
     assert "Tournament leaderboard" in page and "absolute mean score" in page and "95% low" in page
     assert f"gens/essay/{best['document']}/parsed.txt" in page
-    assert page.count("<h3>") == 3  # pooled, then each judge
+    assert page.count("<h3>") == 4  # pooled, then each judge, then position bias
+    # position bias: every judge judged both orders of its pairs, so the slot check has data per judge
+    position = pd.read_csv(reports / "tournament" / "position_bias.csv")
+    assert set(position["evaluation_llm"]) == set(board.loc[board["scope"] != "pooled", "scope"])
+    assert (position["n_pairs_both_orders"] > 0).all()
+    assert position["first_win_rate"].between(0, 1).all() and position["follows_position"].between(0, 1).all()
+    assert "position bias of each judge" in page
     written = (reports / "tournament" / "leaderboard.csv").read_text().splitlines()
     assert written[0].startswith("scope,document,rating,se,ci_low,ci_high") and len(written) == 1 + 3 * 18
 

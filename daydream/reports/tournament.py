@@ -17,11 +17,13 @@ import pandas as pd
 
 from daydream import atomic
 from daydream.paths import DataLayout, id_problem
+from daydream.reports import bias
 from daydream.reports import html as h
 from daydream.tournament.rounds import STATE_DIR, STATE_FILE, read_state, tournament_status, verdicts
 
 LEADERBOARD_CSV = "tournament/leaderboard.csv"
 VERDICTS_CSV = "tournament/verdicts.csv"
+POSITION_CSV = "tournament/position_bias.csv"
 BOARD_COLUMNS = [
     "rank",
     "document",
@@ -65,6 +67,13 @@ def _boards(board: pd.DataFrame, root_href: str | None) -> list[tuple[str, h.Tab
     ]
 
 
+def judge_position_bias(frame: pd.DataFrame) -> pd.DataFrame:
+    """Position bias of each judge from the tournament's verdicts (both orders of a pair are two
+    comparisons, so a judge that follows the slot shows here and nowhere else)."""
+    named = frame.rename(columns={"judge": "evaluation_llm", "template": "evaluation_template"})
+    return bias.position_bias(named)
+
+
 def tournament_context(
     layout: DataLayout, cohort_id: str, *, root_href: str | None, n_boot: int | None = None
 ) -> dict[str, Any]:
@@ -80,10 +89,14 @@ def tournament_context(
         ("comparisons done", f"{c['done']:,}"),
         ("failed / pending", f"{c['failed']:,} / {c['pending']:,}"),
     ]
+    position = judge_position_bias(verdicts(layout, read_state(layout, cohort_id)))
+    boards = _boards(board, root_href)
+    boards.append(("position bias of each judge", h.table(position, list(position.columns), empty=bias.NO_PAIRWISE)))
     return {
+        "position": position,
         "cohort_id": cohort_id,
         "tournament_cards": cards,
-        "tournament_boards": _boards(board, root_href),
+        "tournament_boards": boards,
         "board": board,
     }
 
@@ -96,12 +109,13 @@ def write_tournament_report(layout: DataLayout, cohort_id: str) -> list[Path]:
     paths = [
         atomic.write_text(layout.inside(out / LEADERBOARD_CSV), context.pop("board").to_csv(index=False)),
         atomic.write_text(layout.inside(out / VERDICTS_CSV), frame.to_csv(index=False)),
+        atomic.write_text(layout.inside(out / POSITION_CSV), context.pop("position").to_csv(index=False)),
     ]
     page = h.render(
         "tournament.html",
         title=f"DayDream tournament: {cohort_id}",
         generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        tables=[LEADERBOARD_CSV, VERDICTS_CSV],
+        tables=[LEADERBOARD_CSV, VERDICTS_CSV, POSITION_CSV],
         **context,
     )
     paths.append(atomic.write_text(layout.inside(out / "index.html"), page))
