@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from daydream.airflow.storage import open_airflow_storage, settings_from_connection
 from daydream.storage import LocalStorage, S3Settings, S3Storage, StorageError, UnsupportedStorage, open_storage
-from daydream.storage.airflow_bridge import open_airflow_storage, settings_from_connection
 from daydream.storage.leases import CLOCK_SLACK_S, LeaseBody, is_free
 from daydream.storage.s3 import Fetched
 from daydream.storage.url import split_url

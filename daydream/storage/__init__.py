@@ -1,7 +1,7 @@
 """Where DayDream's data lives: the local disk or object storage, behind one small interface.
 
 ``open_storage(root)`` gives a ``Storage`` for a path, ``file://`` or ``s3://bucket/prefix`` URL;
-``daydream.storage.airflow_bridge.open_airflow_storage`` does the same for URLs that name an Airflow
+``daydream.airflow.storage.open_airflow_storage`` does the same for URLs that name an Airflow
 connection (``s3://<conn_id>@bucket/prefix``). Importing this package never imports Airflow or s3fs.
 """
 

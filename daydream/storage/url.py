@@ -1,7 +1,7 @@
 """From a data root (a path or an object-storage URL) to a ``Storage``, without Airflow.
 
 A URL that names an Airflow connection (``s3://<conn_id>@bucket/prefix``) needs Airflow to turn the
-connection into credentials: ``daydream.storage.airflow_bridge`` does that and hands the filesystem
+connection into credentials: ``daydream.airflow.storage`` does that and hands the filesystem
 here. Everything else can be opened directly: a path or ``file://`` URL is the local disk, and
 ``s3://bucket/prefix`` uses the given ``S3Settings`` (or s3fs's usual environment credentials).
 """
@@ -50,7 +50,7 @@ def open_storage(
         if conn_id is not None and fs is None:
             raise UnsupportedStorage(
                 f"{shown(text)} names the Airflow connection {conn_id!r}: open it with "
-                "daydream.storage.airflow_bridge.open_airflow_storage"
+                "daydream.airflow.storage.open_airflow_storage"
             )
         extra = {"concurrency": concurrency} if concurrency else {}
         return S3Storage(bucket, prefix, fs=fs, settings=s3, **extra)
@@ -82,7 +82,7 @@ def open_data_root(url: str) -> Path:
     storage = _opened.get((os.getpid(), key))
     if storage is None:
         if conn_id is not None:
-            from daydream.storage.airflow_bridge import open_airflow_storage
+            from daydream.airflow.storage import open_airflow_storage
 
             storage = open_airflow_storage(url)
         else:

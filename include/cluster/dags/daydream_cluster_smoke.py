@@ -20,7 +20,7 @@ WORKERS = ("worker-a", "worker-b")
 
 
 def _data_root() -> Storage:
-    from daydream.storage.airflow_bridge import open_airflow_storage
+    from daydream.airflow.storage import open_airflow_storage
 
     return open_airflow_storage(os.environ["DAYDREAM_DATA_ROOT"])
 

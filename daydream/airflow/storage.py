@@ -1,4 +1,4 @@
-"""The one place ``daydream.storage`` meets Airflow: a connection id in a URL becomes credentials.
+"""Where ``daydream.storage`` meets Airflow: a connection id in a URL becomes credentials.
 
 ``s3://<conn_id>@bucket/prefix`` is Airflow's ``ObjectStoragePath`` form. A connection that carries
 keys (login = access key, password = secret, extra ``endpoint_url`` / ``region_name``, the fields of
@@ -6,7 +6,7 @@ an ``aws`` connection) is read with ``BaseHook.get_connection`` and becomes ``S3
 Amazon provider is not required. A connection without keys (an instance role, an assumed role, a
 profile) needs the Amazon provider: then Airflow's own ``ObjectStoragePath(url).fs`` supplies the
 s3fs filesystem. Airflow is imported lazily, so ``daydream.storage`` stays importable without it;
-part B moves this module under ``daydream/airflow/``.
+it lives under ``daydream/airflow/`` with the other modules that face Airflow.
 """
 
 from __future__ import annotations
