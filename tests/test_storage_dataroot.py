@@ -89,6 +89,9 @@ def test_the_demo_cohort_runs_end_to_end_on_object_storage(s3_layout: DataLayout
     result = build_cohort_reports(layout, "demo")
     written = {info.key for info in storage.list_prefix("cohorts/demo/reports/")}
     assert written and result is not None
+    # the diversity section read every done draft's and essay's text from the object store
+    ideas = storage.read_text("cohorts/demo/reports/analysis/distinct_ideas.csv").splitlines()
+    assert len(ideas) > 1 and "cohorts/demo/reports/analysis/near_duplicates.csv" in written
 
     # a forced rerun replaces the answer and keeps the previous one under attempts/ (copy, then move)
     gen_id = member_ids(layout, "draft", template_id="links-brainstorm-v2")[0]

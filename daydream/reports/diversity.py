@@ -31,6 +31,7 @@ from daydream.errors import DayDreamError
 from daydream.paths import DataLayout, Stage
 from daydream.reports.aggregate import ScopeData
 from daydream.reports.safefs import invalid_id, open_gen_dir, open_stage_dir, read_bytes
+from daydream.storage.objpath import ObjectPath
 
 TEXT_BYTES = 65_536
 """At most this many bytes of each text are read (an essay is a few thousand)."""
@@ -69,6 +70,15 @@ def read_texts(
     ``budget``: ``[bytes left]``, shared between calls; reading stops when it runs out."""
     out: dict[str, str] = {}
     budget = budget if budget is not None else [TOTAL_TEXT_BYTES]
+    if gen_ids and isinstance(layout.root, ObjectPath):  # one listing, concurrent GETs
+        from daydream.reports import loader_objects
+
+        for gen_id, data in loader_objects.read_texts(layout, stage, gen_ids, TEXT_BYTES).items():
+            if budget[0] <= 0:
+                break
+            budget[0] -= len(data)
+            out[gen_id] = data.decode("utf-8", errors="replace")
+        return out
     stage_fd = open_stage_dir(layout, stage) if gen_ids else None
     if stage_fd is None:
         return out

@@ -158,3 +158,16 @@ def _fill(reader: _FetchedReader, stage: str, metadata: bool) -> None:
         reader.fill(usage if isinstance(usage, dict) else {}, loader._USAGE_FIELDS, "raw_metadata.json usage")
     if stage == "evaluation" and "parsed_metadata.json" in reader.entries:
         reader.fill(reader.json("parsed_metadata.json"), loader._PARSED_FIELDS, "parsed_metadata.json")
+
+
+def read_texts(layout: DataLayout, stage: Stage, gen_ids: Iterable[str], limit: int) -> dict[str, bytes]:
+    """``parsed.txt`` of each listed generation that has one, fetched concurrently and cut at ``limit``
+    bytes (the diversity section's texts; locally ``diversity.read_texts`` opens them one by one)."""
+    storage, prefix, files = _listing(layout, stage)
+    keys = {
+        f"{prefix}{gid}/parsed.txt": gid
+        for gid in gen_ids
+        if invalid_id(gid) is None and "parsed.txt" in files.get(gid, {})
+    }
+    fetched = storage.read_many(keys) if keys else {}
+    return {keys[key]: data[:limit] for key, data in fetched.items()}
