@@ -140,7 +140,9 @@ def test_a_provider_capped_below_the_pool_gets_fewer_calls_and_recovers_when_the
     rejected = server.stats()["models"][PRO]["errors"].get("429", 0)
     # Without adaptation every 0.5 s wave would send 8 and have 6 rejected (about 100 429s for 40 calls).
     assert rejected < 30, rejected
-    assert gate["llm_api_paid"]["models"][PRO]["cap"] <= 3
+    # AIMD is a sawtooth around the provider's 2: additive steps up after successes, halving on a 429;
+    # when the stage ends the cap is somewhere on a tooth (2-4 seen), far below the pool's 8
+    assert gate["llm_api_paid"]["models"][PRO]["cap"] <= 4
 
     server.configure(model_max_in_flight={}, latency_s=0.5)
     server.reset()
