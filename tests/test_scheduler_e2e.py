@@ -127,7 +127,8 @@ def membership(data: Path, cohort: str) -> dict[str, set[str]]:
 
 
 def run_cohort(local, cohort: str) -> str:
-    run_id = local.client.trigger("daydream_cohort", {"cohort_id": cohort})
+    # direct calls: the batch lane has its own scheduler test (tests/test_batch_scheduler.py)
+    run_id = local.client.trigger("daydream_cohort", {"cohort_id": cohort, "batch": False})
     return local.client.wait_run("daydream_cohort", run_id, timeout=RUN_TIMEOUT)
 
 

@@ -41,4 +41,4 @@ def test_one_round_per_run_with_mapped_comparisons_in_the_judge_pools(dag) -> No
     assert isinstance(trigger, NextRoundOperator)
     assert trigger.trigger_dag_id == TOURNAMENT_DAG_ID and not trigger.wait_for_completion
     assert trigger.upstream_task_ids == {"finish_round"} and trigger.trigger_rule == "all_success"
-    assert set(dag.params.keys()) == {"cohort_id", "force", "max_cost_usd"}
+    assert set(dag.params.keys()) == {"cohort_id", "force", "max_cost_usd", "batch"}
