@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from daydream.llm.batch.http import BatchTransport
-from daydream.llm.batch.types import BatchApiName, BatchRequest, BatchStatus, ItemResult
+from daydream.llm.batch.types import BatchApiName, BatchCounts, BatchRequest, BatchStatus, ItemResult
 from daydream.llm.redaction import Redactor
 from daydream.llm.responses import parse_completion
 from daydream.llm.retry import AttemptFailure
@@ -194,3 +194,42 @@ def reason_of(error: Any, fallback: str) -> str:
         kind = inner.get("code") or inner.get("type")
         return f"{kind}: {message}" if kind and kind not in str(message) else str(message)
     return str(error) if error else fallback
+
+
+OPENAI_TERMINAL = frozenset({"completed", "failed", "expired", "cancelled"})
+
+
+class OpenAIShapedBatches(BatchAdapter):
+    """OpenAI's batch object, which OpenRouter's follows: the same paths under ``batches/``, the same
+    status names and ``request_counts``; only submitting, errors and results differ."""
+
+    def status_path(self, batch_id: str) -> str:
+        return f"batches/{batch_id}"
+
+    def cancel_path(self, batch_id: str) -> str:
+        return f"batches/{batch_id}/cancel"
+
+    def shaped_status(self, data: dict[str, Any], *, error: str | None, **fields: Any) -> BatchStatus:
+        """The ``BatchStatus`` of an OpenAI-shaped batch object; requests neither completed nor failed
+        count as expired, cancelled or pending by the batch's status."""
+        status = str(data.get("status") or "unknown")
+        raw = json_obj(data, "request_counts")
+        total, done, failed = count(raw, "total"), count(raw, "completed"), count(raw, "failed")
+        rest = max(0, total - done - failed)
+        ended = status in OPENAI_TERMINAL
+        return BatchStatus(
+            batch_id=str(data.get("id") or ""),
+            status=status,
+            ended=ended,
+            counts=BatchCounts(
+                succeeded=done,
+                errored=failed,
+                expired=rest if status == "expired" else 0,
+                canceled=rest if status == "cancelled" else 0,
+                pending=0 if ended else rest,
+            ),
+            model=data.get("model") if isinstance(data.get("model"), str) else None,
+            created_at=epoch(data.get("created_at")),
+            error=error,
+            **fields,
+        )

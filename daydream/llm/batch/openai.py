@@ -21,16 +21,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
-from daydream.llm.batch.base import BatchAdapter, chat_body, count, epoch, json_obj, reason_of
+from daydream.llm.batch.base import OpenAIShapedBatches, chat_body, json_obj, reason_of
 from daydream.llm.batch.http import jsonl
-from daydream.llm.batch.types import BatchCounts, BatchRequest, BatchStatus, ItemKind, ItemResult
+from daydream.llm.batch.types import BatchRequest, BatchStatus, ItemKind, ItemResult
 
 ENDPOINT = "/v1/chat/completions"
-TERMINAL = frozenset({"completed", "failed", "expired", "cancelled"})
 _ITEM_KINDS: dict[str, ItemKind] = {"batch_expired": "expired", "batch_cancelled": "canceled"}
 
 
-class OpenAIBatches(BatchAdapter):
+class OpenAIBatches(OpenAIShapedBatches):
     api = "openai"
     max_requests: ClassVar[int] = 50_000
     max_bytes: ClassVar[int] = 200_000_000
@@ -63,43 +62,21 @@ class OpenAIBatches(BatchAdapter):
         }
         return self.parse_status(self.http.request("POST", "batches", json=body, retry=False))
 
-    def status_path(self, batch_id: str) -> str:
-        return f"batches/{batch_id}"
-
-    def cancel_path(self, batch_id: str) -> str:
-        return f"batches/{batch_id}/cancel"
-
     def list_path(self) -> str:
         return "batches?limit=100"
 
     def parse_status(self, data: Any) -> BatchStatus:
         data = data if isinstance(data, dict) else {}
-        status = str(data.get("status") or "unknown")
-        raw = json_obj(data, "request_counts")
-        total, done, failed = count(raw, "total"), count(raw, "completed"), count(raw, "failed")
-        rest = max(0, total - done - failed)
-        ended = status in TERMINAL
         errors = data.get("errors")
         listed = errors.get("data") if isinstance(errors, dict) else None
         error = "; ".join(reason_of(e, "failed") for e in listed or []) or None
         files = {
             k: data[k] for k in ("input_file_id", "output_file_id", "error_file_id") if isinstance(data.get(k), str)
         }
-        return BatchStatus(
-            batch_id=str(data.get("id") or ""),
-            status=status,
-            ended=ended,
-            counts=BatchCounts(
-                succeeded=done,
-                errored=failed,
-                expired=rest if status == "expired" else 0,
-                canceled=rest if status == "cancelled" else 0,
-                pending=0 if ended else rest,
-            ),
-            model=data.get("model") if isinstance(data.get("model"), str) else None,
-            created_at=epoch(data.get("created_at")),
+        return self.shaped_status(
+            data,
+            error=error if data.get("status") == "failed" else None,
             metadata=data.get("metadata") if isinstance(data.get("metadata"), dict) else {},
-            error=error if status == "failed" else None,
             extra=files,
         )
 

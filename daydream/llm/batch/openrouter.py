@@ -22,16 +22,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
-from daydream.llm.batch.base import BatchAdapter, chat_body, count, epoch, json_obj, reason_of
-from daydream.llm.batch.types import BatchCounts, BatchRequest, BatchStatus, ItemKind, ItemResult
+from daydream.llm.batch.base import OpenAIShapedBatches, chat_body, json_obj, reason_of
+from daydream.llm.batch.types import BatchRequest, BatchStatus, ItemKind, ItemResult
 from daydream.llm.settings import API_KEY_ENV
 
 ENDPOINT = "/v1/chat/completions"
-TERMINAL = frozenset({"completed", "failed", "expired", "cancelled"})
 PAGE = 500
 
 
-class OpenRouterBatches(BatchAdapter):
+class OpenRouterBatches(OpenAIShapedBatches):
     api = "openrouter"
     max_requests: ClassVar[int] = 50_000
     max_bytes: ClassVar[int] = 200_000_000
@@ -53,39 +52,13 @@ class OpenRouterBatches(BatchAdapter):
         payload = {"endpoint": ENDPOINT, "model": model, "requests": [self.line(r) for r in requests]}
         return self.parse_status(self.http.request("POST", "batches", json=payload, retry=False))
 
-    def status_path(self, batch_id: str) -> str:
-        return f"batches/{batch_id}"
-
-    def cancel_path(self, batch_id: str) -> str:
-        return f"batches/{batch_id}/cancel"
-
     def list_path(self) -> str:
         return "batches"
 
     def parse_status(self, data: Any) -> BatchStatus:
         data = data if isinstance(data, dict) else {}
-        status = str(data.get("status") or "unknown")
-        raw = json_obj(data, "request_counts")
-        total, done, failed = count(raw, "total"), count(raw, "completed"), count(raw, "failed")
-        rest = max(0, total - done - failed)
-        ended = status in TERMINAL
-        counts = BatchCounts(
-            succeeded=done,
-            errored=failed,
-            expired=rest if status == "expired" else 0,
-            canceled=rest if status == "cancelled" else 0,
-            pending=0 if ended else rest,
-        )
         error = data.get("error")
-        return BatchStatus(
-            batch_id=str(data.get("id") or ""),
-            status=status,
-            ended=ended,
-            counts=counts,
-            model=data.get("model") if isinstance(data.get("model"), str) else None,
-            created_at=epoch(data.get("created_at")),
-            error=reason_of(error, status) if error else None,
-        )
+        return self.shaped_status(data, error=reason_of(error, str(data.get("status") or "unknown")) if error else None)
 
     def results(self, status: BatchStatus) -> Iterator[ItemResult]:
         cursor: str | None = None
