@@ -199,7 +199,11 @@ def worker_lease_loop(spec: Spec, key: str, ttl_s: float, run_s: float, start_at
 def worker_semaphore(
     spec: Spec, prefix: str, schedule: list[tuple[float, int]], run_s: float, start_at: float
 ) -> list[Any]:
-    """Hold slots of the semaphore whenever allowed; N follows ``schedule`` [(seconds after the start, N)]."""
+    """Hold slots of the semaphore whenever allowed; N follows ``schedule`` [(seconds after the start, N)].
+
+    Each hold is (began, ended, N asked for, slot, asked at): on a loaded object store an acquire can take
+    most of a second, so what N a hold was granted under is known by when it asked, not when it began.
+    """
     storage = open_spec(spec)
     semaphore = Semaphore(storage, prefix, ttl_s=30.0)
     wait_until(start_at)
@@ -208,13 +212,14 @@ def worker_semaphore(
     while time.time() < end:
         now = time.time() - start_at
         slots = [n for since, n in schedule if since <= now][-1]
+        asked = time.time()
         lease = semaphore.try_acquire(slots)
         if lease is None:
             time.sleep(0.02)
             continue
         began = time.time()
         time.sleep(random.uniform(0.02, 0.15))
-        held.append((began, time.time(), slots, semaphore.slot_of(lease)))
+        held.append((began, time.time(), slots, semaphore.slot_of(lease), asked))
         lease.release()
     return held
 

@@ -105,7 +105,7 @@ def test_semaphore_never_over_n(storage_spec: Spec) -> None:
     results, at = run_processes(worker_semaphore, [(storage_spec, "pools/llm_api_paid", schedule, 10.0, START)] * 8)
     holds = [h for per_process in results for h in per_process]
     assert len(holds) >= 30
-    assert all(slot < slots for _, _, slots, slot in holds)
+    assert all(slot < slots for _, _, slots, slot, _ in holds)
     events = sorted([(h[0], 1, h) for h in holds] + [(h[1], -1, h) for h in holds], key=lambda e: (e[0], e[1]))
     active: set = set()
     for _, step, hold in events:
@@ -117,7 +117,8 @@ def test_semaphore_never_over_n(storage_spec: Spec) -> None:
         # holders than the largest N among them (a shrink lets holders of higher slots finish first)
         assert len({h[3] for h in active}) == len(active), active
         assert len(active) <= max(h[2] for h in active), active
-    after_shrink = [h for h in holds if h[0] > at + 7.5]
+    # asked after the shrink: granted only the two slots left, however long the acquire took
+    after_shrink = [h for h in holds if h[4] >= at + 7.0 + 0.05]
     assert after_shrink and all(h[2] == 2 and h[3] < 2 for h in after_shrink)
     assert max(len({h[3] for h in holds if h[2] == n}) for n in (3, 5)) >= 3  # slots really were shared
 
