@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 from helpers import REPO_DATA, FakeLLM, member_ids, run_members
-from storage_harness import s3_server  # noqa: F401  (fixture)
+from storage_harness import s3_env, s3_server  # noqa: F401  (fixtures)
 
-from daydream import atomic, locks
+from daydream import atomic, gen_index, locks
 from daydream.cohorts import build_cohort
-from daydream.paths import DataLayout
+from daydream.paths import STAGES, DataLayout
 from daydream.reports import build_cohort_reports
 from daydream.runner import RunOptions, StageRunner
 from daydream.spend import SpendLedger
@@ -41,16 +41,6 @@ def upload(storage_url: str, server: SeaweedServer, local: Path, prefix: str) ->
                 lambda p: storage.write_bytes(f"{prefix}/{p.relative_to(local).as_posix()}", p.read_bytes()), files
             )
         )
-
-
-@pytest.fixture
-def s3_env(s3_server: SeaweedServer, monkeypatch: pytest.MonkeyPatch) -> SeaweedServer:
-    """Credentials the way a lab without Airflow gives them: the standard AWS variables."""
-    settings = s3_server.settings
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", settings.access_key or "")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", settings.secret_key or "")
-    monkeypatch.setenv("AWS_ENDPOINT_URL", settings.endpoint_url or "")
-    return s3_server
 
 
 @pytest.fixture
@@ -78,9 +68,20 @@ def test_the_demo_cohort_runs_end_to_end_on_object_storage(s3_layout: DataLayout
     keys = {info.key for info in storage.list_prefix("gens/")}
     assert any(k.endswith("/parsed.txt") for k in keys) and not any(k.endswith(".tmp") for k in keys)
 
+    def index_records() -> int:
+        return sum(len(storage.ledger(gen_index.index_key(layout, stage)[1]).lines()) for stage in STAGES)
+
+    assert index_records() == len(outcomes)  # one record per generation the runner wrote
+
     # a rerun pays nothing: every generation is found done through the object store
     again = run_members(layout, "demo", llm)
     assert {o.state for o in again} == {"skipped"} and len(llm.calls) == paid
+    assert index_records() == len(outcomes)  # nothing written, nothing recorded
+    for stage in STAGES:  # what the stage summary does: the readers below read one segment per stage
+        gen_index.compact(layout, stage)
+        _, _, listed = gen_index.stage_listing(layout, stage)
+        index = gen_index.load(layout, stage)
+        assert listed and all(index.fields(gen_id, files) is not None for gen_id, files in listed.items())
 
     status = cohort_status(layout, "demo")
     assert not status.unfinished and all(s.done == s.total > 0 for s in status.stages.values())
