@@ -19,6 +19,7 @@ from storage_harness import s3_env, s3_server  # noqa: F401  (fixtures)
 
 from daydream import atomic, gen_index, locks
 from daydream.cohorts import build_cohort
+from daydream.orchestration.stage import write_stage_summary
 from daydream.paths import STAGES, DataLayout
 from daydream.reports import build_cohort_reports
 from daydream.runner import RunOptions, StageRunner
@@ -77,8 +78,10 @@ def test_the_demo_cohort_runs_end_to_end_on_object_storage(s3_layout: DataLayout
     again = run_members(layout, "demo", llm)
     assert {o.state for o in again} == {"skipped"} and len(llm.calls) == paid
     assert index_records() == len(outcomes)  # nothing written, nothing recorded
-    for stage in STAGES:  # what the stage summary does: the readers below read one segment per stage
-        gen_index.compact(layout, stage)
+    for stage in STAGES:  # each stage summary compacts its index: the readers below read one segment
+        write_stage_summary(layout, "demo", stage, [])
+        index_objects = [i.key for i in storage.list_prefix(f"{gen_index.index_key(layout, stage)[1]}.d/")]
+        assert len(index_objects) == 1 and "/segments/" in index_objects[0]
         _, _, listed = gen_index.stage_listing(layout, stage)
         index = gen_index.load(layout, stage)
         assert listed and all(index.fields(gen_id, files) is not None for gen_id, files in listed.items())
