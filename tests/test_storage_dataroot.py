@@ -12,6 +12,7 @@ import pickle
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 from helpers import REPO_DATA, FakeLLM, member_ids, run_members
@@ -157,3 +158,24 @@ def test_prepare_creates_the_bucket_and_seeds_it_once(s3_env: SeaweedServer, tmp
     (root / "1_raw" / "llm_models.csv").write_text("edited\n")
     assert main([url, "--seed", str(REPO_DATA)]) == 0  # a root in use is never overwritten
     assert (root / "1_raw" / "llm_models.csv").read_text() == "edited\n"
+
+
+def test_the_async_path_records_its_generation_in_the_index(s3_layout: DataLayout) -> None:
+    """The triggerer's face (``StageRunner.arun``) records what it wrote before letting go, as ``run`` does."""
+    import asyncio
+
+    layout = s3_layout
+    build_cohort(layout, "demo")
+    gen_id = member_ids(layout, "draft")[0]
+    llm = FakeLLM()
+    runner = StageRunner(layout, cohort_id="demo")
+
+    async def acall(plan: Any) -> Any:
+        return llm.complete(**plan.request())
+
+    outcome = asyncio.run(runner.arun("draft", gen_id, acall))
+    assert outcome.state == "done", outcome.message
+    listed = gen_index.stage_listing(layout, "draft")[2]
+    fields = gen_index.load(layout, "draft").fields(gen_id, listed[gen_id])
+    assert fields is not None and fields["raw_metadata.json"]["usage"]["completion_tokens"] > 0
+    assert runner.store.changed == set()
