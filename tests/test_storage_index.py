@@ -224,3 +224,36 @@ def test_a_local_root_has_no_index(tmp_path: Path) -> None:
     store.write_json(STAGE, "e1", "parsed_metadata.json", {"success": True})
     assert store.changed == set() and gen_index.compact(layout, STAGE) == 0
     assert gen_index.load(layout, STAGE) is gen_index.EMPTY and not (tmp_path / ".daydream").exists()
+
+
+def test_store_reindex_indexes_a_store_copied_in(
+    twins: Twins, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A store the runner never indexed (copied in, or its index deleted): ``daydream store reindex``
+    records what it can in one pass, a second pass adds nothing, and reads then skip the files."""
+    from daydream.cli import main
+
+    monkeypatch.setattr(gen_index, "REINDEX_CHUNK", 7)  # several chunks, as on a large store
+    ids = sorted(odd_store())
+    assert main(["store", "reindex", "--stage", STAGE, "--data-root", str(twins.remote.root)]) == 0
+    out = capsys.readouterr().out
+    assert f"{len(ids)} generation(s) listed, {len(ids) - 3} record(s) added, 3 not indexable" in out
+    assert gen_index.reindex(twins.remote, STAGE) == (len(ids), 0, 3)  # nothing left to add
+    assert_same_as_files(twins, monkeypatch)
+    fetched = counting_reads(twins, monkeypatch)
+    views(twins)
+    assert {key.split("/")[2] for key in fetched if key.startswith("gens/")} == {"e100", "e103", "e104", "e105"}
+
+    twins.put("e000", "parsed_metadata.json", b'{"success": true, "score": 9.5, "parser": "in_last_line"}')
+    assert gen_index.reindex(twins.remote, STAGE) == (len(ids), 1, 3)  # only the changed one
+    assert_same_as_files(twins, monkeypatch)
+
+
+def test_store_reindex_on_a_local_root_says_there_is_nothing_to_do(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from daydream.cli import main
+
+    assert main(["store", "reindex", "--data-root", str(tmp_path)]) == 0
+    assert "local data root: it has no index" in capsys.readouterr().out
+    assert not (tmp_path / ".daydream").exists()
