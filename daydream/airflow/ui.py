@@ -180,6 +180,7 @@ def create_app(cache: _ScopeCache | None = None) -> FastAPI:
         if is_tournament_cohort(layout(), _valid(cohort_id, "cohort")):  # verdicts, not scores
             context = tournament_context(layout(), cohort_id, root_href=None)
             context.pop("board")
+            context.pop("verdicts")
             return _page("tournament.html", f"DayDream: {cohort_id}", **context)
         return _page(
             "ui_cohort.html", f"DayDream: {cohort_id}", **_cohort_context(scope(cohort_id), cohort_id, _base(request))

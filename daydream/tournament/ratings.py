@@ -50,10 +50,19 @@ def absolute_scores(layout: DataLayout, tournament: Tournament) -> pd.DataFrame:
     return pd.DataFrame({"mean_score": scores.mean(), "n_scores": scores.size()})
 
 
-def leaderboard(layout: DataLayout, cohort_id: str, *, n_boot: int = N_BOOT, seed: int = 0) -> pd.DataFrame:
-    """``LEADERBOARD_COLUMNS``, best first within each scope (``pooled`` first, then each judge)."""
-    tournament = load_tournament(layout, cohort_id)
-    frame = verdicts(layout, read_state(layout, cohort_id))
+def leaderboard(
+    layout: DataLayout,
+    cohort_id: str,
+    *,
+    n_boot: int = N_BOOT,
+    seed: int = 0,
+    tournament: Tournament | None = None,
+    frame: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """``LEADERBOARD_COLUMNS``, best first within each scope (``pooled`` first, then each judge).
+    ``tournament`` and ``frame`` (its ``verdicts``) when the caller has read them already."""
+    tournament = tournament or load_tournament(layout, cohort_id)
+    frame = verdicts(layout, read_state(layout, cohort_id)) if frame is None else frame
     if frame.empty:
         return pd.DataFrame(columns=LEADERBOARD_COLUMNS)
     ratings = bradley_terry(frame, judge="judge", template="template", n_boot=n_boot, seed=seed)

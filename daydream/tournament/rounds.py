@@ -38,6 +38,7 @@ STATE_DIR = "tournament"
 STATE_FILE = "rounds.json"
 SUMMARY_FILE = "tournament_summary.json"
 VERDICT_COLUMNS = ["round", "comparison_id", "document_a", "document_b", "judge", "template", "replicate", "verdict"]
+COMPARISON_COLUMNS = [*VERDICT_COLUMNS, "state"]
 
 
 class PlannedComparison(BaseModel):
@@ -87,30 +88,29 @@ def read_state(layout: DataLayout, cohort_id: str) -> TournamentState:
 
 
 def round_finished(store: ComparisonStore, planned: Round) -> bool:
-    return all(store.state(c.comparison_id) != "pending" for c in planned.comparisons)
+    return all(state != "pending" for state, _ in store.outcomes([c.comparison_id for c in planned.comparisons]))
+
+
+def comparisons_frame(layout: DataLayout, state: TournamentState) -> pd.DataFrame:
+    """Every planned comparison with its ``state`` and ``verdict`` (None unless done), each read once
+    (``ComparisonStore.outcomes``): ``COMPARISON_COLUMNS``."""
+    planned = [(r.round, r.template, c) for r in state.rounds for c in r.comparisons]
+    read = ComparisonStore(layout).outcomes([c.comparison_id for _, _, c in planned])
+    rows = [
+        (n, c.comparison_id, c.document_a, c.document_b, c.judge, template, c.replicate, verdict, outcome)
+        for (n, template, c), (outcome, verdict) in zip(planned, read, strict=True)
+    ]
+    return pd.DataFrame(rows, columns=COMPARISON_COLUMNS)
+
+
+def done_verdicts(frame: pd.DataFrame) -> pd.DataFrame:
+    """The rows of ``comparisons_frame`` with a verdict, as ``VERDICT_COLUMNS``."""
+    return frame.loc[frame["verdict"].notna(), VERDICT_COLUMNS].reset_index(drop=True)
 
 
 def verdicts(layout: DataLayout, state: TournamentState) -> pd.DataFrame:
     """Every done comparison of the tournament as one row (``VERDICT_COLUMNS``)."""
-    store = ComparisonStore(layout)
-    rows = []
-    for planned in state.rounds:
-        for c in planned.comparisons:
-            verdict = store.verdict(c.comparison_id)
-            if verdict is not None:
-                rows.append(
-                    (
-                        planned.round,
-                        c.comparison_id,
-                        c.document_a,
-                        c.document_b,
-                        c.judge,
-                        planned.template,
-                        c.replicate,
-                        verdict,
-                    )
-                )
-    return pd.DataFrame(rows, columns=VERDICT_COLUMNS)
+    return done_verdicts(comparisons_frame(layout, state))
 
 
 def current_ratings(frame: pd.DataFrame, essays: tuple[str, ...]) -> pd.Series:
@@ -202,25 +202,34 @@ def plan_round(layout: DataLayout, cohort_id: str, *, force: bool = False) -> Ro
     return RoundPlan(round=planned.round, work=_tier_work(catalogs, planned, store), complete=False)
 
 
-def tournament_status(layout: DataLayout, cohort_id: str) -> dict[str, Any]:
-    """Rounds planned of the total, and the comparisons by state."""
-    tournament = load_tournament(layout, cohort_id)
-    state = read_state(layout, cohort_id)
-    store = ComparisonStore(layout)
+def tournament_status(
+    layout: DataLayout,
+    cohort_id: str,
+    *,
+    tournament: Tournament | None = None,
+    frame: pd.DataFrame | None = None,
+) -> dict[str, Any]:
+    """Rounds planned of the total, and the comparisons by state. ``tournament`` and ``frame``
+    (``comparisons_frame``) when the caller has them already: a report reads the store once."""
+    tournament = tournament or load_tournament(layout, cohort_id)
+    if frame is None:
+        state = read_state(layout, cohort_id)
+        frame = comparisons_frame(layout, state)
+        planned = len(state.rounds)
+    else:
+        planned = int(frame["round"].nunique())
     counts = {"done": 0, "failed": 0, "pending": 0}
-    for planned in state.rounds:
-        for c in planned.comparisons:
-            counts[store.state(c.comparison_id)] += 1
-    finished = sum(round_finished(store, r) for r in state.rounds)
-    complete = finished >= tournament.rounds
+    counts.update({str(k): int(v) for k, v in frame["state"].value_counts().items()})
+    pending = frame["state"].eq("pending").groupby(frame["round"]).any()
+    finished = int((~pending).sum())
     return {
         "cohort_id": cohort_id,
         "essays": len(tournament.essays),
         "rounds_total": tournament.rounds,
-        "rounds_planned": len(state.rounds),
+        "rounds_planned": planned,
         "rounds_finished": finished,
         "comparisons": counts,
-        "complete": complete,
+        "complete": finished >= tournament.rounds,
     }
 
 
