@@ -100,3 +100,13 @@ def test_comparison_outcomes_in_one_pass_agree_with_each_read(tmp_path) -> None:
     assert got[4] == ("pending", None)  # a link is never followed: its verdict is not read
     assert got[5] == ("pending", None)
     assert [(store.state(g), store.verdict(g)) for g in ids[:4]] == got[:4]
+
+
+def test_binomial_test_half_is_scipys_exact_test() -> None:
+    from scipy.stats import binomtest
+
+    from daydream.analysis.position import binomial_test_half
+
+    cases = [(k, n) for n in range(1, 60) for k in range(n + 1)] + [(5_300, 10_000), (4_999, 10_000)]
+    for k, n in cases:
+        assert abs(binomial_test_half(k, n) - binomtest(k, n, 0.5).pvalue) < 1e-12, (k, n)

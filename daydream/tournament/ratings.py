@@ -15,7 +15,7 @@ import pandas as pd
 from daydream.analysis.bradley_terry import RATING_COLUMNS, bradley_terry
 from daydream.analysis.frames import N_BOOT
 from daydream.paths import DataLayout
-from daydream.store import GensStore
+from daydream.reports.safefs import read_gen_texts
 from daydream.tournament.rounds import read_state, verdicts
 from daydream.tournament.spec import SELECTION_SUFFIX, Tournament, load_tournament
 
@@ -34,10 +34,9 @@ def absolute_scores(layout: DataLayout, tournament: Tournament) -> pd.DataFrame:
     frame = read_membership(layout, over)
     wanted = set(tournament.essays)
     evaluations = frame[(frame["stage"] == "evaluation") & frame["parent_gen_id"].isin(wanted)]
-    store = GensStore(layout)
+    texts = read_gen_texts(layout, "evaluation", [str(g) for g in evaluations["gen_id"]], "parsed.txt", limit=64)
     rows = []
-    for gen_id, parent in zip(evaluations["gen_id"], evaluations["parent_gen_id"], strict=True):
-        text = store.parsed_text("evaluation", str(gen_id))
+    for (text, _), parent in zip(texts, evaluations["parent_gen_id"], strict=True):
         try:
             score = float((text or "").strip())
         except ValueError:
