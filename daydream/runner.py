@@ -51,7 +51,7 @@ from daydream.prompting import Prompts
 from daydream.rendering import template_sha256
 from daydream.spend import SpendLedger, estimate_cost
 from daydream.storage import LocalStorage, Storage
-from daydream.store import ERROR_FILE, LOCK_FILE, GenMetadata, GensStore, utc_now
+from daydream.store import LOCK_FILE, GenMetadata, GensStore, utc_now
 from daydream.validation import DEFAULT_MIN_DRAFT_LINES, is_truncated
 
 log = logging.getLogger(__name__)
@@ -245,9 +245,9 @@ class StageRunner:
         model = self.catalogs.model(meta.llm_model_id or "")
         template_text = self.catalogs.template_text(stage, template.template_id)
         prompt = self.prompts.render(stage, meta, template_text, parent_text)
-        attempts = Attempts(self.store, stage, gen_id)
-        protecting = force and attempts.protects()
-        answer_dir = attempts.open_incoming() if protecting else self.store.dir(stage, gen_id)
+        incoming = Attempts(self.store, stage, gen_id).stage_forced() if force else None
+        protecting = incoming is not None
+        answer_dir = incoming or self.store.dir(stage, gen_id)
         atomic.write_text(self.store.writable(answer_dir / "prompt.txt"), prompt)
         max_tokens, temperature = self._stage_request(stage)
         return CallPlan(
@@ -307,8 +307,7 @@ class StageRunner:
         message = str(error)
         kind = type(error).__name__
         if plan.protecting:
-            atomic.write_json(plan.answer_dir / ERROR_FILE, {"kind": kind, "error": message, "at": utc_now()})
-            number = Attempts(self.store, plan.stage, plan.gen_id).file_incoming("failed", message, kind=kind)
+            number = Attempts(self.store, plan.stage, plan.gen_id).reject_incoming(kind, message)
             kept = f"{message} (the previous output is kept; this attempt is in attempts/{number})"
             return _outcome(plan.stage, plan.gen_id, "failed", kept, attempt=number)
         self.store.record_error(plan.stage, plan.gen_id, kind, message)
