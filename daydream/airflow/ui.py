@@ -20,7 +20,7 @@ import time
 from typing import Any
 
 import pandas as pd
-from fastapi import Depends, FastAPI, HTTPException, Request, status
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, status
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
@@ -119,8 +119,11 @@ def _page(template: str, title: str, code: int = 200, **context: Any) -> HTMLRes
     return HTMLResponse(h.render(template, title=title, **context), status_code=code)
 
 
+def _layout() -> DataLayout:
+    return DataLayout.at(None)
+
+
 def create_app(cache: _ScopeCache | None = None) -> FastAPI:
-    scopes = cache or _ScopeCache()
     app = FastAPI(
         title="DayDream",
         description="DayDream cohorts, leaderboards and lineage",
@@ -130,55 +133,51 @@ def create_app(cache: _ScopeCache | None = None) -> FastAPI:
         openapi_url=None,
     )
 
-    def layout() -> DataLayout:
-        return DataLayout.at(None)
+    @app.exception_handler(DayDreamError)
+    async def _user_error(request: Request, exc: DayDreamError) -> HTMLResponse:
+        return _page("ui_error.html", "DayDream: cannot read the data", 500, message=str(exc))
+
+    app.include_router(_cohort_routes(cache or _ScopeCache()))
+    app.include_router(_batch_routes())
+    return app
+
+
+def _cohort_routes(scopes: _ScopeCache) -> APIRouter:
+    """The cohort list, a cohort's page (a tournament's leaderboard for a tournament cohort), a document."""
+    router = APIRouter()
 
     def scope(cohort_id: str) -> ScopeData:
-        lay = layout()
+        lay = _layout()
         _valid(cohort_id, "cohort")
         if not lay.membership(cohort_id).is_file():
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no cohort {shown(cohort_id)} under {lay.cohorts}")
         return scopes.get(lay, cohort_id)
 
-    @app.exception_handler(DayDreamError)
-    async def _user_error(request: Request, exc: DayDreamError) -> HTMLResponse:
-        return _page("ui_error.html", "DayDream: cannot read the data", 500, message=str(exc))
+    def rows(lay: DataLayout) -> list[CohortRow]:
+        return cohort_rows(lay, lambda cohort_id: scopes.get(lay, cohort_id))
 
-    @app.get("/", response_class=HTMLResponse, name="cohorts")
+    @router.get("/", response_class=HTMLResponse, name="cohorts")
     def cohorts_page(request: Request) -> HTMLResponse:
-        lay = layout()
-        rows = cohort_rows(lay, lambda cohort_id: scopes.get(lay, cohort_id))
+        lay = _layout()
         return _page(
             "ui_cohorts.html",
             "DayDream cohorts",
             root=lay.root,
-            cohorts=_overview(lay, rows, _base(request)),
+            cohorts=_overview(lay, rows(lay), _base(request)),
             batches_url=f"{_base(request)}/batches",
         )
 
-    @app.get("/api/cohorts", name="cohorts_json")
+    @router.get("/api/cohorts", name="cohorts_json")
     def cohorts_json() -> JSONResponse:
-        lay = layout()
-        rows = cohort_rows(lay, lambda cohort_id: scopes.get(lay, cohort_id))
-        return JSONResponse(
-            [
-                {
-                    "cohort_id": r.cohort_id,
-                    "stages": r.stages,
-                    "headline": r.headline,
-                    "tournament": r.tournament,
-                    "problem": r.problem,
-                }
-                for r in rows
-            ]
-        )
+        fields = ("cohort_id", "stages", "headline", "tournament", "problem")
+        return JSONResponse([{name: getattr(r, name) for name in fields} for r in rows(_layout())])
 
-    @app.get("/cohorts/{cohort_id}", response_class=HTMLResponse, name="cohort")
+    @router.get("/cohorts/{cohort_id}", response_class=HTMLResponse, name="cohort")
     def cohort_page(request: Request, cohort_id: str) -> HTMLResponse:
         from daydream.reports.tournament import is_tournament_cohort, tournament_context
 
-        if is_tournament_cohort(layout(), _valid(cohort_id, "cohort")):  # verdicts, not scores
-            context = tournament_context(layout(), cohort_id, root_href=None)
+        if is_tournament_cohort(_layout(), _valid(cohort_id, "cohort")):  # verdicts, not scores
+            context = tournament_context(_layout(), cohort_id, root_href=None)
             context.pop("board")
             context.pop("verdicts")
             return _page("tournament.html", f"DayDream: {cohort_id}", **context)
@@ -186,18 +185,25 @@ def create_app(cache: _ScopeCache | None = None) -> FastAPI:
             "ui_cohort.html", f"DayDream: {cohort_id}", **_cohort_context(scope(cohort_id), cohort_id, _base(request))
         )
 
-    @app.get("/cohorts/{cohort_id}/documents/{gen_id}", response_class=HTMLResponse, name="document")
+    @router.get("/cohorts/{cohort_id}/documents/{gen_id}", response_class=HTMLResponse, name="document")
     def document_page(request: Request, cohort_id: str, gen_id: str) -> HTMLResponse:
         data = scope(cohort_id)
         evals = data.scores[data.scores["parent_gen_id"] == _valid(gen_id, "document")]
         if evals.empty:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no evaluated document {gen_id!r} in cohort {cohort_id!r}")
-        context = _document_context(layout(), data, evals, _base(request))
+        context = _document_context(_layout(), data, evals, _base(request))
         return _page("ui_document.html", f"DayDream: {gen_id}", **context)
 
-    @app.get("/batches", response_class=HTMLResponse, name="batches")
+    return router
+
+
+def _batch_routes() -> APIRouter:
+    """The batch lane's provider batches, as a page and as JSON."""
+    router = APIRouter()
+
+    @router.get("/batches", response_class=HTMLResponse, name="batches")
     def batches_page(request: Request, cohort: str | None = None) -> HTMLResponse:
-        lay = layout()
+        lay = _layout()
         rows = batch_rows(lay, _valid(cohort, "cohort") if cohort else None)
         table = h.table(
             pd.DataFrame(page_records(rows), columns=BATCH_COLUMNS),
@@ -208,12 +214,13 @@ def create_app(cache: _ScopeCache | None = None) -> FastAPI:
         )
         return _page("ui_batches.html", "DayDream batches", cohort=cohort, batches=table)
 
-    @app.get("/api/batches", name="batches_json")
+    @router.get("/api/batches", name="batches_json")
     def batches_json(cohort: str | None = None) -> JSONResponse:
-        rows = batch_rows(layout(), _valid(cohort, "cohort") if cohort else None)
-        return JSONResponse([r.model_dump() for r in rows])
+        return JSONResponse(
+            [r.model_dump() for r in batch_rows(_layout(), _valid(cohort, "cohort") if cohort else None)]
+        )
 
-    return app
+    return router
 
 
 def _overview(layout: DataLayout, rows: list[CohortRow], base: str) -> h.Table:
