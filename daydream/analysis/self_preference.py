@@ -74,6 +74,23 @@ def _mapped(column: pd.Series, ident: Callable[[str], str]) -> np.ndarray:
     return column.map({value: ident(value) for value in uniques}).to_numpy(dtype=object)
 
 
+def _judge_cells(judges: np.ndarray, authors: np.ndarray, names: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, cell of each) for one bootstrap over all judges: cells 4k..4k+3 are judge identity k's
+    0 own_J, 1 other_J (judges of identity J), 2 own_O, 3 other_O (the other judges, on essays not of
+    their own identity, so their self-preference stays out of J's baseline). A row may serve several k."""
+    row_parts, cell_parts = [], []
+    for k, name in enumerate(names):
+        by_self = judges == name
+        own_essay = authors == name
+        keep = np.flatnonzero(by_self | (judges != authors))
+        cell = np.where(by_self, np.where(own_essay, 0, 1), np.where(own_essay, 2, 3))[keep]
+        row_parts.append(keep)
+        cell_parts.append(4 * k + cell)
+    if not row_parts:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    return np.concatenate(row_parts), np.concatenate(cell_parts)
+
+
 def self_preference(
     frame: pd.DataFrame,
     value: str,
@@ -102,19 +119,7 @@ def self_preference(
     authors = _mapped(frame[author_model], ident)
     clusters, _ = group_codes(frame, [document])
     names = sorted(set(judges))
-    # one bootstrap for all judges: columns 4k..4k+3 are judge k's cells 0 own_J, 1 other_J (judges of
-    # identity J), 2 own_O, 3 other_O (the other judges, on essays not of their own identity, so their
-    # self-preference stays out of J's baseline)
-    row_parts, cell_parts = [], []
-    for k, name in enumerate(names):
-        by_self = judges == name
-        own_essay = authors == name
-        keep = np.flatnonzero(by_self | (judges != authors))
-        cell = np.where(by_self, np.where(own_essay, 0, 1), np.where(own_essay, 2, 3))[keep]
-        row_parts.append(keep)
-        cell_parts.append(4 * k + cell)
-    rows_used = np.concatenate(row_parts) if row_parts else np.zeros(0, dtype=np.int64)
-    cells = np.concatenate(cell_parts) if cell_parts else np.zeros(0, dtype=np.int64)
+    rows_used, cells = _judge_cells(judges, authors, names)
     _, (sums, counts) = cell_totals(clusters[rows_used], cells, 4 * len(names), [y[rows_used], np.ones(rows_used.size)])
     (s_pt, n_pt), (s_dr, n_dr) = resample_global([sums, counts], n_boot, seed)
     with np.errstate(invalid="ignore", divide="ignore"):
