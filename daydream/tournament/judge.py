@@ -105,26 +105,9 @@ class ComparisonRunner:
             return self._failed(gen_id, type(exc).__name__, str(exc), incoming=incoming)
         result.duration_s = result.duration_s or round(time.monotonic() - started, 3)
         cost, estimated = self._cost(meta, result)
-        raw_meta = {
-            "stage": COMPARISON_STAGE,
-            "gen_id": gen_id,
-            "mode": "llm",
-            "llm_model_id": meta.llm_model_id,
-            "model": model.model,
-            "finish_reason": result.finish_reason,
-            "truncated": result.truncated
-            or is_truncated(result.finish_reason, result.usage.completion_tokens, max_tokens),
-            "usage": result.usage.model_dump(),
-            "cost_usd": result.cost_usd,
-            "cost_estimated_usd": cost if estimated else None,
-            "duration_s": result.duration_s,
-            "attempts": result.attempts,
-            "max_tokens": max_tokens,
-            "prompt_sha256": hashlib.sha256(prompt.encode("utf-8")).hexdigest(),
-            "template_sha256": template_sha256(template_text),
-            "cohort_id": self.cohort_id,
-            "created_at": utc_now(),
-        }
+        raw_meta = self._raw_metadata(
+            meta, model.model, result, max_tokens, prompt, template_text, cost if estimated else None
+        )
         try:
             atomic.write_text(answer_dir / "raw.txt", result.text)
             atomic.write_json(answer_dir / "raw_metadata.json", raw_meta)
@@ -138,6 +121,38 @@ class ComparisonRunner:
                 usage=result.usage.model_dump(),
             )
         return self._judge(meta, result, max_tokens, called=True, incoming=incoming, cost_usd=cost)
+
+    def _raw_metadata(
+        self,
+        meta: ComparisonMetadata,
+        model: str,
+        result: LLMResult,
+        max_tokens: int,
+        prompt: str,
+        template_text: str,
+        cost_estimated: float | None,
+    ) -> dict[str, Any]:
+        """``raw_metadata.json`` of one comparison's answer (the stage runner's fields, §5 of the contract)."""
+        return {
+            "stage": COMPARISON_STAGE,
+            "gen_id": meta.gen_id,
+            "mode": "llm",
+            "llm_model_id": meta.llm_model_id,
+            "model": model,
+            "finish_reason": result.finish_reason,
+            "truncated": result.truncated
+            or is_truncated(result.finish_reason, result.usage.completion_tokens, max_tokens),
+            "usage": result.usage.model_dump(),
+            "cost_usd": result.cost_usd,
+            "cost_estimated_usd": cost_estimated,
+            "duration_s": result.duration_s,
+            "attempts": result.attempts,
+            "max_tokens": max_tokens,
+            "prompt_sha256": hashlib.sha256(prompt.encode("utf-8")).hexdigest(),
+            "template_sha256": template_sha256(template_text),
+            "cohort_id": self.cohort_id,
+            "created_at": utc_now(),
+        }
 
     def _attempts(self, gen_id: str) -> Attempts:
         return Attempts.in_dir(self.store.dir(gen_id), lambda path: read_json_file(self.layout.inside(path)))
