@@ -23,7 +23,6 @@ at a model whose daily quota is used up (``daydream.engine.quota``) instead of c
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -48,11 +47,12 @@ from daydream.outcome import GenerationOutcome, OutcomeState
 from daydream.outcome import outcome as _outcome
 from daydream.paths import DataLayout, Stage
 from daydream.prompting import Prompts
+from daydream.raw_answer import answer_cost, raw_metadata
 from daydream.rendering import template_sha256
-from daydream.spend import SpendLedger, estimate_cost
+from daydream.spend import SpendLedger
 from daydream.storage import LocalStorage, Storage
 from daydream.store import LOCK_FILE, GenMetadata, GensStore, utc_now
-from daydream.validation import DEFAULT_MIN_DRAFT_LINES, is_truncated
+from daydream.validation import DEFAULT_MIN_DRAFT_LINES
 
 log = logging.getLogger(__name__)
 
@@ -92,10 +92,6 @@ class CallPlan:
             "max_tokens": self.max_tokens,
             "temperature": self.temperature,
         }
-
-
-def _sha256(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 class StageRunner:
@@ -388,35 +384,22 @@ class StageRunner:
         return None
 
     def _cost(self, plan: CallPlan, result: LLMResult) -> tuple[float | None, bool]:
-        """The provider's cost, else the catalog estimate (``estimated``), else unknown (None, never 0)."""
-        if result.cost_usd is not None:
-            return result.cost_usd, False
-        cost = estimate_cost(
-            self.catalogs.model(plan.llm_model_id), result.usage.prompt_tokens, result.usage.completion_tokens
-        )
-        return cost, cost is not None
+        return answer_cost(self.catalogs.model(plan.llm_model_id), result)
 
     def _raw_metadata(self, plan: CallPlan, result: LLMResult, cost: float | None, estimated: bool) -> dict[str, Any]:
-        return {
-            "stage": plan.stage,
-            "gen_id": plan.gen_id,
-            "mode": "llm",
-            "llm_model_id": plan.llm_model_id,
-            "model": plan.model,
-            "finish_reason": result.finish_reason,
-            "truncated": result.truncated
-            or is_truncated(result.finish_reason, result.usage.completion_tokens, plan.max_tokens),
-            "usage": result.usage.model_dump(),
-            "cost_usd": result.cost_usd,
-            "cost_estimated_usd": cost if estimated else None,
-            "duration_s": result.duration_s,
-            "attempts": result.attempts,
-            "max_tokens": plan.max_tokens,
-            "prompt_sha256": _sha256(plan.prompt),
-            "template_sha256": plan.template_sha256,
-            "cohort_id": self.cohort_id,
-            "created_at": utc_now(),
-        }
+        return raw_metadata(
+            stage=plan.stage,
+            gen_id=plan.gen_id,
+            llm_model_id=plan.llm_model_id,
+            model=plan.model,
+            result=result,
+            max_tokens=plan.max_tokens,
+            prompt=plan.prompt,
+            template_sha256=plan.template_sha256,
+            cost=cost,
+            estimated=estimated,
+            cohort_id=self.cohort_id,
+        )
 
 
 def _parser_name(stage: Stage, template: Template) -> str:

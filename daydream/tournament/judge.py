@@ -13,7 +13,6 @@ superseded and the new one replaces it.
 
 from __future__ import annotations
 
-import hashlib
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,11 +27,12 @@ from daydream.llm.settings import DEFAULT_STAGE_REQUESTS
 from daydream.llm.types import LLMClient, LLMResult
 from daydream.locks import try_lock
 from daydream.parsers import parse_pairwise_verdict
+from daydream.raw_answer import answer_cost, raw_metadata
 from daydream.rendering import render_text, template_sha256
-from daydream.spend import SpendLedger, estimate_cost
+from daydream.spend import SpendLedger
 from daydream.store import ERROR_FILE, LOCK_FILE, GensStore, read_json_file, utc_now
 from daydream.tournament.store import COMPARISON_STAGE, ComparisonMetadata, ComparisonStore
-from daydream.validation import is_truncated, validate_output
+from daydream.validation import validate_output
 
 REQUEST_STAGE = "evaluation"
 """A judge's request settings (max_tokens, temperature) are the evaluation stage's."""
@@ -105,8 +105,18 @@ class ComparisonRunner:
             return self._failed(gen_id, type(exc).__name__, str(exc), incoming=incoming)
         result.duration_s = result.duration_s or round(time.monotonic() - started, 3)
         cost, estimated = self._cost(meta, result)
-        raw_meta = self._raw_metadata(
-            meta, model.model, result, max_tokens, prompt, template_text, cost if estimated else None
+        raw_meta = raw_metadata(
+            stage=COMPARISON_STAGE,
+            gen_id=gen_id,
+            llm_model_id=meta.llm_model_id,
+            model=model.model,
+            result=result,
+            max_tokens=max_tokens,
+            prompt=prompt,
+            template_sha256=template_sha256(template_text),
+            cost=cost,
+            estimated=estimated,
+            cohort_id=self.cohort_id,
         )
         try:
             atomic.write_text(answer_dir / "raw.txt", result.text)
@@ -121,38 +131,6 @@ class ComparisonRunner:
                 usage=result.usage.model_dump(),
             )
         return self._judge(meta, result, max_tokens, called=True, incoming=incoming, cost_usd=cost)
-
-    def _raw_metadata(
-        self,
-        meta: ComparisonMetadata,
-        model: str,
-        result: LLMResult,
-        max_tokens: int,
-        prompt: str,
-        template_text: str,
-        cost_estimated: float | None,
-    ) -> dict[str, Any]:
-        """``raw_metadata.json`` of one comparison's answer (the stage runner's fields, §5 of the contract)."""
-        return {
-            "stage": COMPARISON_STAGE,
-            "gen_id": meta.gen_id,
-            "mode": "llm",
-            "llm_model_id": meta.llm_model_id,
-            "model": model,
-            "finish_reason": result.finish_reason,
-            "truncated": result.truncated
-            or is_truncated(result.finish_reason, result.usage.completion_tokens, max_tokens),
-            "usage": result.usage.model_dump(),
-            "cost_usd": result.cost_usd,
-            "cost_estimated_usd": cost_estimated,
-            "duration_s": result.duration_s,
-            "attempts": result.attempts,
-            "max_tokens": max_tokens,
-            "prompt_sha256": hashlib.sha256(prompt.encode("utf-8")).hexdigest(),
-            "template_sha256": template_sha256(template_text),
-            "cohort_id": self.cohort_id,
-            "created_at": utc_now(),
-        }
 
     def _attempts(self, gen_id: str) -> Attempts:
         return Attempts.in_dir(self.store.dir(gen_id), lambda path: read_json_file(self.layout.inside(path)))
@@ -233,8 +211,4 @@ class ComparisonRunner:
         return ask(REQUEST_STAGE) if callable(ask) else DEFAULT_STAGE_REQUESTS[REQUEST_STAGE].as_tuple()
 
     def _cost(self, meta: ComparisonMetadata, result: LLMResult) -> tuple[float | None, bool]:
-        if result.cost_usd is not None:
-            return result.cost_usd, False
-        model = self.catalogs.model(meta.llm_model_id)
-        cost = estimate_cost(model, result.usage.prompt_tokens, result.usage.completion_tokens)
-        return cost, cost is not None
+        return answer_cost(self.catalogs.model(meta.llm_model_id), result)
