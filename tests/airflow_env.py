@@ -30,6 +30,9 @@ from local_airflow.env import airflow_env, free_port  # noqa: E402
 from local_airflow.stack import LocalAirflow  # noqa: E402
 
 RAW = REPO / "data" / "1_raw"
+POLL_S = 1.0
+"""Seconds between a test's polls of a run's state: the client's 3 s default (made for a person watching)
+adds 1.5 s on average to each of the scheduler tests' many waits."""
 
 TINY_SPEC = """\
 # 1 combo x 1 draft template x 2 draft llms (free + paid) = 2 drafts;

@@ -21,6 +21,22 @@ from helpers import FakeLLM, copy_bundled_data, one_line_error, run_members  # n
 from daydream.cohorts import build_cohort  # noqa: E402
 from daydream.paths import DataLayout  # noqa: E402
 
+HEAVY_MARK = "scheduler"
+"""The tests that run Airflow's scheduler (the cluster tests too): one at a time on a 2-core machine."""
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which reads the groups
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under pytest-xdist (``make test``: ``-n 2 --dist loadgroup``) the tests that run Airflow's services
+    form one group, which one worker runs first and one test after another (never two schedulers at once), while
+    the other worker runs the rest a module at a time (a module-scoped fixture is built once)."""
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return
+    heavy = {item.nodeid for item in items if item.get_closest_marker(HEAVY_MARK)}
+    for item in items:
+        item.add_marker(pytest.mark.xdist_group("airflow-services" if item.nodeid in heavy else item.path.stem))
+    items.sort(key=lambda item: item.nodeid not in heavy)  # stable: the heavy group is handed out first
+
 
 @pytest.fixture
 def data_root(tmp_path: Path) -> Path:

@@ -25,6 +25,7 @@ from pathlib import Path
 import psutil
 import pytest
 from airflow_env import (
+    POLL_S,
     TINY_SPEC,
     TWO_CONCEPTS,
     assert_store_intact,
@@ -143,7 +144,9 @@ def test_evaluations_go_by_batch_and_report_like_direct_calls(stack) -> None:
         "lane": local.client.trigger("daydream_cohort", {"cohort_id": "lane"}),
     }
     for cohort, run_id in runs.items():
-        assert local.client.wait_run("daydream_cohort", run_id, timeout=RUN_TIMEOUT) == "success", cohort
+        assert local.client.wait_run("daydream_cohort", run_id, timeout=RUN_TIMEOUT, interval=POLL_S) == "success", (
+            cohort
+        )
 
     for cohort in runs:
         for stage in STAGES:
@@ -202,7 +205,7 @@ def test_errored_and_expired_requests_fail_cleanly_and_a_rerun_sends_only_them(s
     )
     first = local.client.trigger("daydream_cohort", {"cohort_id": "faults"})
     # A failed generation fails the cohort run (its summary says which), never the stage run.
-    assert local.client.wait_run("daydream_cohort", first, timeout=RUN_TIMEOUT) == "failed"
+    assert local.client.wait_run("daydream_cohort", first, timeout=RUN_TIMEOUT, interval=POLL_S) == "failed"
     assert _stage_run(local, "daydream_evaluation", "faults")["state"] == "success"
     models = _models(data, "faults", "evaluation")
     kinds = {"sonnet-4": "BatchItemErrored", "gpt_5": "BatchItemExpired"}
@@ -220,7 +223,7 @@ def test_errored_and_expired_requests_fail_cleanly_and_a_rerun_sends_only_them(s
     assert stats["requests"] == {"answered": 4, "errored": 4, "expired": 4}, stats
 
     second = local.client.trigger("daydream_cohort", {"cohort_id": "faults"})
-    assert local.client.wait_run("daydream_cohort", second, timeout=RUN_TIMEOUT) == "success"
+    assert local.client.wait_run("daydream_cohort", second, timeout=RUN_TIMEOUT, interval=POLL_S) == "success"
     stats = server.stats()
     assert stats["batches"]["by_model"] == {"claude-sonnet-4": 2, "gpt-5": 2, "google/gemini-2.5-flash": 1}, (
         "the rerun sent new batches for the two failed models only"
@@ -295,7 +298,7 @@ def test_killed_worker_and_triggerer_reattach_and_nothing_is_paid_twice(stack) -
     run_id = local.client.trigger("daydream_cohort", {"cohort_id": "killed"})
     killed_model = _kill_the_stalled_submission(local, data)
     _restart_the_triggerer(local, data)
-    assert local.client.wait_run("daydream_cohort", run_id, timeout=RUN_TIMEOUT) == "success"
+    assert local.client.wait_run("daydream_cohort", run_id, timeout=RUN_TIMEOUT, interval=POLL_S) == "success"
 
     stats = server.stats()
     assert set(stats["batches"]["by_model"]) == BATCH_MODELS and set(stats["batches"]["by_model"].values()) == {1}, (

@@ -17,7 +17,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
 import pytest
-from airflow_env import REPO, assert_store_intact, env_for, make_data_root, offline_llm
+from airflow_env import POLL_S, REPO, assert_store_intact, env_for, make_data_root, offline_llm
 from helpers import run_members
 from local_airflow.stack import LocalAirflow  # on sys.path through airflow_env, imported above
 from scipy.stats import spearmanr
@@ -71,12 +71,12 @@ def test_tournament_rounds_run_as_dag_runs_under_the_scheduler(tmp_path) -> None
             local.wait_dags([TOURNAMENT_DAG_ID])
             local.unpause([TOURNAMENT_DAG_ID])
             first = local.client.trigger(TOURNAMENT_DAG_ID, {"cohort_id": COHORT})
-            assert local.client.wait_run(TOURNAMENT_DAG_ID, first, timeout=RUN_TIMEOUT) == "success"
+            assert local.client.wait_run(TOURNAMENT_DAG_ID, first, timeout=RUN_TIMEOUT, interval=POLL_S) == "success"
             deadline = time.monotonic() + RUN_TIMEOUT * ROUNDS
             runs = local.client.dag_runs(TOURNAMENT_DAG_ID)
             while len(runs) < ROUNDS or any(r["state"] not in ("success", "failed") for r in runs):
                 assert time.monotonic() < deadline, f"rounds did not finish: {[r['state'] for r in runs]}"
-                time.sleep(3)
+                time.sleep(POLL_S)
                 runs = local.client.dag_runs(TOURNAMENT_DAG_ID)
             time.sleep(5)  # the last run's next_round is skipped: no further run may appear
             runs = local.client.dag_runs(TOURNAMENT_DAG_ID)
