@@ -158,11 +158,17 @@ def task_states(output: str) -> list[dict[str, str]]:
 
 
 @contextmanager
-def running_airflow(env: Mapping[str, str]) -> Iterator[LocalAirflow]:
-    """Scheduler, dag-processor, triggerer and api-server for ``env``; every process stopped after."""
+def running_airflow(env: Mapping[str, str], start_timeout: float = 600.0) -> Iterator[LocalAirflow]:
+    """Scheduler, dag-processor, triggerer and api-server for ``env``; every process stopped after.
+
+    ``start_timeout`` bounds a hung start-up, not a speed target: the api-server's workers come up in
+    minutes, not seconds, when other test runs load the 2-core machine."""
     local = LocalAirflow(env, out=lambda _line: None)
     try:
-        local.start(llm=False)
+        local.cleanup_previous()
+        local.check_ports(False)
+        local.prepare()
+        local.start_airflow(timeout=start_timeout)
         yield local
     finally:
         left = local.stop()

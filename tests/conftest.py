@@ -21,21 +21,48 @@ from helpers import FakeLLM, copy_bundled_data, one_line_error, run_members  # n
 from daydream.cohorts import build_cohort  # noqa: E402
 from daydream.paths import DataLayout  # noqa: E402
 
-HEAVY_MARK = "scheduler"
-"""The tests that run Airflow's scheduler (the cluster tests too): one at a time on a 2-core machine."""
+TESTS = Path(__file__).resolve().parent
+SCHEDULER_GROUP = "airflow-scheduler"
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which reads the groups
+def _scheduler_modules() -> frozenset[str]:
+    """The test modules that run Airflow's scheduler (the cluster's too): those that mark tests
+    ``pytest.mark.scheduler``, by name relative to the repository (as in node ids)."""
+    return frozenset(
+        f"{TESTS.name}/{path.name}" for path in TESTS.glob("test_*.py") if "pytest.mark.scheduler" in path.read_text()
+    )
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
+    """``make test`` runs ``-n 2 --dist loadfile``: a file at a time per worker, except that the scheduler
+    modules are one unit, so one worker runs them one after another (never two Airflow schedulers at once
+    on the 2-core machine) while the other runs the rest of the suite beside them."""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    scheduler_modules = _scheduler_modules()
+
+    class SchedulerTestsInTurn(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = super()._split_scope(nodeid)
+            return SCHEDULER_GROUP if module in scheduler_modules else module
+
+    return SchedulerTestsInTurn(config, log)  # type: ignore[arg-type]
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Under pytest-xdist (``make test``: ``-n 2 --dist loadgroup``) the tests that run Airflow's services
-    form one group, which one worker runs first and one test after another (never two schedulers at once), while
-    the other worker runs the rest a module at a time (a module-scoped fixture is built once)."""
+    """Under xdist, the scheduler modules first (the longest unit is handed out before the rest), and a
+    scheduler test outside them is refused (it would run beside another scheduler test)."""
     if not os.environ.get("PYTEST_XDIST_WORKER"):
         return
-    heavy = {item.nodeid for item in items if item.get_closest_marker(HEAVY_MARK)}
-    for item in items:
-        item.add_marker(pytest.mark.xdist_group("airflow-services" if item.nodeid in heavy else item.path.stem))
-    items.sort(key=lambda item: item.nodeid not in heavy)  # stable: the heavy group is handed out first
+    scheduler_modules = _scheduler_modules()
+    in_group = {item.nodeid: item.nodeid.split("::")[0] in scheduler_modules for item in items}
+    stray = [item.nodeid for item in items if item.get_closest_marker("scheduler") and not in_group[item.nodeid]]
+    if stray:
+        raise pytest.UsageError(f"scheduler tests outside a module that says pytest.mark.scheduler: {stray}")
+    items.sort(key=lambda item: not in_group[item.nodeid])
 
 
 @pytest.fixture

@@ -18,8 +18,6 @@ import json
 import os
 import signal
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import psutil
@@ -33,9 +31,9 @@ from airflow_env import (
     env_for,
     make_data_root,
     offline_llm,
+    running_airflow,
 )
 from local_airflow.env import executable, free_port
-from local_airflow.stack import LocalAirflow
 
 from daydream.airflow.config import RUN_DAG_IDS
 from daydream.batch import BatchManifests
@@ -76,22 +74,6 @@ def _judges_on_three_apis(root: Path) -> None:
     path.write_text("\n".join(rows) + "\n")
 
 
-@contextmanager
-def _running_airflow(env: dict[str, str]) -> Iterator[LocalAirflow]:
-    """``airflow_env.running_airflow`` with a start that may take ``START_TIMEOUT`` (the api-server's
-    workers come up in minutes, not seconds, when other test runs load the machine)."""
-    local = LocalAirflow(env, out=lambda _line: None)
-    try:
-        local.cleanup_previous()
-        local.check_ports(False)
-        local.prepare()
-        local.start_airflow(timeout=START_TIMEOUT)
-        yield local
-    finally:
-        left = local.stop()
-        assert not left, f"processes left running after stop: {left}"
-
-
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory):
     root = tmp_path_factory.mktemp("batch")
@@ -107,7 +89,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory):
     _judges_on_three_apis(data)
     server = offline_llm(data, latency_s=0.2, batch={"completion_delay_s": 2})
     try:
-        with _running_airflow(env_for(root / "airflow", data, server.base_url, **LOADED_MACHINE)) as local:
+        env = env_for(root / "airflow", data, server.base_url, **LOADED_MACHINE)
+        with running_airflow(env, start_timeout=START_TIMEOUT) as local:
             local.wait_dags(RUN_DAG_IDS, timeout=START_TIMEOUT)
             local.unpause()
             yield local, data, server
