@@ -27,7 +27,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from airflow_env import POLL_S, THREE_CONCEPTS, TINY_SPEC, make_data_root, offline_llm
+from airflow_env import FAST_POLLS, POLL_S, THREE_CONCEPTS, TINY_SPEC, make_data_root, offline_llm
 from cluster_harness import REPO, SMOKE_DAG, Cluster, ensure_packages, harness, marked
 
 from daydream.airflow.config import RUN_DAG_IDS
@@ -42,7 +42,7 @@ FAST_RECOVERY = {
     # messages a dead worker had reserved go back to the queue; tasks stuck queued are re-sent
     "AIRFLOW__CELERY_BROKER_TRANSPORT_OPTIONS__VISIBILITY_TIMEOUT": "120",
     "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "90",
-    "DAYDREAM_TRIGGER_POLL_SECONDS": "2",
+    **FAST_POLLS,
 }
 
 
