@@ -22,47 +22,59 @@ from daydream.cohorts import build_cohort  # noqa: E402
 from daydream.paths import DataLayout  # noqa: E402
 
 TESTS = Path(__file__).resolve().parent
-SCHEDULER_GROUP = "airflow-scheduler"
+SERIAL_GROUP = "airflow-scheduler"
+SERIAL_MARKS = ("timing", "scheduler")
+"""In this order on the serial worker: the timing-sensitive tests first (beside unit tests), then the
+scheduler tests (the cluster's too), one after another."""
 
 
-def _scheduler_modules() -> frozenset[str]:
-    """The test modules that run Airflow's scheduler (the cluster's too): those that mark tests
-    ``pytest.mark.scheduler``, by name relative to the repository (as in node ids)."""
-    return frozenset(
-        f"{TESTS.name}/{path.name}" for path in TESTS.glob("test_*.py") if "pytest.mark.scheduler" in path.read_text()
-    )
+def _serial_modules() -> dict[str, int]:
+    """The test modules that mark tests ``pytest.mark.timing`` or ``pytest.mark.scheduler``, by name
+    relative to the repository (as in node ids), each with its place in ``SERIAL_MARKS``."""
+    found: dict[str, int] = {}
+    for path in TESTS.glob("test_*.py"):
+        text = path.read_text()
+        marks = [rank for rank, mark in enumerate(SERIAL_MARKS) if f"pytest.mark.{mark}" in text]
+        if marks:
+            found[f"{TESTS.name}/{path.name}"] = max(marks)
+    return found
 
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
-    """``make test`` runs ``-n 2 --dist loadfile``: a file at a time per worker, except that the scheduler
+    """``make test`` runs ``-n 2 --dist loadfile``: a file at a time per worker, except that the serial
     modules are one unit, so one worker runs them one after another (never two Airflow schedulers at once
-    on the 2-core machine) while the other runs the rest of the suite beside them."""
+    on the 2-core machine, and a timing-sensitive test never beside a scheduler test) while the other
+    runs the rest of the suite beside them."""
     if config.getvalue("dist") != "loadfile":
         return None
     from xdist.scheduler import LoadFileScheduling
 
-    scheduler_modules = _scheduler_modules()
+    serial = _serial_modules()
 
-    class SchedulerTestsInTurn(LoadFileScheduling):
+    class SerialModulesInTurn(LoadFileScheduling):
         def _split_scope(self, nodeid: str) -> str:
             module = super()._split_scope(nodeid)
-            return SCHEDULER_GROUP if module in scheduler_modules else module
+            return SERIAL_GROUP if module in serial else module
 
-    return SchedulerTestsInTurn(config, log)  # type: ignore[arg-type]
+    return SerialModulesInTurn(config, log)  # type: ignore[arg-type]
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Under xdist, the scheduler modules first (the longest unit is handed out before the rest), and a
-    scheduler test outside them is refused (it would run beside another scheduler test)."""
+    """Under xdist, the serial modules first (the longest unit is handed out before the rest; timing
+    tests, then scheduler tests), and a serial-marked test outside them is refused."""
     if not os.environ.get("PYTEST_XDIST_WORKER"):
         return
-    scheduler_modules = _scheduler_modules()
-    in_group = {item.nodeid: item.nodeid.split("::")[0] in scheduler_modules for item in items}
-    stray = [item.nodeid for item in items if item.get_closest_marker("scheduler") and not in_group[item.nodeid]]
+    serial = _serial_modules()
+    rank = {item.nodeid: serial.get(item.nodeid.split("::")[0], len(SERIAL_MARKS)) for item in items}
+    stray = [
+        item.nodeid
+        for item in items
+        if rank[item.nodeid] == len(SERIAL_MARKS) and any(item.get_closest_marker(m) for m in SERIAL_MARKS)
+    ]
     if stray:
-        raise pytest.UsageError(f"scheduler tests outside a module that says pytest.mark.scheduler: {stray}")
-    items.sort(key=lambda item: not in_group[item.nodeid])
+        raise pytest.UsageError(f"timing or scheduler tests outside a module that marks them so: {stray}")
+    items.sort(key=lambda item: rank[item.nodeid])
 
 
 @pytest.fixture
