@@ -23,8 +23,9 @@ browser-deps:
 cluster-deps:
 	@bash include/cluster/ensure_packages.sh
 
+# Two xdist workers: one runs the scheduler tests in turn, the other the rest beside them (tests/conftest.py).
 test: $(STAMP) browser-deps cluster-deps
-	$(BIN)/python -m pytest -q --durations=20
+	$(BIN)/python -m pytest -q --durations=20 -n 2 --dist loadfile --no-loadscope-reorder
 
 # The inner loop: everything but the real scheduler and the browser (about two minutes).
 test-fast: $(STAMP)

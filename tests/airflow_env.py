@@ -9,14 +9,17 @@ cannot leak configuration into each other.
 
 from __future__ import annotations
 
+import atexit
+import functools
 import json
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +33,9 @@ from local_airflow.env import airflow_env, free_port  # noqa: E402
 from local_airflow.stack import LocalAirflow  # noqa: E402
 
 RAW = REPO / "data" / "1_raw"
+POLL_S = 1.0
+"""Seconds between a test's polls of a run's state: the client's 3 s default (made for a person watching)
+adds 1.5 s on average to each of the scheduler tests' many waits."""
 
 TINY_SPEC = """\
 # 1 combo x 1 draft template x 2 draft llms (free + paid) = 2 drafts;
@@ -67,6 +73,11 @@ def offline_llm(data_root: Path, **config: Any):
     return OfflineServer({**catalog_pricing(data_root / "1_raw" / "llm_models.csv"), **config}).start()
 
 
+FAST_POLLS = {"DAYDREAM_TRIGGER_POLL_SECONDS": "1", "DAYDREAM_BATCH_POLL_SECONDS": "1"}
+"""A cohort run's wait for each step, and the lane's wait for a batch, poll every second rather than
+every 3 and 2 s: each poll interval otherwise adds half of itself on average to each wait."""
+
+
 def env_for(home: Path, data_root: Path, llm_base_url: str, **extra: str) -> dict[str, str]:
     """The shipped local settings for ``home`` and ``data_root``, LLM connection to ``llm_base_url``."""
     base = {
@@ -79,6 +90,7 @@ def env_for(home: Path, data_root: Path, llm_base_url: str, **extra: str) -> dic
             "DAYDREAM_LLM": "offline",
             "DAYDREAM_AIRFLOW_PORT": str(free_port()),
             "DAYDREAM_LLM_PORT": str(free_port()),
+            **FAST_POLLS,
             **extra,
         },
         base=base,
@@ -154,12 +166,42 @@ def task_states(output: str) -> list[dict[str, str]]:
     ]
 
 
+@functools.cache
+def migrated_db() -> Path:
+    """A SQLite metadata DB migrated and holding the project's pools, made once per test process: each
+    ``running_airflow`` starts from a copy, as ``airflow db migrate`` and ``airflow pools import`` take
+    15 to 30 s on the 2-core machine every time."""
+    root = Path(tempfile.mkdtemp(prefix="daydream-tests-airflow-db-"))
+    atexit.register(shutil.rmtree, root, ignore_errors=True)
+    (root / "data").mkdir()
+    local = LocalAirflow(env_for(root / "airflow", root / "data", "http://127.0.0.1:9/v1"), out=lambda _line: None)
+    local.prepare()
+    db = _sqlite_path(local.env)
+    with closing(sqlite3.connect(db)) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # everything in the one file (it stays in WAL mode)
+    return db
+
+
+def _sqlite_path(env: Mapping[str, str]) -> Path:
+    url = env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
+    assert url.startswith("sqlite:///"), url
+    return Path(url.removeprefix("sqlite:///"))
+
+
 @contextmanager
-def running_airflow(env: Mapping[str, str]) -> Iterator[LocalAirflow]:
-    """Scheduler, dag-processor, triggerer and api-server for ``env``; every process stopped after."""
+def running_airflow(env: Mapping[str, str], start_timeout: float = 600.0) -> Iterator[LocalAirflow]:
+    """Scheduler, dag-processor, triggerer and api-server for ``env``; every process stopped after.
+
+    ``start_timeout`` bounds a hung start-up, not a speed target: the api-server's workers come up in
+    minutes, not seconds, when other test runs load the 2-core machine."""
     local = LocalAirflow(env, out=lambda _line: None)
     try:
-        local.start(llm=False)
+        local.cleanup_previous()
+        local.check_ports(False)
+        db = _sqlite_path(local.env)
+        db.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(migrated_db(), db)  # what LocalAirflow.prepare() makes, made once
+        local.start_airflow(timeout=start_timeout)
         yield local
     finally:
         left = local.stop()

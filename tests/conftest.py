@@ -21,6 +21,61 @@ from helpers import FakeLLM, copy_bundled_data, one_line_error, run_members  # n
 from daydream.cohorts import build_cohort  # noqa: E402
 from daydream.paths import DataLayout  # noqa: E402
 
+TESTS = Path(__file__).resolve().parent
+SERIAL_GROUP = "airflow-scheduler"
+SERIAL_MARKS = ("timing", "scheduler")
+"""In this order on the serial worker: the timing-sensitive tests first (beside unit tests), then the
+scheduler tests (the cluster's too), one after another."""
+
+
+def _serial_modules() -> dict[str, int]:
+    """The test modules that mark tests ``pytest.mark.timing`` or ``pytest.mark.scheduler``, by name
+    relative to the repository (as in node ids), each with its place in ``SERIAL_MARKS``."""
+    found: dict[str, int] = {}
+    for path in TESTS.glob("test_*.py"):
+        text = path.read_text()
+        marks = [rank for rank, mark in enumerate(SERIAL_MARKS) if f"pytest.mark.{mark}" in text]
+        if marks:
+            found[f"{TESTS.name}/{path.name}"] = max(marks)
+    return found
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
+    """``make test`` runs ``-n 2 --dist loadfile``: a file at a time per worker, except that the serial
+    modules are one unit, so one worker runs them one after another (never two Airflow schedulers at once
+    on the 2-core machine, and a timing-sensitive test never beside a scheduler test) while the other
+    runs the rest of the suite beside them."""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    serial = _serial_modules()
+
+    class SerialModulesInTurn(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = super()._split_scope(nodeid)
+            return SERIAL_GROUP if module in serial else module
+
+    return SerialModulesInTurn(config, log)  # type: ignore[arg-type]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under xdist, the serial modules first (the longest unit is handed out before the rest; timing
+    tests, then scheduler tests), and a serial-marked test outside them is refused."""
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return
+    serial = _serial_modules()
+    rank = {item.nodeid: serial.get(item.nodeid.split("::")[0], len(SERIAL_MARKS)) for item in items}
+    stray = [
+        item.nodeid
+        for item in items
+        if rank[item.nodeid] == len(SERIAL_MARKS) and any(item.get_closest_marker(m) for m in SERIAL_MARKS)
+    ]
+    if stray:
+        raise pytest.UsageError(f"timing or scheduler tests outside a module that marks them so: {stray}")
+    items.sort(key=lambda item: rank[item.nodeid])
+
 
 @pytest.fixture
 def data_root(tmp_path: Path) -> Path:

@@ -18,13 +18,12 @@ import json
 import os
 import signal
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import psutil
 import pytest
 from airflow_env import (
+    POLL_S,
     TINY_SPEC,
     TWO_CONCEPTS,
     assert_store_intact,
@@ -32,9 +31,9 @@ from airflow_env import (
     env_for,
     make_data_root,
     offline_llm,
+    running_airflow,
 )
 from local_airflow.env import executable, free_port
-from local_airflow.stack import LocalAirflow
 
 from daydream.airflow.config import RUN_DAG_IDS
 from daydream.batch import BatchManifests
@@ -75,22 +74,6 @@ def _judges_on_three_apis(root: Path) -> None:
     path.write_text("\n".join(rows) + "\n")
 
 
-@contextmanager
-def _running_airflow(env: dict[str, str]) -> Iterator[LocalAirflow]:
-    """``airflow_env.running_airflow`` with a start that may take ``START_TIMEOUT`` (the api-server's
-    workers come up in minutes, not seconds, when other test runs load the machine)."""
-    local = LocalAirflow(env, out=lambda _line: None)
-    try:
-        local.cleanup_previous()
-        local.check_ports(False)
-        local.prepare()
-        local.start_airflow(timeout=START_TIMEOUT)
-        yield local
-    finally:
-        left = local.stop()
-        assert not left, f"processes left running after stop: {left}"
-
-
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory):
     root = tmp_path_factory.mktemp("batch")
@@ -106,7 +89,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory):
     _judges_on_three_apis(data)
     server = offline_llm(data, latency_s=0.2, batch={"completion_delay_s": 2})
     try:
-        with _running_airflow(env_for(root / "airflow", data, server.base_url, **LOADED_MACHINE)) as local:
+        env = env_for(root / "airflow", data, server.base_url, **LOADED_MACHINE)
+        with running_airflow(env, start_timeout=START_TIMEOUT) as local:
             local.wait_dags(RUN_DAG_IDS, timeout=START_TIMEOUT)
             local.unpause()
             yield local, data, server
@@ -143,7 +127,9 @@ def test_evaluations_go_by_batch_and_report_like_direct_calls(stack) -> None:
         "lane": local.client.trigger("daydream_cohort", {"cohort_id": "lane"}),
     }
     for cohort, run_id in runs.items():
-        assert local.client.wait_run("daydream_cohort", run_id, timeout=RUN_TIMEOUT) == "success", cohort
+        assert local.client.wait_run("daydream_cohort", run_id, timeout=RUN_TIMEOUT, interval=POLL_S) == "success", (
+            cohort
+        )
 
     for cohort in runs:
         for stage in STAGES:
@@ -202,7 +188,7 @@ def test_errored_and_expired_requests_fail_cleanly_and_a_rerun_sends_only_them(s
     )
     first = local.client.trigger("daydream_cohort", {"cohort_id": "faults"})
     # A failed generation fails the cohort run (its summary says which), never the stage run.
-    assert local.client.wait_run("daydream_cohort", first, timeout=RUN_TIMEOUT) == "failed"
+    assert local.client.wait_run("daydream_cohort", first, timeout=RUN_TIMEOUT, interval=POLL_S) == "failed"
     assert _stage_run(local, "daydream_evaluation", "faults")["state"] == "success"
     models = _models(data, "faults", "evaluation")
     kinds = {"sonnet-4": "BatchItemErrored", "gpt_5": "BatchItemExpired"}
@@ -220,7 +206,7 @@ def test_errored_and_expired_requests_fail_cleanly_and_a_rerun_sends_only_them(s
     assert stats["requests"] == {"answered": 4, "errored": 4, "expired": 4}, stats
 
     second = local.client.trigger("daydream_cohort", {"cohort_id": "faults"})
-    assert local.client.wait_run("daydream_cohort", second, timeout=RUN_TIMEOUT) == "success"
+    assert local.client.wait_run("daydream_cohort", second, timeout=RUN_TIMEOUT, interval=POLL_S) == "success"
     stats = server.stats()
     assert stats["batches"]["by_model"] == {"claude-sonnet-4": 2, "gpt-5": 2, "google/gemini-2.5-flash": 1}, (
         "the rerun sent new batches for the two failed models only"
@@ -295,7 +281,7 @@ def test_killed_worker_and_triggerer_reattach_and_nothing_is_paid_twice(stack) -
     run_id = local.client.trigger("daydream_cohort", {"cohort_id": "killed"})
     killed_model = _kill_the_stalled_submission(local, data)
     _restart_the_triggerer(local, data)
-    assert local.client.wait_run("daydream_cohort", run_id, timeout=RUN_TIMEOUT) == "success"
+    assert local.client.wait_run("daydream_cohort", run_id, timeout=RUN_TIMEOUT, interval=POLL_S) == "success"
 
     stats = server.stats()
     assert set(stats["batches"]["by_model"]) == BATCH_MODELS and set(stats["batches"]["by_model"].values()) == {1}, (

@@ -11,18 +11,24 @@ logs in its own home) and the survivor finished what the dead one left, the pool
 server's peak in flight), and nothing was paid twice (one spend ledger line per paid generation;
 the provider was asked again only for calls the dead worker never received). Then everything
 stops: no process of the cluster is left.
+
+Before the cohort, the harness's smoke DAG runs on the same cluster: a task pinned to each worker and
+six spread ones write a record to the object store, and a last task reads them all back through the
+store (never a disk); the records show the two workers' working directories, temp dirs and Airflow
+homes are disjoint.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
-from airflow_env import THREE_CONCEPTS, TINY_SPEC, make_data_root, offline_llm
-from cluster_harness import REPO, Cluster, ensure_packages, marked
+from airflow_env import FAST_POLLS, POLL_S, THREE_CONCEPTS, TINY_SPEC, make_data_root, offline_llm
+from cluster_harness import REPO, SMOKE_DAG, Cluster, ensure_packages, harness, marked
 
 from daydream.airflow.config import RUN_DAG_IDS
 from daydream.paths import STAGES
@@ -36,7 +42,7 @@ FAST_RECOVERY = {
     # messages a dead worker had reserved go back to the queue; tasks stuck queued are re-sent
     "AIRFLOW__CELERY_BROKER_TRANSPORT_OPTIONS__VISIBILITY_TIMEOUT": "120",
     "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "90",
-    "DAYDREAM_TRIGGER_POLL_SECONDS": "2",
+    **FAST_POLLS,
 }
 
 
@@ -53,16 +59,33 @@ def generations(cluster: Cluster, worker: str) -> list[Path]:
     return [log for dag_id in RUN_DAG_IDS for log in cluster.task_logs(worker, dag_id, "generate_")]
 
 
+def dags_with_the_smoke_dag(folder: Path) -> Path:
+    """DayDream's DAGs and the harness's smoke DAG in one DAGs folder."""
+    folder.mkdir(parents=True)
+    for dag_file in [*(REPO / "dags").glob("*.py"), *(harness.HERE / "dags").glob("*.py")]:
+        shutil.copy2(dag_file, folder / dag_file.name)
+    return folder
+
+
+def smoke_records(cluster: Cluster) -> list[dict]:
+    """The smoke DAG run on both workers: the records its tasks wrote (read back from the store)."""
+    assert cluster.run_dag(SMOKE_DAG, timeout_s=400) == "success"
+    storage = cluster.storage()
+    return [json.loads(d) for d in storage.read_many(i.key for i in storage.list_prefix("smoke/")).values()]
+
+
 def test_a_cohort_on_celery_survives_losing_a_worker_with_the_data_root_on_s3(tmp_path: Path) -> None:
     ensure_packages()
     seed = make_data_root(tmp_path / "seed", {COHORT: TINY_SPEC.format(concepts=THREE_CONCEPTS)})
     server = offline_llm(seed, latency_s=1.5)
     conn = {"conn_type": "daydream_llm", "host": server.base_url, "password": "offline"}
     env = {**FAST_RECOVERY, "AIRFLOW_CONN_LLM_DEFAULT": json.dumps(conn)}
-    cluster = Cluster(tmp_path / "cluster", dags_folder=REPO / "dags", extra_env=env)
+    dags = dags_with_the_smoke_dag(tmp_path / "dags")
+    cluster = Cluster(tmp_path / "cluster", dags_folder=dags, extra_env=env)
     try:
         cluster.up()
         cluster.upload(seed, "")
+        records = smoke_records(cluster)
         client = cluster.client
         wait_until(lambda: all(client.dag(d) is not None for d in RUN_DAG_IDS), 300, "DAGs parsed", cluster)
         for dag_id in RUN_DAG_IDS:
@@ -78,7 +101,7 @@ def test_a_cohort_on_celery_survives_losing_a_worker_with_the_data_root_on_s3(tm
         before_kill = {w: len(generations(cluster, w)) for w in cluster.workers}
         killed = cluster.kill_worker(victim)
 
-        state = client.wait_run("daydream_cohort", run_id, timeout=RUN_TIMEOUT)
+        state = client.wait_run("daydream_cohort", run_id, timeout=RUN_TIMEOUT, interval=POLL_S)
         storage = cluster.storage()
         keys = {info.key for info in storage.list_prefix("gens/")}
         membership = storage.read_text(f"cohorts/{COHORT}/membership.csv").splitlines()[1:]
@@ -92,6 +115,14 @@ def test_a_cohort_on_celery_survives_losing_a_worker_with_the_data_root_on_s3(tm
     print("cluster timings:", cluster.timings, "killed:", victim, killed, "generations:", before_kill, after)
     print("offline LLM:", {k: stats[k] for k in ("total_requests", "answered_twice", "tiers")})
     assert left == [] and marked(cluster.id) == []
+
+    # the smoke DAG: records from both workers, whose cwd, temp dir and Airflow home differ
+    by_worker = {r["worker"]: r for r in records}
+    assert set(by_worker) == {"worker-a", "worker-b"}
+    a, b = by_worker["worker-a"], by_worker["worker-b"]
+    assert a["cwd"] != b["cwd"] and a["tmp"] != b["tmp"] and a["airflow_home"] != b["airflow_home"]
+    assert len(records) == 8
+
     assert state == "success"
 
     # every member done on the object store, and the report written there

@@ -12,6 +12,8 @@ from daydream.engine.quota import QuotaBook, daily_quota_reset, next_utc_midnigh
 from daydream.llm.retry import AttemptFailure
 from daydream.storage import LocalStorage
 
+pytestmark = pytest.mark.timing  # make test keeps it from running beside a scheduler test
+
 NOW = datetime(2025, 6, 1, 15, 30, tzinfo=UTC).timestamp()
 
 

@@ -19,6 +19,8 @@ from daydream.engine.gate import CallGate, FixedPoolSizes
 from daydream.engine.quota import QuotaStop, QuotaStopped
 from daydream.storage import LocalStorage
 
+pytestmark = pytest.mark.timing  # make test keeps it from running beside a scheduler test
+
 REPO = Path(__file__).resolve().parents[1]
 
 CHILD = """

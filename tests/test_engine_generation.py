@@ -37,6 +37,8 @@ from daydream.paths import DataLayout
 from daydream.runner import StageRunner
 from daydream.storage import LocalStorage
 
+pytestmark = pytest.mark.timing  # make test keeps it from running beside a scheduler test
+
 REPO = Path(__file__).resolve().parents[1]
 HARNESS = REPO / "tests" / "engine_harness.py"
 PRO, FLASH, FREE = "google/gemini-2.5-pro", "google/gemini-2.5-flash", "deepseek/deepseek-r1:free"

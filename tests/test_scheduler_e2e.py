@@ -33,6 +33,7 @@ from pathlib import Path
 import psutil
 import pytest
 from airflow_env import (
+    POLL_S,
     THREE_CONCEPTS,
     TINY_SPEC,
     assert_store_intact,
@@ -79,7 +80,7 @@ TRIGGER_STACK = {
 }
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="class")
 def stack(tmp_path_factory: pytest.TempPathFactory):
     root = tmp_path_factory.mktemp("e2e")
     data = make_data_root(
@@ -102,7 +103,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory):
         server.stop()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="class")
 def worker_stack(tmp_path_factory: pytest.TempPathFactory):
     root = tmp_path_factory.mktemp("e2e-worker")
     specs = {
@@ -129,7 +130,7 @@ def membership(data: Path, cohort: str) -> dict[str, set[str]]:
 def run_cohort(local, cohort: str) -> str:
     # direct calls: the batch lane has its own scheduler test (tests/test_batch_scheduler.py)
     run_id = local.client.trigger("daydream_cohort", {"cohort_id": cohort, "batch": False})
-    return local.client.wait_run("daydream_cohort", run_id, timeout=RUN_TIMEOUT)
+    return local.client.wait_run("daydream_cohort", run_id, timeout=RUN_TIMEOUT, interval=POLL_S)
 
 
 def triggerer_jobs(local, dag_id: str) -> dict[Path, set[str]]:
@@ -141,46 +142,6 @@ def triggerer_jobs(local, dag_id: str) -> dict[Path, set[str]]:
     for path in logs.rglob("*.log.trigger.*.log"):
         found.setdefault(path.parent, set()).add(path.name.rsplit(".trigger.", 1)[1].split(".")[0])
     return found
-
-
-def test_cohort_runs_every_stage_within_the_pools(stack) -> None:
-    local, data, server = stack
-    server.reset()
-    assert run_cohort(local, COHORT) == "success"
-
-    expected = membership(data, COHORT)
-    assert sum(map(len, expected.values())) == 30  # 6 drafts, 12 essays (6 copies), 12 evaluations
-    for stage in STAGES:
-        assert done_ids(data, stage) >= expected[stage], stage
-    assert (data / "cohorts" / COHORT / "reports" / "index.html").exists()
-    assert_store_intact(data)
-
-    stats = server.stats()
-    assert stats["total_requests"] == 24 and stats["answered_twice"] == [], (stats["models"], stats["answered_twice"])
-    paid, free = stats["tiers"]["paid"], stats["tiers"]["free"]
-    assert free["peak_in_flight"] == 1, "pool llm_api_free has 1 slot"
-    assert 2 <= paid["peak_in_flight"] <= 5, f"pool llm_api_paid has 5 slots and must be used: {paid}"
-
-    # One mapped instance per generation, labelled by its gen id.
-    run = [r for r in local.client.dag_runs("daydream_draft") if r["state"] == "success"][-1]
-    tis = local.client.task_instances("daydream_draft", run["dag_run_id"])
-    labels = {ti["rendered_map_index"] for ti in tis if ti["task_id"].startswith("generate_") and ti["map_index"] >= 0}
-    assert labels == expected["draft"]
-    pools = {ti["task_id"]: ti["pool"] for ti in tis}
-    assert pools["generate_free"] == "llm_api_free" and pools["generate_paid"] == "llm_api_paid"
-    # The generations ran in the triggerers (no worker process), spread over both of them.
-    ran = {ti: jobs for dag in STAGE_DAGS for ti, jobs in triggerer_jobs(local, dag).items()}
-    assert len(ran) == 30, f"every generation ran in a triggerer: {len(ran)} of 30"
-    assert len(set().union(*ran.values())) == 2, f"both triggerers ran generations: {ran}"
-    summary = json.loads((data / "cohorts" / COHORT / "runs" / "evaluation_summary.json").read_text())
-    assert summary["this_run"] == {"done": 12}, "the outcomes the triggers returned reach the summary"
-
-
-def test_second_run_makes_no_llm_call(stack) -> None:
-    local, data, server = stack
-    before = server.stats()["total_requests"]
-    assert run_cohort(local, COHORT) == "success"
-    assert server.stats()["total_requests"] == before
 
 
 def set_slots(local, pool: str, slots: int) -> None:
@@ -196,35 +157,6 @@ def sample_in_flight(server, seconds: float, tier: str = "paid") -> list[int]:
     return seen
 
 
-def test_a_pool_resized_mid_run_is_followed_within_seconds(stack) -> None:
-    local, data, server = stack
-    build_cohort(DataLayout(data), RESIZED)
-    server.configure(latency_s=2.0)
-    try:
-        run_id = local.client.trigger("daydream_draft", {"cohort_id": RESIZED})
-        deadline = time.monotonic() + 120
-        while server.stats()["tiers"].get("paid", {}).get("in_flight", 0) < 5:
-            assert time.monotonic() < deadline, "the paid pool never filled"
-            time.sleep(0.1)
-        page = local.client.request("GET", "/api/v2/pools/llm_api_paid")
-        assert page["running_slots"] == 0 and page["deferred_slots"] >= 5 and page["open_slots"] == 5, page
-
-        set_slots(local, "llm_api_paid", 2)
-        sample_in_flight(server, 5)  # the pool's size is read every 2 s; the calls in flight finish (2 s)
-        shrunk = sample_in_flight(server, 6)
-        assert max(shrunk) <= 2 and 2 in shrunk, shrunk
-
-        set_slots(local, "llm_api_paid", 8)
-        grown = sample_in_flight(server, 6)
-        assert max(grown) == 8, grown
-        assert local.client.wait_run("daydream_draft", run_id, timeout=RUN_TIMEOUT) == "success"
-    finally:
-        set_slots(local, "llm_api_paid", 5)
-        server.configure(latency_s=0.5)
-    assert len(done_ids(data, "draft") & membership(data, RESIZED)["draft"]) == 40
-    assert server.stats()["answered_twice"] == []
-
-
 def recorded(data: Path, gen_ids: set[str]) -> set[tuple[str, str]]:
     """``(model, prompt sha256)`` of the generations among ``gen_ids`` whose answer reached the store."""
     found = set()
@@ -236,55 +168,6 @@ def recorded(data: Path, gen_ids: set[str]) -> set[tuple[str, str]]:
     return found
 
 
-def test_killed_triggerers_resend_only_the_calls_whose_answer_never_arrived(stack) -> None:
-    local, data, server = stack
-    build_cohort(DataLayout(data), TRIGGERER_KILLED)
-    drafts = membership(data, TRIGGERER_KILLED)["draft"]
-    done_before = recorded(data, drafts)  # a combo shared with the first cohort is done already
-    server.configure(latency_s=3.0)
-    server.reset()
-    try:
-        run_id = local.client.trigger("daydream_draft", {"cohort_id": TRIGGERER_KILLED})
-        deadline = time.monotonic() + 180
-        # Kill mid-call: the first wave answered, a second one in flight. Answers reach the store a
-        # little after the LLM sends them (more so on a loaded machine): those not yet recorded at the
-        # kill are rightly sent again; one that was recorded must never be.
-        while not (server.stats()["total_served"] >= 5 and server.stats()["in_flight"] >= 3):
-            assert time.monotonic() < deadline, "no second wave of calls"
-            time.sleep(0.05)
-        for name in local.triggerer_names():  # the whole process group: supervisor and trigger runner
-            os.killpg(local.services.procs[name].pid, signal.SIGKILL)
-        at_kill = server.stats()
-        in_flight_at_kill = at_kill["in_flight"]
-        kept = recorded(data, drafts)
-        unrecorded_at_kill = at_kill["total_served"] - len(kept - done_before)
-        time.sleep(3.5)  # the LLM answers the orphaned calls meanwhile; nobody is left to record them
-        assert_store_intact(data)
-
-        for name in local.triggerer_names():
-            local.start_service(name)
-        assert local.client.wait_run("daydream_draft", run_id, timeout=RUN_TIMEOUT) == "success"
-    finally:
-        server.configure(latency_s=0.5)
-    assert done_ids(data, "draft") >= drafts, "every generation ends done"
-    assert_store_intact(data)
-    twice = server.stats()["answered_twice"]
-    assert not {(m, s) for m, s, _ in twice} & kept, "an answer that reached the store is never asked for again"
-    assert len(twice) <= in_flight_at_kill + unrecorded_at_kill, (twice, in_flight_at_kill, unrecorded_at_kill)
-    tis = local.client.task_instances("daydream_draft", run_id)
-    assert {ti["state"] for ti in tis if ti["task_id"] == "generate_paid"} == {"success"}
-
-
-def test_worker_path_runs_a_stage_within_the_pools(worker_stack) -> None:
-    local, data, server = worker_stack
-    server.reset()
-    assert run_cohort(local, COHORT) == "success"
-    stats = server.stats()
-    assert stats["total_requests"] == 24 and stats["answered_twice"] == []
-    assert stats["tiers"]["free"]["peak_in_flight"] == 1 and stats["tiers"]["paid"]["peak_in_flight"] <= 5
-    assert triggerer_jobs(local, "daydream_draft") == {}, "no generation ran in the triggerer"
-
-
 def task_pid(ti_id: str) -> int | None:
     """The task process of a task instance (the task runner titles it ``airflow worker -- <ti id>``)."""
     for proc in psutil.process_iter(["cmdline"]):
@@ -293,47 +176,172 @@ def task_pid(ti_id: str) -> int | None:
     return None
 
 
-def test_killed_task_leaves_no_partial_file_and_completes_on_retry(worker_stack) -> None:
-    local, data, server = worker_stack
-    layout = DataLayout(data)
-    build_cohort(layout, KILLED)
-    paid_draft = next(
-        g
-        for g in membership(data, KILLED)["draft"]
-        if json.loads((layout.gen_dir("draft", g) / "metadata.json").read_text())["llm_model_id"] == "gemini_25_pro"
-    )
-    # The first request of each paid draft stalls for a minute; the retry is answered at once.
-    server.configure(faults=[{"fault": "slow", "model": PAID_DRAFT_MODEL, "first_n": 1, "slow_s": 60}])
-    answered_before = Counter(map(tuple, server.stats()["answered"]))
-    run_id = local.client.trigger("daydream_draft", {"cohort_id": KILLED})
+class TestTriggerPath:
+    """On the trigger stack (class-scoped: stopped before the worker stack starts)."""
 
-    deadline = time.monotonic() + 90
-    pid = None
-    while pid is None:
-        assert time.monotonic() < deadline, "the paid draft never reached the LLM"
+    def test_cohort_runs_every_stage_within_the_pools(self, stack) -> None:
+        local, data, server = stack
+        server.reset()
+        assert run_cohort(local, COHORT) == "success"
+
+        expected = membership(data, COHORT)
+        assert sum(map(len, expected.values())) == 30  # 6 drafts, 12 essays (6 copies), 12 evaluations
+        for stage in STAGES:
+            assert done_ids(data, stage) >= expected[stage], stage
+        assert (data / "cohorts" / COHORT / "reports" / "index.html").exists()
+        assert_store_intact(data)
+
+        stats = server.stats()
+        assert stats["total_requests"] == 24 and stats["answered_twice"] == [], (
+            stats["models"],
+            stats["answered_twice"],
+        )
+        paid, free = stats["tiers"]["paid"], stats["tiers"]["free"]
+        assert free["peak_in_flight"] == 1, "pool llm_api_free has 1 slot"
+        assert 2 <= paid["peak_in_flight"] <= 5, f"pool llm_api_paid has 5 slots and must be used: {paid}"
+
+        # One mapped instance per generation, labelled by its gen id.
+        run = [r for r in local.client.dag_runs("daydream_draft") if r["state"] == "success"][-1]
+        tis = local.client.task_instances("daydream_draft", run["dag_run_id"])
+        labels = {
+            ti["rendered_map_index"] for ti in tis if ti["task_id"].startswith("generate_") and ti["map_index"] >= 0
+        }
+        assert labels == expected["draft"]
+        pools = {ti["task_id"]: ti["pool"] for ti in tis}
+        assert pools["generate_free"] == "llm_api_free" and pools["generate_paid"] == "llm_api_paid"
+        # The generations ran in the triggerers (no worker process), spread over both of them.
+        ran = {ti: jobs for dag in STAGE_DAGS for ti, jobs in triggerer_jobs(local, dag).items()}
+        assert len(ran) == 30, f"every generation ran in a triggerer: {len(ran)} of 30"
+        assert len(set().union(*ran.values())) == 2, f"both triggerers ran generations: {ran}"
+        summary = json.loads((data / "cohorts" / COHORT / "runs" / "evaluation_summary.json").read_text())
+        assert summary["this_run"] == {"done": 12}, "the outcomes the triggers returned reach the summary"
+
+    def test_second_run_makes_no_llm_call(self, stack) -> None:
+        local, data, server = stack
+        before = server.stats()["total_requests"]
+        assert run_cohort(local, COHORT) == "success"
+        assert server.stats()["total_requests"] == before
+
+    def test_a_pool_resized_mid_run_is_followed_within_seconds(self, stack) -> None:
+        local, data, server = stack
+        build_cohort(DataLayout(data), RESIZED)
+        server.configure(latency_s=2.0)
+        try:
+            run_id = local.client.trigger("daydream_draft", {"cohort_id": RESIZED})
+            deadline = time.monotonic() + 120
+            while server.stats()["tiers"].get("paid", {}).get("in_flight", 0) < 5:
+                assert time.monotonic() < deadline, "the paid pool never filled"
+                time.sleep(0.1)
+            page = local.client.request("GET", "/api/v2/pools/llm_api_paid")
+            assert page["running_slots"] == 0 and page["deferred_slots"] >= 5 and page["open_slots"] == 5, page
+
+            set_slots(local, "llm_api_paid", 2)
+            sample_in_flight(server, 5)  # the pool's size is read every 2 s; the calls in flight finish (2 s)
+            shrunk = sample_in_flight(server, 6)
+            assert max(shrunk) <= 2 and 2 in shrunk, shrunk
+
+            set_slots(local, "llm_api_paid", 8)
+            grown = sample_in_flight(server, 6)
+            assert max(grown) == 8, grown
+            assert local.client.wait_run("daydream_draft", run_id, timeout=RUN_TIMEOUT, interval=POLL_S) == "success"
+        finally:
+            set_slots(local, "llm_api_paid", 5)
+            server.configure(latency_s=0.5)
+        assert len(done_ids(data, "draft") & membership(data, RESIZED)["draft"]) == 40
+        assert server.stats()["answered_twice"] == []
+
+    def test_killed_triggerers_resend_only_the_calls_whose_answer_never_arrived(self, stack) -> None:
+        local, data, server = stack
+        build_cohort(DataLayout(data), TRIGGERER_KILLED)
+        drafts = membership(data, TRIGGERER_KILLED)["draft"]
+        done_before = recorded(data, drafts)  # a combo shared with the first cohort is done already
+        server.configure(latency_s=3.0)
+        server.reset()
+        try:
+            run_id = local.client.trigger("daydream_draft", {"cohort_id": TRIGGERER_KILLED})
+            deadline = time.monotonic() + 180
+            # Kill mid-call: the first wave answered, a second one in flight. Answers reach the store a
+            # little after the LLM sends them (more so on a loaded machine): those not yet recorded at the
+            # kill are rightly sent again; one that was recorded must never be.
+            while not (server.stats()["total_served"] >= 5 and server.stats()["in_flight"] >= 3):
+                assert time.monotonic() < deadline, "no second wave of calls"
+                time.sleep(0.05)
+            for name in local.triggerer_names():  # the whole process group: supervisor and trigger runner
+                os.killpg(local.services.procs[name].pid, signal.SIGKILL)
+            at_kill = server.stats()
+            in_flight_at_kill = at_kill["in_flight"]
+            kept = recorded(data, drafts)
+            unrecorded_at_kill = at_kill["total_served"] - len(kept - done_before)
+            time.sleep(3.5)  # the LLM answers the orphaned calls meanwhile; nobody is left to record them
+            assert_store_intact(data)
+
+            for name in local.triggerer_names():
+                local.start_service(name)
+            assert local.client.wait_run("daydream_draft", run_id, timeout=RUN_TIMEOUT, interval=POLL_S) == "success"
+        finally:
+            server.configure(latency_s=0.5)
+        assert done_ids(data, "draft") >= drafts, "every generation ends done"
+        assert_store_intact(data)
+        twice = server.stats()["answered_twice"]
+        assert not {(m, s) for m, s, _ in twice} & kept, "an answer that reached the store is never asked for again"
+        assert len(twice) <= in_flight_at_kill + unrecorded_at_kill, (twice, in_flight_at_kill, unrecorded_at_kill)
         tis = local.client.task_instances("daydream_draft", run_id)
-        running = [ti for ti in tis if ti["task_id"] == "generate_paid" and ti["state"] == "running"]
-        in_flight = server.stats()["models"].get(PAID_DRAFT_MODEL, {}).get("in_flight", 0)
-        if running and in_flight:
-            pid = task_pid(running[0]["id"])
-        time.sleep(0.5)
-    os.kill(pid, signal.SIGKILL)
-    time.sleep(1)
-    gen_dir = layout.gen_dir("draft", paid_draft)
-    assert not (gen_dir / "raw.txt").exists()
-    assert_store_intact(data)
+        assert {ti["state"] for ti in tis if ti["task_id"] == "generate_paid"} == {"success"}
 
-    server.configure(faults=[])
-    assert local.client.wait_run("daydream_draft", run_id, timeout=RUN_TIMEOUT) == "success"
-    ti = next(t for t in local.client.task_instances("daydream_draft", run_id) if t["task_id"] == "generate_paid")
-    assert ti["state"] == "success" and ti["try_number"] == 2, "completed by Airflow's retry"
-    assert (gen_dir / "parsed.txt").exists()
-    assert_store_intact(data)
 
-    # "Answered twice" = a generation whose raw.txt was written is requested again. Only the killed
-    # attempt of the paid draft was asked twice (its first answer never reached a raw.txt).
-    sha = json.loads((gen_dir / "raw_metadata.json").read_text())["prompt_sha256"]
-    answered = Counter(map(tuple, server.stats()["answered"])) - answered_before
-    twice = {pair: n for pair, n in (answered + answered_before).items() if n > 1}
-    assert set(twice) <= {(PAID_DRAFT_MODEL, sha)}, twice
-    assert answered[(PAID_DRAFT_MODEL, sha)] >= 1
+class TestWorkerPath:
+    """On the worker stack."""
+
+    def test_worker_path_runs_a_stage_within_the_pools(self, worker_stack) -> None:
+        local, data, server = worker_stack
+        server.reset()
+        assert run_cohort(local, COHORT) == "success"
+        stats = server.stats()
+        assert stats["total_requests"] == 24 and stats["answered_twice"] == []
+        assert stats["tiers"]["free"]["peak_in_flight"] == 1 and stats["tiers"]["paid"]["peak_in_flight"] <= 5
+        assert triggerer_jobs(local, "daydream_draft") == {}, "no generation ran in the triggerer"
+
+    def test_killed_task_leaves_no_partial_file_and_completes_on_retry(self, worker_stack) -> None:
+        local, data, server = worker_stack
+        layout = DataLayout(data)
+        build_cohort(layout, KILLED)
+        paid_draft = next(
+            g
+            for g in membership(data, KILLED)["draft"]
+            if json.loads((layout.gen_dir("draft", g) / "metadata.json").read_text())["llm_model_id"] == "gemini_25_pro"
+        )
+        # The first request of each paid draft stalls for a minute; the retry is answered at once.
+        server.configure(faults=[{"fault": "slow", "model": PAID_DRAFT_MODEL, "first_n": 1, "slow_s": 60}])
+        answered_before = Counter(map(tuple, server.stats()["answered"]))
+        run_id = local.client.trigger("daydream_draft", {"cohort_id": KILLED})
+
+        deadline = time.monotonic() + 90
+        pid = None
+        while pid is None:
+            assert time.monotonic() < deadline, "the paid draft never reached the LLM"
+            tis = local.client.task_instances("daydream_draft", run_id)
+            running = [ti for ti in tis if ti["task_id"] == "generate_paid" and ti["state"] == "running"]
+            in_flight = server.stats()["models"].get(PAID_DRAFT_MODEL, {}).get("in_flight", 0)
+            if running and in_flight:
+                pid = task_pid(running[0]["id"])
+            time.sleep(0.5)
+        os.kill(pid, signal.SIGKILL)
+        time.sleep(1)
+        gen_dir = layout.gen_dir("draft", paid_draft)
+        assert not (gen_dir / "raw.txt").exists()
+        assert_store_intact(data)
+
+        server.configure(faults=[])
+        assert local.client.wait_run("daydream_draft", run_id, timeout=RUN_TIMEOUT, interval=POLL_S) == "success"
+        ti = next(t for t in local.client.task_instances("daydream_draft", run_id) if t["task_id"] == "generate_paid")
+        assert ti["state"] == "success" and ti["try_number"] == 2, "completed by Airflow's retry"
+        assert (gen_dir / "parsed.txt").exists()
+        assert_store_intact(data)
+
+        # "Answered twice" = a generation whose raw.txt was written is requested again. Only the killed
+        # attempt of the paid draft was asked twice (its first answer never reached a raw.txt).
+        sha = json.loads((gen_dir / "raw_metadata.json").read_text())["prompt_sha256"]
+        answered = Counter(map(tuple, server.stats()["answered"])) - answered_before
+        twice = {pair: n for pair, n in (answered + answered_before).items() if n > 1}
+        assert set(twice) <= {(PAID_DRAFT_MODEL, sha)}, twice
+        assert answered[(PAID_DRAFT_MODEL, sha)] >= 1

@@ -27,6 +27,8 @@ from storage_harness import (  # noqa: F401  (fixtures)
 from daydream.storage import S3Storage
 from daydream.storage.leases import LeaseBody
 
+pytestmark = pytest.mark.timing  # make test keeps it from running beside a scheduler test
+
 PROCESSES = 8
 
 

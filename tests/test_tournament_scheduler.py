@@ -13,13 +13,10 @@ from __future__ import annotations
 
 import shutil
 import time
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
 
 import pytest
-from airflow_env import REPO, assert_store_intact, env_for, make_data_root, offline_llm
+from airflow_env import POLL_S, REPO, assert_store_intact, env_for, make_data_root, offline_llm, running_airflow
 from helpers import run_members
-from local_airflow.stack import LocalAirflow  # on sys.path through airflow_env, imported above
 from scipy.stats import spearmanr
 
 from daydream.airflow.tournament import TOURNAMENT_DAG_ID, compare_task_id
@@ -42,21 +39,6 @@ default 120 s to answer; this bounds a hung start-up, it is not a speed target."
 SPEC = f"tournament:\n  over: demo\n  judges: [sonnet-4]\n  template: pairwise-v1\n  rounds: {ROUNDS}\n"
 
 
-@contextmanager
-def airflow_stack(env: Mapping[str, str]) -> Iterator[LocalAirflow]:
-    """``airflow_env.running_airflow`` with a longer start-up bound; every process stopped after."""
-    local = LocalAirflow(env, out=lambda _line: None)
-    try:
-        local.cleanup_previous()
-        local.check_ports(False)
-        local.prepare()
-        local.start_airflow(timeout=STARTUP_TIMEOUT)
-        yield local
-    finally:
-        left = local.stop()
-        assert not left, f"processes left running after stop: {left}"
-
-
 def test_tournament_rounds_run_as_dag_runs_under_the_scheduler(tmp_path) -> None:
     data = make_data_root(tmp_path / "data", {COHORT: SPEC})
     shutil.copytree(REPO / "data" / "cohorts" / "demo", data / "cohorts" / "demo")
@@ -67,16 +49,17 @@ def test_tournament_rounds_run_as_dag_runs_under_the_scheduler(tmp_path) -> None
         with OpenAICompatibleClient(LLMSettings(base_url=server.base_url, api_key="offline")) as llm:
             assert {o.state for o in run_members(layout, "demo", llm)} == {"done"}
         server.reset()
-        with airflow_stack(env_for(tmp_path / "airflow", data, server.base_url)) as local:
+        env = env_for(tmp_path / "airflow", data, server.base_url)
+        with running_airflow(env, start_timeout=STARTUP_TIMEOUT) as local:
             local.wait_dags([TOURNAMENT_DAG_ID])
             local.unpause([TOURNAMENT_DAG_ID])
             first = local.client.trigger(TOURNAMENT_DAG_ID, {"cohort_id": COHORT})
-            assert local.client.wait_run(TOURNAMENT_DAG_ID, first, timeout=RUN_TIMEOUT) == "success"
+            assert local.client.wait_run(TOURNAMENT_DAG_ID, first, timeout=RUN_TIMEOUT, interval=POLL_S) == "success"
             deadline = time.monotonic() + RUN_TIMEOUT * ROUNDS
             runs = local.client.dag_runs(TOURNAMENT_DAG_ID)
             while len(runs) < ROUNDS or any(r["state"] not in ("success", "failed") for r in runs):
                 assert time.monotonic() < deadline, f"rounds did not finish: {[r['state'] for r in runs]}"
-                time.sleep(3)
+                time.sleep(POLL_S)
                 runs = local.client.dag_runs(TOURNAMENT_DAG_ID)
             time.sleep(5)  # the last run's next_round is skipped: no further run may appear
             runs = local.client.dag_runs(TOURNAMENT_DAG_ID)
