@@ -27,6 +27,7 @@ from engine_harness import run_stage, settings
 from helpers import FakeLLM, copy_bundled_data
 
 from daydream.cohorts import build_cohort
+from daydream.engine.aimd import AIMDSettings
 from daydream.engine.driver import GenerationEngine
 from daydream.engine.gate import FixedPoolSizes
 from daydream.engine.quota import QuotaBook
@@ -135,13 +136,39 @@ def test_a_stage_runs_within_the_pools_with_the_worker_paths_store_contract(stor
     assert again == [] and server.stats()["total_requests"] == 12, "a second run lists nothing and calls nothing"
 
 
-def test_a_provider_capped_below_the_pool_gets_fewer_calls_and_recovers_when_the_cap_goes(store, server) -> None:
+def capped_stage(
+    layout: DataLayout, server: OfflineServer, aimd: AIMDSettings
+) -> tuple[list[dict[str, Any]], int, dict]:
+    """The 40 drafts of cohort ``one`` (again) against a provider that allows 2 of the pool's 8: the
+    outcomes, the 429s the provider sent, the gate's stats."""
     server.configure(model_max_in_flight={PRO: 2}, max_in_flight_retry_after=0.5, latency_s=0.5)
-    outcomes, gate = run(store, server, "one", {"llm_api_paid": 8}, max_retries=10, backoff_base_s=0.2)
+    server.reset()
+
+    async def go() -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        engine = GenerationEngine(
+            layout,
+            settings(server.base_url, max_retries=10, backoff_base_s=0.2),
+            FixedPoolSizes({"llm_api_paid": 8}),
+            poll_s=0.05,
+        )
+        engine.gate.aimd_settings = aimd
+        try:
+            return await run_stage(engine, layout, "one", "draft", force=True), engine.gate.stats()
+        finally:
+            await engine.aclose()
+
+    outcomes, gate = asyncio.run(go())
+    return outcomes, server.stats()["models"][PRO]["errors"].get("429", 0), gate
+
+
+def test_a_provider_capped_below_the_pool_gets_fewer_calls_and_recovers_when_the_cap_goes(store, server) -> None:
+    # the same stage with a limit that never decreases, measured in the same run (only Retry-After's
+    # pauses hold it back): 37 429s for 40 calls on a quiet machine, more on a busy one
+    outcomes, fixed, _ = capped_stage(store, server, AIMDSettings(decrease_factor=1.0))
     assert len(outcomes) == 40 and {o["state"] for o in outcomes} == {"done"}
-    rejected = server.stats()["models"][PRO]["errors"].get("429", 0)
-    # Without adaptation every 0.5 s wave would send 8 and have 6 rejected (about 100 429s for 40 calls).
-    assert rejected < 30, rejected
+    outcomes, rejected, gate = capped_stage(store, server, AIMDSettings())
+    assert len(outcomes) == 40 and {o["state"] for o in outcomes} == {"done"}
+    assert rejected < fixed, (rejected, fixed)  # a quiet machine: 25 against 37
     # AIMD is a sawtooth around the provider's 2: additive steps up after successes, halving on a 429;
     # when the stage ends the cap is somewhere on a tooth (2-4 seen), far below the pool's 8
     assert gate["llm_api_paid"]["models"][PRO]["cap"] <= 4
@@ -154,7 +181,10 @@ def test_a_provider_capped_below_the_pool_gets_fewer_calls_and_recovers_when_the
         limited = AttemptFailure("status", "Rate limit exceeded", status=429)
         engine.gate.pool("llm_api_paid").model(PRO).aimd.on_failure(limited, in_flight=4, ceiling=8)  # now 2
         try:
-            await run_stage(engine, store, "one", "draft", force=True)
+            # sustained success: the stage twice over (80 calls), so a slow machine's climb from 2 to 8
+            # also ends at the pool, not on the way
+            for _ in range(2):
+                await run_stage(engine, store, "one", "draft", force=True)
             return engine.gate.stats()
         finally:
             await engine.aclose()
