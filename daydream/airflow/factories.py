@@ -49,7 +49,7 @@ from daydream.airflow.config import (
 from daydream.airflow.generation import GenerateOperator, start_args
 from daydream.airflow.operators import TriggerStepOperator
 from daydream.airflow.params import run_params
-from daydream.airflow.stage_tasks import StageStepOperator
+from daydream.airflow.stage_tasks import TRIGGERED_STEPS, StageStepOperator
 from daydream.orchestration import TIERS
 
 
@@ -58,7 +58,8 @@ def stage_dag(stage: str) -> DAG:
     in_triggerer = generation_path() == "triggerer"
 
     def short_task(task_id: str, step: str, key: str | None = None, **kwargs: Any) -> StageStepOperator:
-        return StageStepOperator(task_id=task_id, stage=stage, step=step, key=key, in_triggerer=in_triggerer, **kwargs)
+        on_trigger = in_triggerer and step in TRIGGERED_STEPS
+        return StageStepOperator(task_id=task_id, stage=stage, step=step, key=key, in_triggerer=on_trigger, **kwargs)
 
     @dag(
         dag_id=STAGE_DAG_IDS[stage],

@@ -1,4 +1,4 @@
-"""``StageStepTrigger``: a short task of a stage DAG (list, select, summary), run and ended in the triggerer.
+"""``StageStepTrigger``: a short task of a stage DAG (the list, a selector), run and ended in the triggerer.
 
 Started from ``daydream.airflow.stage_tasks.StageStepOperator``. It pulls the XComs the step reads,
 runs the step's body (``steps.stage_step``: pandas, file reads) in a worker thread, never on the event
@@ -19,7 +19,7 @@ from airflow.sdk.exceptions import AirflowFailException
 from airflow.sdk.execution_time.xcom import XCom
 from airflow.triggers.base import BaseTrigger, TaskFailedEvent, TaskSuccessEvent, TriggerEvent
 
-from daydream.airflow.config import LIST_TASK_ID, OUTCOME_TASK_IDS
+from daydream.airflow.config import LIST_TASK_ID
 from daydream.airflow.params import RunConf
 from daydream.errors import DayDreamError
 from daydream.paths import check_stage
@@ -27,15 +27,13 @@ from daydream.paths import check_stage
 __all__ = ["StageStepTrigger"]
 
 
-def _body(stage: str, step: str, key: str | None, run: RunConf, work: Any, outcomes: Any) -> Any:
+def _body(stage: str, step: str, key: str | None, run: RunConf, work: Any) -> Any:
     steps = importlib.import_module("daydream.airflow.steps")  # pandas and the orchestration: off the loop
-    return steps.stage_step(stage, step, key, run, work, outcomes)
+    return steps.stage_step(stage, step, key, run, work, [])
 
 
 def _described(value: Any) -> str:
-    """One log line for the task log: the summary's text, the list's sizes, a selector's length."""
-    if isinstance(value, dict) and isinstance(value.get("text"), str):
-        return value["text"]
+    """One log line for the task log: the list's sizes, a selector's length."""
     if isinstance(value, dict):
         return ", ".join(f"{len(ids)} {name}" for name, ids in value.items())
     return f"{len(value)} to map"
@@ -83,5 +81,4 @@ class StageStepTrigger(BaseTrigger):
     async def _value(self, run: RunConf) -> Any:
         ti: Any = self.task_instance
         work = await ti.axcom_pull(task_ids=LIST_TASK_ID, map_indexes=-1) if self.step != "list" else None
-        outcomes = await ti.axcom_pull(task_ids=list(OUTCOME_TASK_IDS)) if self.step == "summary" else []
-        return await asyncio.to_thread(_body, self.stage, self.step, self.key, run, work, outcomes)
+        return await asyncio.to_thread(_body, self.stage, self.step, self.key, run, work)
