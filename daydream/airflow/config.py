@@ -58,6 +58,12 @@ trigger per generation, no worker process, ``daydream.airflow.triggers``) or ``w
 one worker process per generation, Airflow's pools apply directly). ``airflow dags test`` runs the
 worker face whatever the setting."""
 
+SQLITE_CONNECT_ARGS: dict[str, object] = {"timeout": 120}
+"""The local Airflow's SQLite connections (``[database] sql_alchemy_connect_args``, set by
+include/scripts/airflow_env.sh): wait up to 120 s for a lock instead of SQLite's 5 s. The scheduler
+expands a 5,000-generation stage in one transaction of tens of seconds on a loaded machine, and the
+triggerer, which fails on a locked database, would die meanwhile."""
+
 AIRFLOW_API_CONN_ID_ENV = "DAYDREAM_AIRFLOW_API_CONN_ID"
 DEFAULT_AIRFLOW_API_CONN_ID = "daydream_airflow_api"
 POOL_REFRESH_S = 2.0

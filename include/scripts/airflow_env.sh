@@ -57,6 +57,10 @@ export AIRFLOW__CORE__PLUGINS_FOLDER="$DAYDREAM_REPO/plugins"
 export AIRFLOW__CORE__LOAD_EXAMPLES=False
 export AIRFLOW__CORE__EXECUTOR=LocalExecutor
 export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN="${AIRFLOW__DATABASE__SQL_ALCHEMY_CONN:-sqlite:///$AIRFLOW_HOME/airflow.db}"
+# SQLite: wait up to 120 s for a lock (daydream.airflow.config.SQLITE_CONNECT_ARGS says why).
+if [[ "$AIRFLOW__DATABASE__SQL_ALCHEMY_CONN" == sqlite* ]]; then
+    export AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS="${AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS:-daydream.airflow.config.SQLITE_CONNECT_ARGS}"
+fi
 # Cohorts fan out to thousands of generations: one mapped task instance each.
 export AIRFLOW__CORE__MAX_MAP_LENGTH="${AIRFLOW__CORE__MAX_MAP_LENGTH:-100000}"
 # Pools bound the LLM concurrency (free 1, paid 5); these only need to leave room for them. The
