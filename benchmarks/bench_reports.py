@@ -1,14 +1,18 @@
-"""Benchmark: ``build_cohort_reports`` over a cohort of 100,000 evaluations.
+"""Benchmark: the reports of a cohort of 100,000 evaluations and of a tournament of 20,000 comparisons.
 
 Setup (not timed) writes a synthetic data root once: catalogs, templates, combos, drafts, essays and
 evaluations with every file of the current layout (metadata.json, prompt.txt, raw.txt,
 raw_metadata.json, parsed.txt, parsed_metadata.json), about 2% parse failures, 1% pending
 evaluations and one draft template edited since its drafts ran (stale lineages), plus the cohort's
-membership.csv. The store is kept and reused by later runs (``--store``).
+membership.csv; then a tournament cohort over 2,000 of the essays (``build_tournament``): 5 rounds,
+both orders, two judges, 20,000 comparison generations and the tournament's ``rounds.json``. The
+store is kept and reused by later runs (``--store``).
 
 The timed part runs in a fresh Python process, so the figure includes imports and the peak RSS is
-the report's own: ``build_cohort_reports(layout, "bench")`` end to end (reading the store, every
-table, the charts and index.html). Run::
+the reports' own: ``build_cohort_reports(layout, "bench")`` end to end (reading the store, every
+table with its intervals, the bias checks, the diversity of ideas, the charts and index.html), then
+``build_cohort_reports(layout, "bench-tournament")`` (the Bradley-Terry leaderboard pooled and per
+judge with bootstrap intervals, the absolute scores beside it, position bias). Run::
 
     .venv/bin/python benchmarks/bench_reports.py [--evaluations 100000] [--store DIR] [--repeat 1]
     .venv/bin/python benchmarks/bench_reports.py --repeat 4 --compare /tmp/daydream-main
@@ -37,6 +41,12 @@ EVAL_MODELS = ["judge1", "judge2", "judge3"]
 GEN_MODELS = ["gen1", "gen2", "gen3"]
 DRAFT_TEMPLATES = ["creative-v1", "creative-v2", "plain-v1"]
 ESSAY_TEMPLATES = ["essay-v1", "essay-v2"]
+TOURNAMENT = "bench-tournament"
+TOURNAMENT_OVER = "bench-top"
+TOURNAMENT_ESSAYS = 2_000
+TOURNAMENT_JUDGES = ["judge1", "judge2"]
+TOURNAMENT_ROUNDS = 5
+"""2,000 essays x 5 rounds x 1,000 pairs x 2 orders x 2 judges = 20,000 comparisons."""
 TARGET_SECONDS = 30.0
 MAX_SLOWDOWN = 1.10
 
@@ -69,7 +79,7 @@ def build_store(root: Path, evaluations: int, seed: int = 1) -> dict:
     _write(str(raw / "essay_templates.csv"), "template_id,generator\n" + "".join(f"{t},llm\n" for t in ESSAY_TEMPLATES))
     _write(
         str(raw / "evaluation_templates.csv"),
-        "template_id,parser\n" + "".join(f"{t},{p}\n" for t, p in EVAL_TEMPLATES.items()),
+        "template_id,parser\n" + "".join(f"{t},{p}\n" for t, p in EVAL_TEMPLATES.items()) + "pairwise-v1,pairwise\n",
     )
     _write(
         str(raw / "llm_models.csv"),
@@ -225,8 +235,62 @@ def build_store(root: Path, evaluations: int, seed: int = 1) -> dict:
     (root / "cohorts" / "bench").mkdir(parents=True, exist_ok=True)
     _write(str(root / "cohorts" / "bench" / "membership.csv"), "".join(members))
     counts = {"combos": n_combos, "evaluations": n_eval, "generations": len(members) - 1}
+    counts["comparisons"] = build_tournament(root, members[1:], rng)
     _write(str(root / ".bench-store.json"), json.dumps(counts))
     return counts
+
+
+def build_tournament(root: Path, members: list[str], rng) -> int:
+    """A tournament cohort over ``TOURNAMENT_ESSAYS`` of the essays (a cohort of them and their
+    evaluations, so the leaderboard has absolute scores beside the ratings): every round's pairs,
+    both orders, each judge, with verdicts from a planted quality plus noise and judge2 leaning to
+    the first slot (position bias). Returns the number of comparisons."""
+    from daydream.paths import DataLayout
+    from daydream.tournament.rounds import PlannedComparison, Round, TournamentState, state_path
+    from daydream.tournament.store import ComparisonStore, new_metadata
+
+    layout = DataLayout(root)
+    essays = sorted({line.split(",")[1] for line in members if line.startswith("essay,")})
+    chosen = sorted(rng.sample(essays, TOURNAMENT_ESSAYS))
+    wanted = set(chosen)
+    rows = [line for line in members if line.split(",")[1] in wanted or line.split(",")[3] in wanted]
+    header = "stage,gen_id,cohort_id,parent_gen_id,combo_id,template_id,llm_model_id,replicate\n"
+    (root / "cohorts" / TOURNAMENT_OVER).mkdir(parents=True, exist_ok=True)
+    _write(str(layout.membership(TOURNAMENT_OVER)), header + "".join(rows))
+    spec = layout.spec_file(TOURNAMENT)
+    spec.parent.mkdir(parents=True, exist_ok=True)
+    _write(
+        str(spec),
+        f"tournament:\n  over: {TOURNAMENT_OVER}\n  judges: [{', '.join(TOURNAMENT_JUDGES)}]\n"
+        f"  template: pairwise-v1\n  rounds: {TOURNAMENT_ROUNDS}\n",
+    )
+    quality = {e: rng.gauss(0, 1) for e in chosen}
+    store = ComparisonStore(layout)
+    state = TournamentState(cohort_id=TOURNAMENT)
+    for number in range(1, TOURNAMENT_ROUNDS + 1):
+        order = rng.sample(chosen, len(chosen))
+        planned = []
+        for pair, (x, y) in enumerate(zip(order[::2], order[1::2], strict=True)):
+            for a, b in ((x, y), (y, x)):
+                for judge in TOURNAMENT_JUDGES:
+                    placed = store.place(new_metadata(a, b, "pairwise-v1", judge, cohort_id=TOURNAMENT))
+                    lean = 0.8 if judge == "judge2" else 0.0
+                    margin = quality[a] - quality[b] + lean + rng.gauss(0, 1)
+                    verdict = "tie" if abs(margin) < 0.1 else ("A" if margin > 0 else "B")
+                    _write(str(store.path(placed.gen_id, "raw.txt")), f"Reasoning...\nVerdict: {verdict}")
+                    _write(str(store.path(placed.gen_id, "parsed.txt")), f"{verdict}\n")
+                    planned.append(
+                        PlannedComparison(
+                            comparison_id=placed.gen_id, document_a=a, document_b=b, judge=judge, pair=pair
+                        )
+                    )
+        state.rounds.append(
+            Round(round=number, template="pairwise-v1", planned_at="2025-01-01T00:00:00+00:00", comparisons=planned)
+        )
+    path = state_path(layout, TOURNAMENT)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _write(str(path), json.dumps(state.model_dump(mode="json")))
+    return sum(len(r.comparisons) for r in state.rounds)
 
 
 def child(root: str) -> None:
@@ -235,12 +299,20 @@ def child(root: str) -> None:
     from daydream.paths import DataLayout
     from daydream.reports import build_cohort_reports
 
-    result = build_cohort_reports(DataLayout(Path(root)), "bench")
+    layout = DataLayout(Path(root))
+    result = build_cohort_reports(layout, "bench")
+    cohort, cohort_cpu = time.perf_counter() - started, time.process_time()
+    tournament = build_cohort_reports(layout, TOURNAMENT)
     elapsed = time.perf_counter() - started
     print(
         json.dumps(
             {
                 "seconds": elapsed,
+                "cohort_seconds": cohort,
+                "tournament_seconds": elapsed - cohort,
+                "cohort_cpu_seconds": cohort_cpu,
+                "tournament_cpu_seconds": time.process_time() - cohort_cpu,
+                "tournament_files": len(tournament.paths),
                 "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                 "evaluations": result.headline.evaluations,
                 "used": result.headline.evaluations_used,
@@ -267,7 +339,7 @@ def _timed_child(root: Path, source: Path | None) -> dict:
 
 
 def _store(args: argparse.Namespace) -> Path | None:
-    root = Path(args.store or Path(tempfile.gettempdir()) / f"daydream-bench-reports-{args.evaluations}")
+    root = Path(args.store or Path(tempfile.gettempdir()) / f"daydream-bench-reports-{args.evaluations}-t")
     marker = root / ".bench-store.json"
     if marker.is_file() and json.loads(marker.read_text())["evaluations"] == args.evaluations:
         print(f"reusing store {root}: {json.loads(marker.read_text())}")
@@ -279,6 +351,16 @@ def _store(args: argparse.Namespace) -> Path | None:
     counts = build_store(root, args.evaluations)
     print(f"built store {root} in {time.perf_counter() - started:.0f}s (setup, not timed): {counts}")
     return root
+
+
+def _split(run: dict) -> str:
+    """The cohort and tournament parts of a run (a compared older version times the cohort only)."""
+    if "tournament_seconds" not in run:
+        return " (cohort only)"
+    return (
+        f" (cohort {run['cohort_seconds']:.2f} s + tournament {run['tournament_seconds']:.2f} s; CPU of this "
+        f"process {run['cohort_cpu_seconds']:.2f} s + {run['tournament_cpu_seconds']:.2f} s)"
+    )
 
 
 def main() -> int:
@@ -304,7 +386,7 @@ def main() -> int:
             run = _timed_child(root, source)
             runs[name].append(run)
             print(
-                f"{name}: build_cohort_reports {run['seconds']:.2f} s, CPU {run['cpu_seconds']:.2f} s, "
+                f"{name}: build_cohort_reports {run['seconds']:.2f} s{_split(run)}, CPU {run['cpu_seconds']:.2f} s, "
                 f"peak RSS {run['peak_rss_mb']:.0f} MB ({run['evaluations']:,} evaluations, "
                 f"{run['used']:,} used in means)",
                 flush=True,
@@ -317,6 +399,9 @@ def main() -> int:
         wall = best / min(r["seconds"] for r in runs["compared"])
         cpu = min(r["cpu_seconds"] for r in runs["this"]) / min(r["cpu_seconds"] for r in runs["compared"])
         print(f"this / compared: wall {wall:.2f}x, CPU {cpu:.2f}x (allowed {MAX_SLOWDOWN:.2f}x)")
+        if all("cohort_cpu_seconds" in r for r in runs["this"]):
+            alone = min(r["cohort_cpu_seconds"] for r in runs["this"]) / min(r["cpu_seconds"] for r in runs["compared"])
+            print(f"the cohort report alone (no tournament) / compared: CPU {alone:.2f}x")
         ok = ok and min(wall, cpu) <= MAX_SLOWDOWN
     return 0 if ok else 1
 

@@ -15,13 +15,17 @@ run. Prints the figures and the ratios against the local disk (measured in the s
 only when a store reads back wrong.
 
     .venv/bin/python benchmarks/bench_storage.py [--objects 100000] [--keep DIR]
-    .venv/bin/python benchmarks/bench_storage.py --daydream 10000 [--keep DIR]
+    .venv/bin/python benchmarks/bench_storage.py --generations 10000 [--no-per-file] [--keep DIR]
 
-``--daydream N`` measures DayDream's own readers instead: N evaluations (``metadata.json``,
+``--generations N`` measures DayDream's own readers instead: N evaluations (``metadata.json``,
 ``raw_metadata.json``, ``parsed_metadata.json``, ``parsed.txt`` each) read by the reports loader
-(``read_gens``: a descriptor per directory locally, one listing and concurrent GETs on S3) and by
-``cohort status`` (``GensStore.state`` per member locally, ``store_objects.states`` on S3), with the
-data root a local path and then ``s3://bucket/prefix``; the two frames must be equal.
+(``read_gens``: a descriptor per directory locally, one listing on S3) and by ``cohort status``
+(``GensStore.state`` per member locally, ``store_objects.states`` on S3), with the data root a local
+path, then ``s3://bucket/prefix`` without the stage index (concurrent GETs of every JSON file), then
+with it (``daydream.gen_index``, written here as one segment, as a compacted index is); every frame
+and every state list must equal the local ones. ``--no-per-file`` skips the read without the index
+(at 100,000 evaluations it takes hours on a loaded machine). Last, the cost the runner pays per
+generation for its record is timed on ``--writer-sample`` generations.
 """
 
 from __future__ import annotations
@@ -93,8 +97,38 @@ def gen_files(i: int) -> dict[str, bytes]:
     }
 
 
-def bench_daydream(base: Path, count: int) -> int:
-    """The reports loader and cohort status over ``count`` evaluations, local path against S3 URL."""
+def seed_local(root: Path, count: int) -> None:
+    marker = root / ".built"
+    if marker.exists():
+        return
+    for i in range(count):
+        gen_dir = root / "gens" / "evaluation" / f"e{i:06d}"
+        gen_dir.mkdir(parents=True, exist_ok=True)
+        for name, data in gen_files(i).items():
+            (gen_dir / name).write_bytes(data)
+    marker.touch()
+
+
+def bulk_index(local: Any, remote: Any, ids: list[str]) -> int:
+    """The stage index as the runner's records would make it, in one segment: each generation's
+    record from the bucket's listing (sizes, ETags) and the local copy's bytes (the same bytes)."""
+    from daydream import gen_index
+
+    storage, _, listed = gen_index.stage_listing(remote, "evaluation")
+    lines = []
+    for gen_id in ids:
+        files = listed.get(gen_id, {})
+        bodies = {name: (local.gen_dir("evaluation", gen_id) / name).read_bytes() for name in files}
+        line = gen_index.build_record(gen_id, files, bodies)
+        if line is not None:
+            lines.append(line)
+    storage.ledger(gen_index.index_key(remote, "evaluation")[1]).extend(lines)
+    return len(lines)
+
+
+def bench_daydream(base: Path, count: int, per_file: bool, writer_sample: int) -> int:
+    """The reports loader and cohort status over ``count`` evaluations: local path, then S3 without
+    the stage index (a GET per JSON file), then S3 with it; the frames and states must be equal."""
     import os
 
     from daydream.paths import DataLayout
@@ -103,24 +137,15 @@ def bench_daydream(base: Path, count: int) -> int:
     from daydream.store_objects import states
 
     local_root = base / f"dd-{count}"
-    marker = local_root / ".built"
-    if not marker.exists():
-        for i in range(count):
-            gen_dir = local_root / "gens" / "evaluation" / f"e{i:06d}"
-            gen_dir.mkdir(parents=True, exist_ok=True)
-            for name, data in gen_files(i).items():
-                (gen_dir / name).write_bytes(data)
-        marker.touch()
+    seed_local(local_root, count)
     ids = [f"e{i:06d}" for i in range(count)]
+    members = [("evaluation", g, "t") for g in ids]
+    rows: list[tuple[str, float, float | None, float | None]] = []
     with SeaweedServer(base / "s3dd", s3_port=None) as server:
         filer, grpc = server.ports[4], server.ports[5]
         target = f"http://127.0.0.1:{filer}.{grpc}/buckets/{server.bucket}/dd/"
-        _, up_s = timed(
-            "upload",
-            subprocess.run,
-            [weed_binary(), "filer.copy", "-c", "32", str(local_root / "gens"), target],
-            check=True,
-        )
+        command = [weed_binary(), "filer.copy", "-c", "32", str(local_root / "gens"), target]
+        _, up_s = timed("upload", subprocess.run, command, check=True)
         print(f"setup: {count:,} evaluations ({4 * count:,} objects), weed filer.copy {up_s:.1f} s", flush=True)
         os.environ.update(
             AWS_ACCESS_KEY_ID=server.settings.access_key or "",
@@ -128,35 +153,71 @@ def bench_daydream(base: Path, count: int) -> int:
             AWS_ENDPOINT_URL=server.settings.endpoint_url or "",
         )
         local, remote = DataLayout(local_root), DataLayout.at(server.url("dd"))
-        local_frame, local_s = timed("local report read", read_gens, local, "evaluation", ids, metadata=True)
-        s3_frame, s3_s = timed("s3 report read", read_gens, remote, "evaluation", ids, metadata=True)
         store = GensStore(local)
+        frames = {}
+        frames["local"], local_s = timed("local report", read_gens, local, "evaluation", ids, metadata=True)
         local_states, local_status_s = timed("local status", lambda: [store.state("evaluation", g, "abc") for g in ids])
-        members = [("evaluation", g, "t") for g in ids]
-        s3_states, s3_status_s = timed("s3 status", states, remote, members, lambda stage, t: "abc")
-    same = local_frame.equals(s3_frame) and local_states == s3_states == [GenState.DONE] * count
-    print(f"\n{count:,} evaluations (4 files each)        {'local s':>9} {'S3 s':>9} {'S3/local':>9}")
-    print(f"{'reports loader (read_gens)':40} {local_s:9.2f} {s3_s:9.2f} {s3_s / local_s:8.1f}x")
-    print(
-        f"{'cohort status (states)':40} {local_status_s:9.2f} {s3_status_s:9.2f} {s3_status_s / local_status_s:8.1f}x"
+        report_s: dict[str, float | None] = {"files": None}
+        status_s: dict[str, float | None] = {"files": None}
+        results = {}
+        if per_file:
+            frames["files"], report_s["files"] = timed("s3 report", read_gens, remote, "evaluation", ids, metadata=True)
+            results["files"], status_s["files"] = timed("s3 status", states, remote, members, lambda s, t: "abc")
+        indexed, index_s = timed("index", bulk_index, local, remote, ids)
+        print(f"setup: stage index of {indexed:,} records written as one segment in {index_s:.1f} s", flush=True)
+        frames["index"], report_s["index"] = timed("s3 report", read_gens, remote, "evaluation", ids, metadata=True)
+        results["index"], status_s["index"] = timed("s3 status", states, remote, members, lambda s, t: "abc")
+        writer = writer_cost(remote, ids[:writer_sample])
+    rows.append(("reports loader (read_gens)", local_s, report_s["files"], report_s["index"]))
+    rows.append(("cohort status (states)", local_status_s, status_s["files"], status_s["index"]))
+    print_rows(count, rows)
+    print(f"runner's extra cost per generation on S3 (list + GETs + one record PUT): {writer * 1000:.0f} ms")
+    same = all(frame.equals(frames["local"]) for frame in frames.values()) and all(
+        got == local_states == [GenState.DONE] * count for got in results.values()
     )
     if not same:
-        print("WRONG: the S3 frame or states differ from the local ones", file=sys.stderr)
+        print("WRONG: an S3 frame or states differ from the local ones", file=sys.stderr)
         return 1
     return 0
+
+
+def writer_cost(remote: Any, sample: list[str]) -> float:
+    """Seconds per generation that ``record_generation`` adds to the runner (sequential, as one worker)."""
+    from daydream import gen_index
+
+    if not sample:
+        return 0.0
+    _, spent = timed("writer", lambda: [gen_index.record_generation(remote, "evaluation", g) for g in sample])
+    return spent / len(sample)
+
+
+def print_rows(count: int, rows: list[tuple[str, float, float | None, float | None]]) -> None:
+    def cell(value: float | None, scale: float) -> str:
+        return f"{'-':>9} {'-':>8}" if value is None else f"{value:9.2f} {value / scale:7.1f}x"
+
+    head = f"{'local s':>8} {'S3 files':>9} {'/local':>8} {'S3 index':>9} {'/local':>8}"
+    print(f"\n{count:,} evaluations (4 files each)  {head}")
+    for name, local_s, files_s, index_s in rows:
+        print(f"{name:34} {local_s:8.2f} {cell(files_s, local_s)} {cell(index_s, local_s)}")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--objects", type=int, default=100_000)
-    parser.add_argument("--daydream", type=int, default=0, help="measure DayDream's readers over this many evaluations")
+    parser.add_argument(
+        "--generations", "--daydream", type=int, default=0, help="measure DayDream's readers over this many evaluations"
+    )
+    parser.add_argument(
+        "--no-per-file", action="store_true", help="skip the S3 read without the index (hours at 100,000)"
+    )
+    parser.add_argument("--writer-sample", type=int, default=200, help="generations the runner's record is timed on")
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--keep", type=Path, default=None, help="keep (and reuse) both stores in this directory")
     args = parser.parse_args()
     base = args.keep or Path(tempfile.mkdtemp(prefix="daydream-bench-storage-"))
     base.mkdir(parents=True, exist_ok=True)
-    if args.daydream:
-        return bench_daydream(base, args.daydream)
+    if args.generations:
+        return bench_daydream(base, args.generations, not args.no_per_file, args.writer_sample)
     local_root = base / "local"
     print(f"setup: {args.objects:,} objects under {base} (not timed)", flush=True)
     _, build_s = timed("build", build_local, local_root, args.objects)

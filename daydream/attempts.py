@@ -20,6 +20,7 @@ worker that died mid-rerun is filed as ``interrupted`` by the next forced rerun,
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,11 +29,13 @@ from pydantic import BaseModel
 from daydream import atomic
 from daydream.errors import StoreError
 from daydream.paths import Stage
-from daydream.store import ATTEMPTS_DIR, CURRENT_OUTPUTS, GensStore, utc_now
+from daydream.store import ATTEMPTS_DIR, CURRENT_OUTPUTS, ERROR_FILE, GensStore, utc_now
 
 INCOMING = "incoming"
 ATTEMPT_FILE = "attempt.json"
 ATTEMPT_STATUSES = ("failed", "superseded", "interrupted")
+ANSWER_FILES = ("prompt.txt", "raw.txt", "raw_metadata.json")
+"""What a forced rerun stages in ``attempts/incoming/`` before it is judged."""
 
 
 class AttemptRecord(BaseModel):
@@ -50,8 +53,18 @@ class Attempts:
     """The ``attempts/`` directory of one generation."""
 
     def __init__(self, store: GensStore, stage: Stage, gen_id: str):
-        self.store = store
-        self.gen_dir = store.dir(stage, gen_id)
+        self._bind(store.dir(stage, gen_id), store.read_json_file)
+
+    @classmethod
+    def in_dir(cls, gen_dir: Path, read_json: Callable[[Path], dict[str, Any] | None]) -> Attempts:
+        """The ``attempts/`` of a generation outside the three stages (a comparison: two parents)."""
+        attempts = cls.__new__(cls)
+        attempts._bind(gen_dir, read_json)
+        return attempts
+
+    def _bind(self, gen_dir: Path, read_json: Callable[[Path], dict[str, Any] | None]) -> None:
+        self.gen_dir = gen_dir
+        self.read_json = read_json
         self.root = self.gen_dir / ATTEMPTS_DIR
         self.incoming = self.root / INCOMING
 
@@ -65,6 +78,30 @@ class Attempts:
     def protects(self) -> bool:
         """Whether there is a current answer or output that a forced rerun must not overwrite."""
         return any((self.gen_dir / name).exists() for name in ("raw.txt", "parsed.txt"))
+
+    def stage_forced(self) -> Path | None:
+        """Where a forced rerun writes its answer: a fresh ``incoming/`` when a current result must be
+        kept, else None (nothing to protect: the answer goes to the top level)."""
+        return self.open_incoming() if self.protects() else None
+
+    def reject_incoming(
+        self, kind: str, error: str, *, reason: str | None = None, parsed_meta: dict[str, Any] | None = None
+    ) -> int:
+        """A forced rerun's answer (or call) failed: file ``incoming/`` as a ``failed`` attempt with its
+        error; the current result stays. Returns the attempt's number."""
+        if parsed_meta is not None:
+            atomic.write_json(self.incoming / "parsed_metadata.json", parsed_meta)
+        atomic.write_json(self.incoming / ERROR_FILE, {"kind": kind, "error": error, "at": utc_now()})
+        return self.file_incoming("failed", reason or error, kind=kind)
+
+    def promote_incoming(self) -> None:
+        """A forced rerun's answer passed: the current result is archived (``superseded``), then the
+        staged answer replaces it at the top level. The caller writes the new outputs, then
+        ``discard_incoming``."""
+        self.archive_current("replaced by a forced rerun whose answer passed")
+        for name in ANSWER_FILES:
+            if (self.incoming / name).exists():
+                atomic.copy_file(self.incoming / name, self.gen_dir / name)
 
     def open_incoming(self) -> Path:
         """A fresh ``incoming/``; one left by a dead worker is filed first (its answer was paid for)."""
@@ -103,7 +140,7 @@ class Attempts:
         for number in self.numbers():
             folder = self.root / str(number)
             try:
-                data = self.store.read_json_file(folder / ATTEMPT_FILE) or {"status": "unknown (no attempt.json)"}
+                data = self.read_json(folder / ATTEMPT_FILE) or {"status": "unknown (no attempt.json)"}
             except StoreError as exc:
                 data = {"status": "unknown", "reason": str(exc)}
             files = data.get("files")

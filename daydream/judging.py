@@ -13,18 +13,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from daydream import atomic
 from daydream.attempts import Attempts
 from daydream.errors import DayDreamError, OutputValidationError, ParseError
 from daydream.llm.types import LLMResult, Usage
 from daydream.outcome import GenerationOutcome, outcome
 from daydream.parsers import parse_draft, parse_evaluation
 from daydream.paths import Stage
-from daydream.store import ERROR_FILE, GensStore, utc_now
+from daydream.store import GensStore, utc_now
 from daydream.validation import validate_output
-
-ANSWER_FILES = ("prompt.txt", "raw.txt", "raw_metadata.json")
-"""What a forced rerun stages in ``attempts/incoming/`` before it is judged."""
 
 
 @dataclass(frozen=True)
@@ -78,9 +74,8 @@ def _rejected(
             store.write_json(stage, gen_id, "parsed_metadata.json", parsed_meta)
             store.record_error(stage, gen_id, kind, str(exc))
             return outcome(stage, gen_id, "failed", f"{kind}: {exc} (raw output kept)", **facts)
-        atomic.write_json(work.incoming / "parsed_metadata.json", parsed_meta)
-        atomic.write_json(work.incoming / ERROR_FILE, {"kind": kind, "error": str(exc), "at": utc_now()})
-        number = Attempts(store, stage, gen_id).file_incoming("failed", f"{kind}: {exc}", kind=kind)
+        attempts = Attempts(store, stage, gen_id)
+        number = attempts.reject_incoming(kind, str(exc), reason=f"{kind}: {exc}", parsed_meta=parsed_meta)
     except DayDreamError as again:
         return outcome(stage, gen_id, "failed", f"{kind}: {exc}; and it could not be recorded: {again}", **facts)
     message = f"{kind}: {exc} (the previous output is kept; this answer is in attempts/{number})"
@@ -90,11 +85,7 @@ def _rejected(
 def _accepted(work: Judging, parsed: str, parsed_meta: dict[str, Any]) -> None:
     store, stage, gen_id = work.store, work.stage, work.gen_id
     if work.incoming is not None:
-        attempts = Attempts(store, stage, gen_id)
-        attempts.archive_current("replaced by a forced rerun whose answer passed")
-        for name in ANSWER_FILES:
-            if (work.incoming / name).exists():
-                atomic.copy_file(work.incoming / name, store.path(stage, gen_id, name))
+        Attempts(store, stage, gen_id).promote_incoming()
     store.write_text(stage, gen_id, "parsed.txt", parsed)
     store.write_json(stage, gen_id, "parsed_metadata.json", parsed_meta)
     store.clear_error(stage, gen_id)

@@ -155,6 +155,10 @@ class DataLayout:
     def gen_dir(self, stage: Stage, gen_id: str) -> Path:
         return self.stage_dir(stage) / check_id(gen_id, kind="gen id")
 
+    def gens_index(self, stage: Stage) -> Path:
+        """The stage's index of generation outcomes, object storage only (``daydream.gen_index``)."""
+        return self.root / ".daydream" / "index" / f"{check_stage(stage)}.jsonl"
+
     # cohorts
     @property
     def cohorts(self) -> Path:

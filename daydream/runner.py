@@ -24,6 +24,7 @@ at a model whose daily quota is used up (``daydream.engine.quota``) instead of c
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
@@ -33,7 +34,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from daydream import atomic
+from daydream import atomic, gen_index
 from daydream.attempts import Attempts
 from daydream.catalogs import Catalogs, Template
 from daydream.engine.genlock import hold_generation
@@ -50,8 +51,10 @@ from daydream.prompting import Prompts
 from daydream.rendering import template_sha256
 from daydream.spend import SpendLedger, estimate_cost
 from daydream.storage import LocalStorage, Storage
-from daydream.store import ERROR_FILE, LOCK_FILE, GenMetadata, GensStore, utc_now
+from daydream.store import LOCK_FILE, GenMetadata, GensStore, utc_now
 from daydream.validation import DEFAULT_MIN_DRAFT_LINES, is_truncated
+
+log = logging.getLogger(__name__)
 
 __all__ = ["CallPlan", "GenerationOutcome", "OutcomeState", "RunOptions", "StageRunner", "run_generation"]
 
@@ -175,7 +178,22 @@ class StageRunner:
     def generation_lock(self, stage: Stage, gen_id: str) -> Iterator[bool]:
         """Held from ``prepare`` to the end of the generation; yields whether this process got it."""
         with hold_generation(self.storage, *self.lock_target(stage, gen_id)) as acquired:
-            yield acquired
+            try:
+                yield acquired
+            finally:
+                if acquired:
+                    self.index_outcome(stage, gen_id)
+
+    def index_outcome(self, stage: Stage, gen_id: str) -> None:
+        """On object storage, the stage index's record of a generation this runner wrote, taken while
+        its lock is still held. Never fails the generation: without a record, readers read its files."""
+        if (stage, gen_id) not in self.store.changed:
+            return
+        self.store.changed.discard((stage, gen_id))
+        try:
+            gen_index.record_generation(self.layout, stage, gen_id)
+        except (DayDreamError, OSError) as exc:
+            log.warning("%s %s: not recorded in the stage index (%s); readers read its files", stage, gen_id, exc)
 
     def quota_outcome(self, plan: CallPlan, error: BaseException | None = None) -> GenerationOutcome | None:
         """State ``quota`` when the plan's model is stopped for the day, or ``error`` says its quota is
@@ -227,9 +245,9 @@ class StageRunner:
         model = self.catalogs.model(meta.llm_model_id or "")
         template_text = self.catalogs.template_text(stage, template.template_id)
         prompt = self.prompts.render(stage, meta, template_text, parent_text)
-        attempts = Attempts(self.store, stage, gen_id)
-        protecting = force and attempts.protects()
-        answer_dir = attempts.open_incoming() if protecting else self.store.dir(stage, gen_id)
+        incoming = Attempts(self.store, stage, gen_id).stage_forced() if force else None
+        protecting = incoming is not None
+        answer_dir = incoming or self.store.dir(stage, gen_id)
         atomic.write_text(self.store.writable(answer_dir / "prompt.txt"), prompt)
         max_tokens, temperature = self._stage_request(stage)
         return CallPlan(
@@ -254,6 +272,8 @@ class StageRunner:
         try:
             atomic.write_text(plan.answer_dir / "raw.txt", result.text)
             atomic.write_json(plan.answer_dir / "raw_metadata.json", self._raw_metadata(plan, result, cost, estimated))
+            if not plan.protecting:
+                self.store.wrote(plan.stage, plan.gen_id)
         finally:
             if self.ledger is not None:
                 self.ledger.record(
@@ -287,8 +307,7 @@ class StageRunner:
         message = str(error)
         kind = type(error).__name__
         if plan.protecting:
-            atomic.write_json(plan.answer_dir / ERROR_FILE, {"kind": kind, "error": message, "at": utc_now()})
-            number = Attempts(self.store, plan.stage, plan.gen_id).file_incoming("failed", message, kind=kind)
+            number = Attempts(self.store, plan.stage, plan.gen_id).reject_incoming(kind, message)
             kept = f"{message} (the previous output is kept; this attempt is in attempts/{number})"
             return _outcome(plan.stage, plan.gen_id, "failed", kept, attempt=number)
         self.store.record_error(plan.stage, plan.gen_id, kind, message)

@@ -196,6 +196,13 @@ class GensStore:
     def __init__(self, layout: DataLayout):
         self.layout = layout
         self._inside_dirs: set[Path] = set()
+        self.changed: set[tuple[Stage, str]] = set()
+        """Generations whose JSON files this store wrote on object storage and that the stage's index
+        (``daydream.gen_index``) has not recorded yet; the runner records them as it lets go of them."""
+
+    def wrote(self, stage: Stage, gen_id: str) -> None:
+        if isinstance(self.layout.root, ObjectPath):
+            self.changed.add((stage, gen_id))
 
     def dir(self, stage: Stage, gen_id: str) -> Path:
         return self.layout.gen_dir(stage, gen_id)
@@ -298,13 +305,18 @@ class GensStore:
     def seed_metadata(self, meta: GenMetadata) -> bool:
         """Write ``metadata.json`` if absent (never replaced: it is the generation's identity)."""
         payload = atomic.dumps_json(meta.model_dump(mode="json")).encode("utf-8")
-        return atomic.create_exclusive(self.path(meta.stage, meta.gen_id, "metadata.json"), payload)
+        created = atomic.create_exclusive(self.path(meta.stage, meta.gen_id, "metadata.json"), payload)
+        if created:
+            self.wrote(meta.stage, meta.gen_id)
+        return created
 
     def write_text(self, stage: Stage, gen_id: str, name: str, text: str) -> Path:
         return atomic.write_text(self.writable(self.path(stage, gen_id, name)), text)
 
     def write_json(self, stage: Stage, gen_id: str, name: str, data: dict[str, Any]) -> Path:
-        return atomic.write_json(self.writable(self.path(stage, gen_id, name)), data)
+        written = atomic.write_json(self.writable(self.path(stage, gen_id, name)), data)
+        self.wrote(stage, gen_id)
+        return written
 
     def writable(self, path: Path) -> Path:
         """``path`` when writing it stays inside the data root (a symlinked generation directory does not)."""
@@ -320,7 +332,8 @@ class GensStore:
         )
 
     def clear_error(self, stage: Stage, gen_id: str) -> None:
-        atomic.remove_file(self.path(stage, gen_id, ERROR_FILE))
+        if atomic.remove_file(self.path(stage, gen_id, ERROR_FILE)):
+            self.wrote(stage, gen_id)
 
     # walking
     def iter_gen_ids(self, stage: Stage) -> Iterator[str]:

@@ -45,6 +45,16 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedServe
         assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
 
 
+@pytest.fixture
+def s3_env(s3_server: SeaweedServer, monkeypatch: pytest.MonkeyPatch) -> SeaweedServer:
+    """Credentials the way a lab without Airflow gives them: the standard AWS variables."""
+    settings = s3_server.settings
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", settings.access_key or "")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", settings.secret_key or "")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", settings.endpoint_url or "")
+    return s3_server
+
+
 @pytest.fixture(params=["local", pytest.param("s3", marks=pytest.mark.objstore)])
 def storage_spec(request: pytest.FixtureRequest, tmp_path: Path) -> Spec:
     """A fresh, empty storage root on each backend (a new prefix in the shared bucket for S3)."""

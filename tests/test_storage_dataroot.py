@@ -12,14 +12,16 @@ import pickle
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 from helpers import REPO_DATA, FakeLLM, member_ids, run_members
-from storage_harness import s3_server  # noqa: F401  (fixture)
+from storage_harness import s3_env, s3_server  # noqa: F401  (fixtures)
 
-from daydream import atomic, locks
+from daydream import atomic, gen_index, locks
 from daydream.cohorts import build_cohort
-from daydream.paths import DataLayout
+from daydream.orchestration.stage import write_stage_summary
+from daydream.paths import STAGES, DataLayout
 from daydream.reports import build_cohort_reports
 from daydream.runner import RunOptions, StageRunner
 from daydream.spend import SpendLedger
@@ -41,16 +43,6 @@ def upload(storage_url: str, server: SeaweedServer, local: Path, prefix: str) ->
                 lambda p: storage.write_bytes(f"{prefix}/{p.relative_to(local).as_posix()}", p.read_bytes()), files
             )
         )
-
-
-@pytest.fixture
-def s3_env(s3_server: SeaweedServer, monkeypatch: pytest.MonkeyPatch) -> SeaweedServer:
-    """Credentials the way a lab without Airflow gives them: the standard AWS variables."""
-    settings = s3_server.settings
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", settings.access_key or "")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", settings.secret_key or "")
-    monkeypatch.setenv("AWS_ENDPOINT_URL", settings.endpoint_url or "")
-    return s3_server
 
 
 @pytest.fixture
@@ -78,9 +70,22 @@ def test_the_demo_cohort_runs_end_to_end_on_object_storage(s3_layout: DataLayout
     keys = {info.key for info in storage.list_prefix("gens/")}
     assert any(k.endswith("/parsed.txt") for k in keys) and not any(k.endswith(".tmp") for k in keys)
 
+    def index_records() -> int:
+        return sum(len(storage.ledger(gen_index.index_key(layout, stage)[1]).lines()) for stage in STAGES)
+
+    assert index_records() == len(outcomes)  # one record per generation the runner wrote
+
     # a rerun pays nothing: every generation is found done through the object store
     again = run_members(layout, "demo", llm)
     assert {o.state for o in again} == {"skipped"} and len(llm.calls) == paid
+    assert index_records() == len(outcomes)  # nothing written, nothing recorded
+    for stage in STAGES:  # each stage summary compacts its index: the readers below read one segment
+        write_stage_summary(layout, "demo", stage, [])
+        index_objects = [i.key for i in storage.list_prefix(f"{gen_index.index_key(layout, stage)[1]}.d/")]
+        assert len(index_objects) == 1 and "/segments/" in index_objects[0]
+        _, _, listed = gen_index.stage_listing(layout, stage)
+        index = gen_index.load(layout, stage)
+        assert listed and all(index.fields(gen_id, files) is not None for gen_id, files in listed.items())
 
     status = cohort_status(layout, "demo")
     assert not status.unfinished and all(s.done == s.total > 0 for s in status.stages.values())
@@ -153,3 +158,24 @@ def test_prepare_creates_the_bucket_and_seeds_it_once(s3_env: SeaweedServer, tmp
     (root / "1_raw" / "llm_models.csv").write_text("edited\n")
     assert main([url, "--seed", str(REPO_DATA)]) == 0  # a root in use is never overwritten
     assert (root / "1_raw" / "llm_models.csv").read_text() == "edited\n"
+
+
+def test_the_async_path_records_its_generation_in_the_index(s3_layout: DataLayout) -> None:
+    """The triggerer's face (``StageRunner.arun``) records what it wrote before letting go, as ``run`` does."""
+    import asyncio
+
+    layout = s3_layout
+    build_cohort(layout, "demo")
+    gen_id = member_ids(layout, "draft")[0]
+    llm = FakeLLM()
+    runner = StageRunner(layout, cohort_id="demo")
+
+    async def acall(plan: Any) -> Any:
+        return llm.complete(**plan.request())
+
+    outcome = asyncio.run(runner.arun("draft", gen_id, acall))
+    assert outcome.state == "done", outcome.message
+    listed = gen_index.stage_listing(layout, "draft")[2]
+    fields = gen_index.load(layout, "draft").fields(gen_id, listed[gen_id])
+    assert fields is not None and fields["raw_metadata.json"]["usage"]["completion_tokens"] > 0
+    assert runner.store.changed == set()

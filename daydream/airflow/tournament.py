@@ -6,7 +6,9 @@ So each run is one stage run, like ``daydream_<stage>``: ``plan_round`` (the unf
 the next one paired by the ratings so far), one mapped task per comparison in the judge tier's pool
 (labelled by comparison id), ``finish_round`` (always runs; writes ``runs/tournament_summary.json``),
 then ``next_round`` triggers the next run of this DAG for the same cohort while rounds remain.
-``max_active_runs=1`` queues that run until this one has ended. Every body is one call into
+``max_active_runs=1`` queues that run until this one has ended. The ``force`` param re-judges the
+last planned round (``plan_round(force=True)``, a failed rerun keeping the old verdict); the runs it
+chains to are not forced. Every body is one call into
 ``daydream.tournament``; the CLI ``daydream tournament run`` plays the same rounds without Airflow.
 """
 
@@ -39,7 +41,7 @@ def plan() -> dict[str, Any]:
 
     run = steps.current_run()
     with steps.user_errors():
-        planned = plan_round(layout(), run.cohort_id)
+        planned = plan_round(layout(), run.cohort_id, force=run.force)
         for tier in LLM_TIERS:
             check_map_length(len(planned.work[tier]), stage=f"tournament ({tier} tier)", limit=steps.max_map_length())
     return planned.model_dump(mode="json")
@@ -53,7 +55,9 @@ def compare(comparison_id: str) -> dict[str, Any]:
     llm = steps.llm_client()
     try:
         with steps.user_errors():
-            return run_comparison(layout(), run.cohort_id, comparison_id, llm=llm, max_cost_usd=run.max_cost_usd)
+            return run_comparison(
+                layout(), run.cohort_id, comparison_id, llm=llm, max_cost_usd=run.max_cost_usd, force=run.force
+            )
     finally:
         llm.close()
 

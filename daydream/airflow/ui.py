@@ -161,7 +161,16 @@ def create_app(cache: _ScopeCache | None = None) -> FastAPI:
         lay = layout()
         rows = cohort_rows(lay, lambda cohort_id: scopes.get(lay, cohort_id))
         return JSONResponse(
-            [{"cohort_id": r.cohort_id, "stages": r.stages, "headline": r.headline, "problem": r.problem} for r in rows]
+            [
+                {
+                    "cohort_id": r.cohort_id,
+                    "stages": r.stages,
+                    "headline": r.headline,
+                    "tournament": r.tournament,
+                    "problem": r.problem,
+                }
+                for r in rows
+            ]
         )
 
     @app.get("/cohorts/{cohort_id}", response_class=HTMLResponse, name="cohort")
@@ -171,6 +180,7 @@ def create_app(cache: _ScopeCache | None = None) -> FastAPI:
         if is_tournament_cohort(layout(), _valid(cohort_id, "cohort")):  # verdicts, not scores
             context = tournament_context(layout(), cohort_id, root_href=None)
             context.pop("board")
+            context.pop("verdicts")
             return _page("tournament.html", f"DayDream: {cohort_id}", **context)
         return _page(
             "ui_cohort.html", f"DayDream: {cohort_id}", **_cohort_context(scope(cohort_id), cohort_id, _base(request))
@@ -209,9 +219,10 @@ def create_app(cache: _ScopeCache | None = None) -> FastAPI:
 def _overview(layout: DataLayout, rows: list[CohortRow], base: str) -> h.Table:
     """One row per cohort; a cohort that has a page links to it, a broken one shows its problem."""
     linkable = {r.cohort_id for r in rows if r.built}
+    played = ["tournament"] if any(r.tournament for r in rows) else []
     return h.table(
         pd.DataFrame([overview_record(r) for r in rows]),
-        ["cohort", "draft", "essay", "evaluation", "scored", "mean (0-10)", "problem"] if rows else None,
+        ["cohort", "draft", "essay", "evaluation", *played, "scored", "mean (0-10)", "problem"] if rows else None,
         links={"cohort": lambda r: f"{base}/cohorts/{r['cohort']}" if r["cohort"] in linkable else None},
         empty=f"No cohorts with a membership.csv under {layout.cohorts}.",
     )

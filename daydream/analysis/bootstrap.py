@@ -36,12 +36,12 @@ DENSE_GROUPS = 256
 """Totals with at most this many columns are multiplied as dense matrices (BLAS), wider ones sparse."""
 
 
-CACHE_CELLS = 20_000_000
-"""Count matrices up to this many cells are kept (as uint8, 20 MB) for the next call with the same
-clusters count, resamples and seed: a report bootstraps the same 16,668 documents a dozen times, and
-drawing the matrix is most of each bootstrap's cost. Sharing it is also statistically tidy: every
-table of one report then sees the same resamples."""
-_CACHE_ENTRIES = 4
+CACHE_CELLS = 12_000_000
+"""Count matrices up to this many cells are kept (as float64, 96 MB) for the next call with the same
+clusters count, resamples and seed: a report bootstraps the same 11,000-17,000 documents a dozen
+times, and drawing the matrix, then converting it for the products, was most of each bootstrap's
+cost. Sharing it is also statistically tidy: every table of one report sees the same resamples."""
+_CACHE_ENTRIES = 2
 _cache: dict[tuple[int, int, int], np.ndarray] = {}
 _cache_lock = threading.Lock()
 
@@ -70,18 +70,17 @@ def count_chunks(n_clusters: int, n_boot: int, seed: int) -> Iterator[tuple[int,
     with _cache_lock:
         matrix = _cache.get(key)
     if matrix is None:
-        matrix = np.empty((n_boot, n_clusters), dtype=np.uint8)
+        matrix = np.empty((n_boot, n_clusters), dtype=float)
         for first, counts in _draw_counts(*key):
-            if counts.max(initial=0) > 255:  # never in practice: a cluster drawn 256 times in one resample
-                matrix = matrix.astype(np.int32)
             matrix[first : first + counts.shape[0]] = counts
+        matrix.flags.writeable = False  # shared by every caller: nobody may change a resample
         with _cache_lock:  # the UI's worker threads may bootstrap at the same time
             while len(_cache) >= _CACHE_ENTRIES:
                 _cache.pop(next(iter(_cache)))
             _cache[key] = matrix
     rows = max(1, min(n_boot, CHUNK_CELLS // max(n_clusters, 1)))
     for first in range(0, n_boot, rows):
-        yield first, matrix[first : first + rows].astype(float)
+        yield first, matrix[first : first + rows]
 
 
 def resample_global(totals: Sequence[Any], n_boot: int, seed: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
@@ -101,9 +100,19 @@ def resample_global(totals: Sequence[Any], n_boot: int, seed: int) -> tuple[list
     n_clusters = mats[0].shape[0] if mats else 0
     if n_clusters == 0:
         return point, draws
+    # the narrow (dense) totals side by side: one product per chunk reads the chunk once for all of them
+    narrow = [k for k, m in enumerate(mats) if not sparse.issparse(m)]
+    stacked = np.hstack([mats[k] for k in narrow]) if narrow else None
+    edges = np.cumsum([0, *(mats[k].shape[1] for k in narrow)])
     for first, counts in count_chunks(n_clusters, n_boot, seed):
+        rows = slice(first, first + counts.shape[0])
+        if stacked is not None:
+            product = counts @ stacked
+            for k, lo, hi in zip(narrow, edges[:-1], edges[1:], strict=True):
+                draws[k][rows] = product[:, lo:hi]
         for m, out in zip(mats, draws, strict=True):
-            out[first : first + counts.shape[0]] = (m.T @ counts.T).T if sparse.issparse(m) else counts @ m
+            if sparse.issparse(m):
+                out[rows] = (m.T @ counts.T).T
     return point, draws
 
 

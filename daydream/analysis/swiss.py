@@ -49,9 +49,11 @@ def rounds_for(n_documents: int) -> int:
     return max(1, math.ceil(math.log2(max(n_documents, 2))))
 
 
-def comparisons_needed(n_documents: int, rounds: int, both_orders: bool = True, judges: int = 1) -> int:
-    """Comparisons of a whole tournament: ``rounds * (n // 2) * (2 if both_orders) * judges``."""
-    return rounds * (n_documents // 2) * (2 if both_orders else 1) * judges
+def comparisons_needed(
+    n_documents: int, rounds: int, both_orders: bool = True, judges: int = 1, replicates: int = 1
+) -> int:
+    """Comparisons of a whole tournament: ``rounds * (n // 2) * (2 if both_orders) * judges * replicates``."""
+    return rounds * (n_documents // 2) * (2 if both_orders else 1) * judges * replicates
 
 
 def _met(played: pd.DataFrame | None) -> set[tuple[str, str]]:

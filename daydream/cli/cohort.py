@@ -83,6 +83,8 @@ def _list(args: argparse.Namespace) -> int:
             print(f"{name:<28}{'?':<7}{'-':>12}  unusable: {entry.problem}")
             continue
         try:
+            if _tournament_row(layout, entry.cohort_id, name):
+                continue
             membership = layout.membership(entry.cohort_id)
             if membership.is_dir():
                 raise CohortError(located("is a directory, expected a CSV file", file=membership))
@@ -94,6 +96,17 @@ def _list(args: argparse.Namespace) -> int:
             continue
         print(f"{name:<28}{built:<7}{'-' if total is None else total:>12}  {source}")
     return 0
+
+
+def _tournament_row(layout: DataLayout, cohort_id: str, name: str) -> bool:
+    """A tournament cohort's row (it is played, not built): comparisons planned and its state."""
+    from daydream.tournament.rounds import is_tournament, status_line, tournament_status
+
+    if not is_tournament(layout, cohort_id):
+        return False
+    status = tournament_status(layout, cohort_id)
+    print(f"{name:<28}{'-':<7}{sum(status['comparisons'].values()):>12}  {status_line(status)}")
+    return True
 
 
 def _status(args: argparse.Namespace) -> int:

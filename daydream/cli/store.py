@@ -1,4 +1,4 @@
-"""``daydream store check | cascade | purge-cohort | prune-empty | duplicates | unused-templates``.
+"""``daydream store check | cascade | purge-cohort | prune-empty | duplicates | unused-templates | reindex``.
 
 ``check``, ``duplicates`` and ``unused-templates`` exit 0 when there is nothing to report and 1 when
 there is; the removing commands print their plan (``--dry-run`` stops there) and exit 0, or 1 when
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 
+from daydream import gen_index
 from daydream.cli import add_data_root
 from daydream.maintenance import (
     RemovalPlan,
@@ -21,6 +22,7 @@ from daydream.maintenance import (
     unused_templates,
 )
 from daydream.paths import STAGES, DataLayout, check_id
+from daydream.storage.objpath import ObjectPath
 from daydream.storecheck import check_store
 
 
@@ -57,6 +59,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     unused = sub.add_parser("unused-templates", help="catalog templates with no generation in the store")
     unused.add_argument("--active-only", action="store_true", help="only templates marked active")
     _finish(unused, _unused)
+
+    reindex = sub.add_parser("reindex", help="object storage: index generations the stage index lacks (faster reads)")
+    reindex.add_argument("--stage", choices=STAGES, action="append", help="only this stage (repeatable)")
+    _finish(reindex, _reindex)
 
 
 def _finish(parser: argparse.ArgumentParser, handler: object) -> None:
@@ -118,3 +124,17 @@ def _unused(args: argparse.Namespace) -> int:
         for template_id in ids:
             print(f"  {stage:<11}{template_id}")
     return 1 if total else 0
+
+
+def _reindex(args: argparse.Namespace) -> int:
+    layout = DataLayout.at(args.data_root)
+    if not isinstance(layout.root, ObjectPath):
+        print(f"{layout.root} is a local data root: it has no index (local reads are fast without one)")
+        return 0
+    for stage in args.stage or STAGES:
+        listed, added, left = gen_index.reindex(layout, stage)
+        print(
+            f"{stage:<11}{listed} generation(s) listed, {added} record(s) added, "
+            f"{left} not indexable (read from their files)"
+        )
+    return 0

@@ -2,7 +2,8 @@
 
 ``run`` plays the rounds in this process against the LLM endpoint of ``$DAYDREAM_LLM_BASE_URL`` (key
 ``$OPENROUTER_API_KEY``), exactly as the ``daydream_tournament`` DAG does one round per run; it stops
-when the tournament is complete or after ``--rounds N`` rounds. ``status`` prints where it stands;
+when the tournament is complete or after ``--rounds N`` rounds; ``--force`` first re-judges the last
+planned round (as the DAG's ``force`` param). ``status`` prints where it stands;
 ``ratings`` the Bradley-Terry leaderboard (pooled and per judge, bootstrap 95% intervals).
 """
 
@@ -24,6 +25,11 @@ def register(subparsers: Any) -> None:
     run.add_argument("cohort_id")
     run.add_argument("--rounds", type=int, default=None, help="stop after this many rounds (default: all)")
     run.add_argument("--max-cost-usd", type=float, default=None, help="stop calling once the cohort spent this much")
+    run.add_argument(
+        "--force",
+        action="store_true",
+        help="judge the last planned round's comparisons again (pays again; a failed rerun keeps the old verdict)",
+    )
     add_data_root(run)
     run.set_defaults(handler=_run)
     status = commands.add_parser("status", help="rounds and comparisons done, failed, pending")
@@ -50,7 +56,7 @@ def _run(args: argparse.Namespace) -> int:
     load_tournament(layout, cohort_id)  # a bad spec fails before a client is made
     with OpenAICompatibleClient(LLMSettings.from_env()) as llm:
         for summary in run_tournament(
-            layout, cohort_id, llm=llm, max_rounds=args.rounds, max_cost_usd=args.max_cost_usd
+            layout, cohort_id, llm=llm, max_rounds=args.rounds, max_cost_usd=args.max_cost_usd, force=args.force
         ):
             print(summary["text"], flush=True)
     return 0

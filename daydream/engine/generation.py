@@ -54,10 +54,13 @@ async def run_async(
         async with ahold_generation(runner.storage, path, key, offload=offload, wait_s=busy_wait_s) as acquired:
             if not acquired:
                 return outcome(stage, gen_id, "busy", f"another process held this generation for {busy_wait_s:g}s")
-            step = await offload(runner.prepare, stage, gen_id)
-            if isinstance(step, GenerationOutcome):
-                return step
-            return await _call(runner, step, acall, offload)
+            try:
+                step = await offload(runner.prepare, stage, gen_id)
+                if isinstance(step, GenerationOutcome):
+                    return step
+                return await _call(runner, step, acall, offload)
+            finally:
+                await offload(runner.index_outcome, stage, gen_id)
     except DayDreamError as exc:  # the directory itself is unusable (a file, unreadable, a bad id)
         return outcome(stage, gen_id, "failed", str(exc))
 

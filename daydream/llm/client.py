@@ -23,7 +23,7 @@ import random
 import threading
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import openai
 
@@ -56,6 +56,8 @@ NO_KEY_MESSAGE = (
     "no LLM API key configured for {base_url}: set the password (API key) of the Airflow "
     "connection 'llm_default' or the environment variable " + API_KEY_ENV
 )
+T = TypeVar("T")
+Observers = tuple[AttemptObserver | None, ...]
 # Keys a caller may not override through ``request_defaults``: the call's own arguments.
 _CALL_KEYS = frozenset({"model", "messages", "max_tokens", "max_completion_tokens", "temperature", "stream"})
 
@@ -218,20 +220,7 @@ class OpenAICompatibleClient:
                 return self._failure(exc)
             return self._parse(raw, model, max_tokens)
 
-        error: LLMError | None = None
-        try:
-            outcome = call_with_retries(
-                attempt,
-                self.policy,
-                sleep=self._sleep,
-                rng=self._rng,
-                label=self._label(model),
-                observers=(self.on_attempt_failure, on_attempt_failure),
-            )
-        except RetryExhausted as exc:
-            error = final_error(exc, label=self._label(model), secrets=self._secrets())
-        if error is not None:
-            raise error  # outside the except block: no __context__ to carry library objects
+        outcome = self._retried(attempt, self._label(model), (self.on_attempt_failure, on_attempt_failure))
         return self._timed(outcome, started)
 
     async def acomplete(
@@ -255,21 +244,32 @@ class OpenAICompatibleClient:
                 return self._failure(exc)
             return self._parse(raw, model, max_tokens)
 
-        error: LLMError | None = None
+        outcome = await self._aretried(attempt, self._label(model), (self.on_attempt_failure, on_attempt_failure))
+        return self._timed(outcome, started)
+
+    # -- retries whose give-up is this client's key-free LLMError ---------------------------------
+
+    def _retried(self, attempt: Callable[[], T | AttemptFailure], label: str, observers: Observers) -> Outcome[T]:
+        error: LLMError
         try:
-            outcome = await acall_with_retries(
-                attempt,
-                self.policy,
-                asleep=self._asleep,
-                rng=self._rng,
-                label=self._label(model),
-                observers=(self.on_attempt_failure, on_attempt_failure),
+            return call_with_retries(
+                attempt, self.policy, sleep=self._sleep, rng=self._rng, label=label, observers=observers
             )
         except RetryExhausted as exc:
-            error = final_error(exc, label=self._label(model), secrets=self._secrets())
-        if error is not None:
-            raise error
-        return self._timed(outcome, started)
+            error = final_error(exc, label=label, secrets=self._secrets())
+        raise error  # outside the except block: no __context__ to carry library objects
+
+    async def _aretried(
+        self, attempt: Callable[[], Awaitable[T | AttemptFailure]], label: str, observers: Observers
+    ) -> Outcome[T]:
+        error: LLMError
+        try:
+            return await acall_with_retries(
+                attempt, self.policy, asleep=self._asleep, rng=self._rng, label=label, observers=observers
+            )
+        except RetryExhausted as exc:
+            error = final_error(exc, label=label, secrets=self._secrets())
+        raise error
 
     @staticmethod
     def _timed(outcome: Outcome[LLMResult], started: float) -> LLMResult:
@@ -311,21 +311,7 @@ class OpenAICompatibleClient:
                 )
             return vectors
 
-        error: LLMError | None = None
-        try:
-            outcome = call_with_retries(
-                attempt,
-                self.policy,
-                sleep=self._sleep,
-                rng=self._rng,
-                label=label,
-                observers=(self.on_attempt_failure,),
-            )
-        except RetryExhausted as exc:
-            error = final_error(exc, label=label, secrets=self._secrets())
-        if error is not None:
-            raise error
-        return outcome.value
+        return self._retried(attempt, label, (self.on_attempt_failure,)).value
 
     # -- connection check ----------------------------------------------------------------------
 

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from daydream import atomic
+from daydream import atomic, gen_index
 from daydream.catalogs import MODEL_TIERS, Catalogs
 from daydream.errors import DayDreamError
 from daydream.llm.types import LLMClient
@@ -195,6 +195,7 @@ def write_stage_summary(
     from daydream.status import cohort_status
 
     checked = check_stage(stage)
+    gen_index.compact(layout, checked)  # object storage: the status below and later reports read one segment
     ran = [o for o in outcomes if o]
     this_run: dict[str, int] = {}
     for outcome in ran:

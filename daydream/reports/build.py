@@ -8,6 +8,7 @@ import pandas as pd
 from pydantic import BaseModel
 
 from daydream import atomic
+from daydream.analysis.blas import single_blas_thread
 from daydream.catalogs import Catalogs
 from daydream.paths import DataLayout, check_id
 from daydream.reports import agreement, charts, cost, pivots, progress, uncertainty, variance
@@ -127,6 +128,19 @@ def build_cohort_reports(
     ``comparisons`` (pairwise verdicts, ``bias.PAIRWISE_COLUMNS``) feeds the position-bias check.
     """
     check_id(cohort_id, kind="cohort id")  # before any work: the id becomes a path
+    with single_blas_thread():
+        return _build_cohort_reports(layout, cohort_id, include_stale, reparse_raw, catalogs, embed, comparisons)
+
+
+def _build_cohort_reports(
+    layout: DataLayout,
+    cohort_id: str,
+    include_stale: bool,
+    reparse_raw: bool,
+    catalogs: Catalogs | None,
+    embed: ideas.Embedder | None,
+    comparisons: pd.DataFrame | None,
+) -> ReportResult:
     from daydream.reports.tournament import is_tournament_cohort, write_tournament_report
 
     if is_tournament_cohort(layout, cohort_id):  # a tournament has verdicts, not scores: its own page

@@ -206,7 +206,8 @@ def diversity(texts: Texts, embed: Embedder | None = None) -> Diversity:
     if frame.empty:
         return empty
     frame = frame.sort_values([*GROUP, "replicate", "gen_id"], kind="stable").reset_index(drop=True)
-    blocks = frame[GROUP].astype(str).agg("|".join, axis=1).to_numpy()
+    keys = [frame[column].astype(str) for column in GROUP]
+    blocks = keys[0].str.cat(keys[1:], sep="|").to_numpy()  # vectorised: a row-wise join took seconds
     order = np.arange(len(frame))
     try:
         labels = ideas.text_clusters(frame["text"].tolist(), blocks, order)

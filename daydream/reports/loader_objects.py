@@ -5,7 +5,9 @@ One paginated listing of ``gens/<stage>/`` gives every generation's file names a
 ``os.listdir`` of each directory gives locally); then the JSON files a report needs are fetched
 concurrently in one ``read_many``, and ``parsed.txt`` only for evaluations whose
 ``parsed_metadata.json`` did not carry the score (a second ``read_many``). The rows are built by the
-same ``_GenReader`` as locally, so both backends produce the same frame. Object storage has no
+same ``_GenReader`` as locally, so both backends produce the same frame. A generation whose record
+in the stage's index (``daydream.gen_index``) matches the listing is read from that record instead:
+no GET at all for it. Object storage has no
 symlinks, FIFOs or devices: the only hostile cases left are sizes (refused before fetching) and
 contents (the reader flags them as it does locally).
 """
@@ -17,23 +19,30 @@ from typing import Any
 
 import pandas as pd
 
+from daydream import gen_index
 from daydream.paths import DataLayout, Stage
 from daydream.reports import loader
 from daydream.reports.safefs import TooLarge, invalid_id
-from daydream.storage.objpath import split
-
-JSON_FILES = ("metadata.json", "error.json", "raw_metadata.json", "parsed_metadata.json")
+from daydream.storage.base import ObjectInfo
 
 
 class _FetchedReader(loader._GenReader):
     """``_GenReader`` over bytes already fetched instead of a directory descriptor."""
 
-    def __init__(self, row: list[Any], entries: dict[str, int], fetched: dict[str, bytes], prefix: str):
+    def __init__(
+        self,
+        row: list[Any],
+        entries: dict[str, ObjectInfo],
+        fetched: dict[str, bytes],
+        prefix: str,
+        indexed: gen_index.Fields | None,
+    ):
         super().__init__(row, -1, set(entries))
-        self.sizes, self.fetched, self.prefix = entries, fetched, prefix
+        self.listed, self.fetched, self.prefix, self.indexed = entries, fetched, prefix, indexed
 
     def bytes_of(self, name: str, limit: int) -> bytes:
-        if self.sizes.get(name, 0) > limit:
+        info = self.listed.get(name)
+        if info is not None and info.size > limit:
             raise TooLarge(name)
         data = self.fetched.get(self.prefix + name)
         if data is None:  # deleted between the listing and the read
@@ -41,6 +50,8 @@ class _FetchedReader(loader._GenReader):
         return data
 
     def json(self, name: str) -> dict[str, Any]:
+        if self.indexed is not None:  # the record matched the listing: it holds every listed JSON file
+            return self.indexed[name]
         try:
             data = loader._DECODE(self.bytes_of(name, loader.MAX_JSON_BYTES).decode("utf-8"))
         except TooLarge:
@@ -81,33 +92,27 @@ class _FetchedReader(loader._GenReader):
         self.row[index["parsed_value"]], self.row[index["parsed_error"]] = loader.parsed_score(data)
 
 
-def _listing(layout: DataLayout, stage: Stage) -> tuple[Any, str, dict[str, dict[str, int]]]:
-    """(storage, stage key prefix, gen id -> {file name: size}) from one listing of the stage."""
-    storage, stage_key = split(layout.stage_dir(stage))
-    prefix = stage_key + "/"
-    files: dict[str, dict[str, int]] = {}
-    for info in storage.list_prefix(prefix):
-        gen_id, _, name = info.key[len(prefix) :].partition("/")
-        if name and "/" not in name:
-            files.setdefault(gen_id, {})[name] = info.size
-        elif name:
-            files.setdefault(gen_id, {})
-    return storage, prefix, files
-
-
 def list_gen_ids(layout: DataLayout, stage: Stage) -> list[str]:
-    return sorted(name for name in _listing(layout, stage)[2] if not name.startswith("."))
+    return sorted(name for name in gen_index.stage_listing(layout, stage)[2] if not name.startswith("."))
 
 
 def read_gens(layout: DataLayout, stage: Stage, gen_ids: Iterable[str], *, metadata: bool) -> pd.DataFrame:
     ids = list(dict.fromkeys(gen_ids))
     if not ids:
         return _frame([], stage)
-    storage, prefix, files = _listing(layout, stage)
-    wanted = [n for n in JSON_FILES if metadata or n != "metadata.json"]
+    storage, prefix, files = gen_index.stage_listing(layout, stage)
+    records = gen_index.load(layout, stage)
+    indexed = {gid: records.fields(gid, files[gid]) for gid in ids if gid in files and invalid_id(gid) is None}
+    wanted = [n for n in gen_index.INDEX_FILES if metadata or n != "metadata.json"]
     if stage != "evaluation":
         wanted = [n for n in wanted if n != "parsed_metadata.json"]
-    keys = [f"{prefix}{gid}/{name}" for gid in ids if gid in files for name in wanted if name in files[gid]]
+    keys = [
+        f"{prefix}{gid}/{name}"
+        for gid in ids
+        if gid in files and indexed.get(gid) is None
+        for name in wanted
+        if name in files[gid]
+    ]
     fetched = storage.read_many(keys) if keys else {}
     rows: list[list[Any]] = []
     readers: list[_FetchedReader] = []
@@ -121,7 +126,7 @@ def read_gens(layout: DataLayout, stage: Stage, gen_ids: Iterable[str], *, metad
         entries = files[gen_id]
         for index, name in loader._PRESENCE_INDEX:
             row[index] = name in entries
-        reader = _FetchedReader(row, entries, fetched, f"{prefix}{gen_id}/")
+        reader = _FetchedReader(row, entries, fetched, f"{prefix}{gen_id}/", indexed.get(gen_id))
         _fill(reader, stage, metadata)
         rows.append(row)
         readers.append(reader)
@@ -163,7 +168,7 @@ def _fill(reader: _FetchedReader, stage: str, metadata: bool) -> None:
 def read_texts(layout: DataLayout, stage: Stage, gen_ids: Iterable[str], limit: int) -> dict[str, bytes]:
     """``parsed.txt`` of each listed generation that has one, fetched concurrently and cut at ``limit``
     bytes (the diversity section's texts; locally ``diversity.read_texts`` opens them one by one)."""
-    storage, prefix, files = _listing(layout, stage)
+    storage, prefix, files = gen_index.stage_listing(layout, stage)
     keys = {
         f"{prefix}{gid}/parsed.txt": gid
         for gid in gen_ids

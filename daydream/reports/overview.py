@@ -19,6 +19,7 @@ from daydream.paths import DataLayout, id_problem
 from daydream.reports.aggregate import ScopeData
 from daydream.reports.build import headline
 from daydream.reports.progress import stage_summary
+from daydream.tournament.rounds import is_tournament, status_line, tournament_status
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +32,8 @@ class CohortRow(BaseModel):
     """``stage_summary`` records: stage, total, done, stale, failed, pending, invalid, unparsed."""
     headline: dict[str, Any] | None = None
     problem: str | None = None
+    tournament: str | None = None
+    """A tournament cohort's state (``tournament.rounds.status_line``): it has verdicts, not stages."""
 
 
 def _kind(entry: os.DirEntry[str]) -> tuple[str, bool, bool]:
@@ -70,16 +73,18 @@ def cohort_entries(layout: DataLayout) -> list[tuple[str, str | None]]:
             continue
         if not is_dir:
             out.append((name, "a link to nothing that is a directory"))
-        elif os.path.lexists(layout.membership(name)):
+        elif os.path.lexists(layout.membership(name)) or is_tournament(layout, name):
             out.append((name, None))
         elif os.path.isdir(layout.spec_dir(name)):
             out.append((name, f"not built yet: run 'daydream cohort build {name}'"))
     return out
 
 
-def cohort_row(cohort_id: str, load: Callable[[str], ScopeData]) -> CohortRow:
+def cohort_row(layout: DataLayout, cohort_id: str, load: Callable[[str], ScopeData]) -> CohortRow:
     """One cohort's progress; any failure to read it is this row's problem, never the page's."""
     try:
+        if is_tournament(layout, cohort_id):  # played, not built: its rounds and comparisons
+            return CohortRow(cohort_id=cohort_id, tournament=status_line(tournament_status(layout, cohort_id)))
         data = load(cohort_id)
         return CohortRow(
             cohort_id=cohort_id,
@@ -101,7 +106,7 @@ def cohort_rows(layout: DataLayout, load: Callable[[str], ScopeData]) -> list[Co
         if problem is not None:
             rows.append(CohortRow(cohort_id=name, built=False, problem=problem))
         else:
-            rows.append(cohort_row(name, load))
+            rows.append(cohort_row(layout, name, load))
     return rows
 
 
@@ -124,5 +129,7 @@ def overview_record(row: CohortRow) -> dict[str, Any]:
     record["scored"] = head.get("evaluations_used")
     mean = head.get("mean_score_normalized")
     record["mean (0-10)"] = None if mean is None else round(mean * 10, 2)
+    if row.tournament:
+        record["tournament"] = row.tournament
     record["problem"] = row.problem or ""
     return record

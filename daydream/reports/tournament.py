@@ -19,7 +19,14 @@ from daydream import atomic
 from daydream.paths import DataLayout, id_problem
 from daydream.reports import bias
 from daydream.reports import html as h
-from daydream.tournament.rounds import STATE_DIR, STATE_FILE, read_state, tournament_status, verdicts
+from daydream.tournament.rounds import (
+    STATE_DIR,
+    STATE_FILE,
+    comparisons_frame,
+    done_verdicts,
+    read_state,
+    tournament_status,
+)
 
 LEADERBOARD_CSV = "tournament/leaderboard.csv"
 VERDICTS_CSV = "tournament/verdicts.csv"
@@ -79,9 +86,14 @@ def tournament_context(
 ) -> dict[str, Any]:
     """What ``templates/tournament_block.html`` shows, and the leaderboard frame behind it."""
     from daydream.tournament.ratings import leaderboard
+    from daydream.tournament.spec import load_tournament
 
-    board = leaderboard(layout, cohort_id) if n_boot is None else leaderboard(layout, cohort_id, n_boot=n_boot)
-    status = tournament_status(layout, cohort_id)
+    tournament = load_tournament(layout, cohort_id)
+    frame = comparisons_frame(layout, read_state(layout, cohort_id))  # the store is read once, here
+    done = done_verdicts(frame)
+    boot = {} if n_boot is None else {"n_boot": n_boot}
+    board = leaderboard(layout, cohort_id, tournament=tournament, frame=done, **boot)
+    status = tournament_status(layout, cohort_id, tournament=tournament, frame=frame)
     c = status["comparisons"]
     cards = [
         ("essays", f"{status['essays']:,}"),
@@ -89,7 +101,7 @@ def tournament_context(
         ("comparisons done", f"{c['done']:,}"),
         ("failed / pending", f"{c['failed']:,} / {c['pending']:,}"),
     ]
-    position = judge_position_bias(verdicts(layout, read_state(layout, cohort_id)))
+    position = judge_position_bias(done)
     boards = _boards(board, root_href)
     boards.append(("position bias of each judge", h.table(position, list(position.columns), empty=bias.NO_PAIRWISE)))
     return {
@@ -98,6 +110,7 @@ def tournament_context(
         "tournament_cards": cards,
         "tournament_boards": boards,
         "board": board,
+        "verdicts": done,
     }
 
 
@@ -105,7 +118,7 @@ def write_tournament_report(layout: DataLayout, cohort_id: str) -> list[Path]:
     """``reports/index.html`` and the two CSVs of a tournament cohort."""
     out = layout.inside(layout.reports(cohort_id))
     context = tournament_context(layout, cohort_id, root_href="../../../")
-    frame = verdicts(layout, read_state(layout, cohort_id))
+    frame = context.pop("verdicts")
     paths = [
         atomic.write_text(layout.inside(out / LEADERBOARD_CSV), context.pop("board").to_csv(index=False)),
         atomic.write_text(layout.inside(out / VERDICTS_CSV), frame.to_csv(index=False)),

@@ -36,10 +36,12 @@ class LeaseLost(StorageError):
 
 @dataclass(frozen=True)
 class ObjectInfo:
-    """One entry of a listing: the key relative to the storage root, and its size in bytes."""
+    """One entry of a listing: the key relative to the storage root, its size in bytes, and the ETag
+    object storage lists with it (``""`` locally): what tells a reader an object changed."""
 
     key: str
     size: int
+    etag: str = ""
 
 
 def check_key(key: str, *, allow_dir: bool = False) -> str:
@@ -117,9 +119,19 @@ class Ledger(ABC):
     def lines(self) -> list[str]:
         """Every line appended so far, oldest first (by writer clock on object storage)."""
 
+    def entries(self) -> list[tuple[str, str]]:
+        """``(name, line)`` of every line, oldest first; the name says which record a line is (locally
+        its line number)."""
+        return [(f"line {number}", line) for number, line in enumerate(self.lines(), start=1)]
+
     def compact(self) -> int:
         """Fold many small records into one (object storage); returns how many records were folded."""
         return 0
+
+    def extend(self, lines: list[str]) -> None:
+        """Add many lines at once (object storage: one object for all of them)."""
+        for line in lines:
+            self.append(line)
 
 
 def check_line(line: str) -> bytes:

@@ -10,7 +10,8 @@ which can never conflict with another writer, and ``lines()`` is one listing plu
 ordered by name (writer clock, then uuid). ``compact()`` folds the loose records into one segment
 ``<key>.d/segments/<time>-<uuid>.jsonl`` whose lines carry each record's name; it writes the segment
 *before* deleting what it folded, and readers de-duplicate by name, so a reader racing a compaction
-sees every record exactly once. A record deleted between a reader's listing and its read means a
+sees every record exactly once. ``extend`` writes many lines as one segment at once (a bulk import).
+A record deleted between a reader's listing and its read means a
 compaction happened: the reader lists again. Compaction runs under a lease only to avoid wasted
 work; two concurrent compactions would still lose nothing.
 
@@ -66,18 +67,47 @@ class ObjectLedger(Ledger):
                 continue  # folded and deleted by a compaction since the listing: list again
             merged: dict[str, str] = {}
             for key in segments:
-                for text in got[key].decode("utf-8").splitlines():
-                    if text:
-                        entry = json.loads(text)
-                        merged[entry["n"]] = entry["r"]
+                merged.update(self._segment(key, got[key]))
             for key in loose:
                 merged[key[len(self.dir) : -len(RECORD_SUFFIX)]] = got[key].decode("utf-8")
             return merged, segments, loose
         raise StorageError(f"{self.storage.url}{self.dir}: the ledger kept changing while it was read")
 
-    def lines(self) -> list[str]:
+    def _segment(self, key: str, data: bytes) -> dict[str, str]:
+        """A segment's records by name; a line that is not one is an error naming the object and line."""
+        out: dict[str, str] = {}
+        for number, text in enumerate(data.decode("utf-8", errors="replace").splitlines(), start=1):
+            if not text:
+                continue
+            try:
+                entry = json.loads(text)
+                name, record = entry["n"], entry["r"]
+            except (ValueError, TypeError, KeyError, RecursionError):
+                name = record = None
+            if not (isinstance(name, str) and isinstance(record, str)):
+                raise StorageError(f"{self.storage.url}{key}: line {number}: not a ledger entry (n, r)")
+            out[name] = record
+        return out
+
+    def entries(self) -> list[tuple[str, str]]:
+        """``(record name, line)`` of every line, oldest first: the name says which record a line is."""
         merged = self._read()[0]
-        return [merged[name] for name in sorted(merged)]
+        return [(name, merged[name]) for name in sorted(merged)]
+
+    def lines(self) -> list[str]:
+        return [line for _, line in self.entries()]
+
+    def extend(self, lines: list[str]) -> None:
+        """Many lines as one new segment (one create-only PUT), each named like a record of its own."""
+        if not lines:
+            return
+        batch = record_name()
+        body = "".join(
+            json.dumps({"n": f"{batch}-{i:09d}", "r": check_line(line).decode("utf-8")}) + "\n"
+            for i, line in enumerate(lines)
+        )
+        if not self.storage.create_exclusive(f"{self.dir}{SEGMENTS}{batch}.jsonl", body.encode("utf-8")):
+            raise StorageError(f"{self.storage.url}{self.dir}: segment name collision")
 
     def compact(self) -> int:
         lease = self.storage.acquire_lease(self.dir + COMPACT_LEASE, COMPACT_LEASE_TTL_S)

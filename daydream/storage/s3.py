@@ -222,7 +222,7 @@ class S3Storage(Storage):
     def list_prefix(self, prefix: str) -> list[ObjectInfo]:
         cut = len(self.prefix)
         out = [
-            ObjectInfo(entry["Key"][cut:], int(entry["Size"]))
+            ObjectInfo(entry["Key"][cut:], int(entry["Size"]), str(entry.get("ETag", "")))
             for page in self.iter_pages(prefix)
             for entry in page
             if not entry["Key"].endswith("/")  # a folder marker some stores list, never an object of ours

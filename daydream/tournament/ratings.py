@@ -15,7 +15,7 @@ import pandas as pd
 from daydream.analysis.bradley_terry import RATING_COLUMNS, bradley_terry
 from daydream.analysis.frames import N_BOOT
 from daydream.paths import DataLayout
-from daydream.store import GensStore
+from daydream.reports.safefs import read_gen_texts
 from daydream.tournament.rounds import read_state, verdicts
 from daydream.tournament.spec import SELECTION_SUFFIX, Tournament, load_tournament
 
@@ -34,10 +34,9 @@ def absolute_scores(layout: DataLayout, tournament: Tournament) -> pd.DataFrame:
     frame = read_membership(layout, over)
     wanted = set(tournament.essays)
     evaluations = frame[(frame["stage"] == "evaluation") & frame["parent_gen_id"].isin(wanted)]
-    store = GensStore(layout)
+    texts = read_gen_texts(layout, "evaluation", [str(g) for g in evaluations["gen_id"]], "parsed.txt", limit=64)
     rows = []
-    for gen_id, parent in zip(evaluations["gen_id"], evaluations["parent_gen_id"], strict=True):
-        text = store.parsed_text("evaluation", str(gen_id))
+    for (text, _), parent in zip(texts, evaluations["parent_gen_id"], strict=True):
         try:
             score = float((text or "").strip())
         except ValueError:
@@ -50,10 +49,19 @@ def absolute_scores(layout: DataLayout, tournament: Tournament) -> pd.DataFrame:
     return pd.DataFrame({"mean_score": scores.mean(), "n_scores": scores.size()})
 
 
-def leaderboard(layout: DataLayout, cohort_id: str, *, n_boot: int = N_BOOT, seed: int = 0) -> pd.DataFrame:
-    """``LEADERBOARD_COLUMNS``, best first within each scope (``pooled`` first, then each judge)."""
-    tournament = load_tournament(layout, cohort_id)
-    frame = verdicts(layout, read_state(layout, cohort_id))
+def leaderboard(
+    layout: DataLayout,
+    cohort_id: str,
+    *,
+    n_boot: int = N_BOOT,
+    seed: int = 0,
+    tournament: Tournament | None = None,
+    frame: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """``LEADERBOARD_COLUMNS``, best first within each scope (``pooled`` first, then each judge).
+    ``tournament`` and ``frame`` (its ``verdicts``) when the caller has read them already."""
+    tournament = tournament or load_tournament(layout, cohort_id)
+    frame = verdicts(layout, read_state(layout, cohort_id)) if frame is None else frame
     if frame.empty:
         return pd.DataFrame(columns=LEADERBOARD_COLUMNS)
     ratings = bradley_terry(frame, judge="judge", template="template", n_boot=n_boot, seed=seed)

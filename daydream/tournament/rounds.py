@@ -24,19 +24,21 @@ from daydream.analysis import bt_fit
 from daydream.analysis.bradley_terry import outcomes
 from daydream.analysis.swiss import swiss_round
 from daydream.catalogs import Catalogs
-from daydream.errors import CohortError, first_problem, located
+from daydream.errors import CohortError, DayDreamError, first_problem, located
 from daydream.locks import hold
 from daydream.orchestration.stage import TIERS, Work
 from daydream.paths import DataLayout
+from daydream.spec.load import load_spec
 from daydream.store import read_json_file, utc_now
-from daydream.tournament.spec import Tournament, load_tournament
+from daydream.tournament.spec import TOURNAMENT_KEY, Tournament, load_tournament
 from daydream.tournament.store import ComparisonStore, new_metadata
 
 log = logging.getLogger("daydream.tournament")
 STATE_DIR = "tournament"
 STATE_FILE = "rounds.json"
 SUMMARY_FILE = "tournament_summary.json"
-VERDICT_COLUMNS = ["round", "comparison_id", "document_a", "document_b", "judge", "template", "verdict"]
+VERDICT_COLUMNS = ["round", "comparison_id", "document_a", "document_b", "judge", "template", "replicate", "verdict"]
+COMPARISON_COLUMNS = [*VERDICT_COLUMNS, "state"]
 
 
 class PlannedComparison(BaseModel):
@@ -45,6 +47,7 @@ class PlannedComparison(BaseModel):
     document_b: str
     judge: str
     pair: int
+    replicate: int = 1
 
 
 class Round(BaseModel):
@@ -85,21 +88,29 @@ def read_state(layout: DataLayout, cohort_id: str) -> TournamentState:
 
 
 def round_finished(store: ComparisonStore, planned: Round) -> bool:
-    return all(store.state(c.comparison_id) != "pending" for c in planned.comparisons)
+    return all(state != "pending" for state, _ in store.outcomes([c.comparison_id for c in planned.comparisons]))
+
+
+def comparisons_frame(layout: DataLayout, state: TournamentState) -> pd.DataFrame:
+    """Every planned comparison with its ``state`` and ``verdict`` (None unless done), each read once
+    (``ComparisonStore.outcomes``): ``COMPARISON_COLUMNS``."""
+    planned = [(r.round, r.template, c) for r in state.rounds for c in r.comparisons]
+    read = ComparisonStore(layout).outcomes([c.comparison_id for _, _, c in planned])
+    rows = [
+        (n, c.comparison_id, c.document_a, c.document_b, c.judge, template, c.replicate, verdict, outcome)
+        for (n, template, c), (outcome, verdict) in zip(planned, read, strict=True)
+    ]
+    return pd.DataFrame(rows, columns=COMPARISON_COLUMNS)
+
+
+def done_verdicts(frame: pd.DataFrame) -> pd.DataFrame:
+    """The rows of ``comparisons_frame`` with a verdict, as ``VERDICT_COLUMNS``."""
+    return frame.loc[frame["verdict"].notna(), VERDICT_COLUMNS].reset_index(drop=True)
 
 
 def verdicts(layout: DataLayout, state: TournamentState) -> pd.DataFrame:
     """Every done comparison of the tournament as one row (``VERDICT_COLUMNS``)."""
-    store = ComparisonStore(layout)
-    rows = []
-    for planned in state.rounds:
-        for c in planned.comparisons:
-            verdict = store.verdict(c.comparison_id)
-            if verdict is not None:
-                rows.append(
-                    (planned.round, c.comparison_id, c.document_a, c.document_b, c.judge, planned.template, verdict)
-                )
-    return pd.DataFrame(rows, columns=VERDICT_COLUMNS)
+    return done_verdicts(comparisons_frame(layout, state))
 
 
 def current_ratings(frame: pd.DataFrame, essays: tuple[str, ...]) -> pd.Series:
@@ -116,10 +127,11 @@ def current_ratings(frame: pd.DataFrame, essays: tuple[str, ...]) -> pd.Series:
     return known.reindex(ratings.index)
 
 
-def _tier_work(catalogs: Catalogs, planned: Round, store: ComparisonStore) -> Work:
+def _tier_work(catalogs: Catalogs, planned: Round, store: ComparisonStore, *, force: bool = False) -> Work:
+    """The round's comparisons still to judge (with ``force``, every one), by the judge's pool tier."""
     work: Work = {tier: [] for tier in TIERS}
     for c in planned.comparisons:
-        if store.state(c.comparison_id) == "done":
+        if not force and store.state(c.comparison_id) == "done":
             continue
         model = catalogs.models.get(c.judge)
         tier = model.tier if model is not None else "paid"
@@ -140,20 +152,21 @@ def _new_round(layout: DataLayout, tournament: Tournament, state: TournamentStat
     store = ComparisonStore(layout)
     planned: list[PlannedComparison] = []
     for row in paired.pairs.itertuples(index=False):
+        a, b = str(row.document_a), str(row.document_b)
         for judge in spec.judges:
-            meta = new_metadata(
-                str(row.document_a), str(row.document_b), spec.template, judge, cohort_id=tournament.cohort_id
-            )
-            placed = store.place(meta)
-            planned.append(
-                PlannedComparison(
-                    comparison_id=placed.gen_id,
-                    document_a=str(row.document_a),
-                    document_b=str(row.document_b),
-                    judge=judge,
-                    pair=int(row.pair),
+            for replicate in range(1, spec.replicates + 1):
+                meta = new_metadata(a, b, spec.template, judge, cohort_id=tournament.cohort_id, replicate=replicate)
+                placed = store.place(meta)
+                planned.append(
+                    PlannedComparison(
+                        comparison_id=placed.gen_id,
+                        document_a=a,
+                        document_b=b,
+                        judge=judge,
+                        pair=int(row.pair),
+                        replicate=replicate,
+                    )
                 )
-            )
     return Round(
         round=number,
         bye=paired.bye,
@@ -164,17 +177,22 @@ def _new_round(layout: DataLayout, tournament: Tournament, state: TournamentStat
     )
 
 
-def plan_round(layout: DataLayout, cohort_id: str) -> RoundPlan:
-    """The round to run now (the unfinished last one, else a new one), or ``complete``."""
+def plan_round(layout: DataLayout, cohort_id: str, *, force: bool = False) -> RoundPlan:
+    """The round to run now (the unfinished last one, else a new one), or ``complete``.
+
+    ``force`` re-judges the last planned round, done comparisons included (each under the forced
+    rerun rules of ``ComparisonRunner``); no round planned yet means nothing to re-judge, so a new
+    round is planned as without it. The pairs of later rounds are not planned again.
+    """
     catalogs = Catalogs.load(layout)
     tournament = load_tournament(layout, cohort_id, catalogs)
     path = state_path(layout, cohort_id)
     store = ComparisonStore(layout)
     with hold(path):
         state = read_state(layout, cohort_id)
-        if state.rounds and not round_finished(store, state.rounds[-1]):
+        if state.rounds and (force or not round_finished(store, state.rounds[-1])):
             last = state.rounds[-1]
-            return RoundPlan(round=last.round, work=_tier_work(catalogs, last, store), complete=False)
+            return RoundPlan(round=last.round, work=_tier_work(catalogs, last, store, force=force), complete=False)
         if len(state.rounds) >= tournament.rounds:
             return RoundPlan(round=None, work={tier: [] for tier in TIERS}, complete=True)
         planned = _new_round(layout, tournament, state)
@@ -184,26 +202,58 @@ def plan_round(layout: DataLayout, cohort_id: str) -> RoundPlan:
     return RoundPlan(round=planned.round, work=_tier_work(catalogs, planned, store), complete=False)
 
 
-def tournament_status(layout: DataLayout, cohort_id: str) -> dict[str, Any]:
-    """Rounds planned of the total, and the comparisons by state."""
-    tournament = load_tournament(layout, cohort_id)
-    state = read_state(layout, cohort_id)
-    store = ComparisonStore(layout)
+def tournament_status(
+    layout: DataLayout,
+    cohort_id: str,
+    *,
+    tournament: Tournament | None = None,
+    frame: pd.DataFrame | None = None,
+) -> dict[str, Any]:
+    """Rounds planned of the total, and the comparisons by state. ``tournament`` and ``frame``
+    (``comparisons_frame``) when the caller has them already: a report reads the store once."""
+    tournament = tournament or load_tournament(layout, cohort_id)
+    if frame is None:
+        state = read_state(layout, cohort_id)
+        frame = comparisons_frame(layout, state)
+        planned = len(state.rounds)
+    else:
+        planned = int(frame["round"].nunique())
     counts = {"done": 0, "failed": 0, "pending": 0}
-    for planned in state.rounds:
-        for c in planned.comparisons:
-            counts[store.state(c.comparison_id)] += 1
-    finished = sum(round_finished(store, r) for r in state.rounds)
-    complete = finished >= tournament.rounds
+    counts.update({str(k): int(v) for k, v in frame["state"].value_counts().items()})
+    pending = frame["state"].eq("pending").groupby(frame["round"]).any()
+    finished = int((~pending).sum())
     return {
         "cohort_id": cohort_id,
         "essays": len(tournament.essays),
         "rounds_total": tournament.rounds,
-        "rounds_planned": len(state.rounds),
+        "rounds_planned": planned,
         "rounds_finished": finished,
         "comparisons": counts,
-        "complete": complete,
+        "complete": finished >= tournament.rounds,
     }
+
+
+def is_tournament(layout: DataLayout, cohort_id: str) -> bool:
+    """A tournament cohort: it has planned a round, or its spec has the ``tournament:`` key. A spec
+    that cannot be read is no tournament here (``daydream tournament run`` says what is wrong)."""
+    try:
+        if state_path(layout, cohort_id).is_file():
+            return True
+        spec = layout.inside(layout.spec_file(cohort_id))
+        return spec.is_file() and TOURNAMENT_KEY in load_spec(spec)
+    except (DayDreamError, OSError):
+        return False
+
+
+def status_line(status: dict[str, Any]) -> str:
+    """A tournament's state in one line, for the cohort lists (``daydream cohort list``, the UI)."""
+    c = status["comparisons"]
+    state = "complete" if status["complete"] else ("playing" if status["rounds_planned"] else "not started")
+    return (
+        f"tournament {state}: {status['rounds_finished']} of {status['rounds_total']} rounds done, "
+        f"{sum(c.values()):,} comparisons ({c['done']:,} done, {c['failed']:,} failed, {c['pending']:,} pending) "
+        f"over {status['essays']:,} essays"
+    )
 
 
 def finish_round(layout: DataLayout, cohort_id: str, round_number: int | None, outcomes_: list[Any]) -> dict[str, Any]:

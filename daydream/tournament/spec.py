@@ -8,11 +8,12 @@ tournament:
   rounds: 4                   # optional; default ceil(log2 n)
   both_orders: true           # optional; each pair judged as (A, B) and (B, A)
   seed: 0                     # optional; the Swiss pairing's tie-breaks and presented orders
+  replicates: 1               # optional; verdicts per pair, order and judge (ids differ by replicate)
 ```
 
 Every problem is one line naming the spec file and the field (``tournament.judges``), and the cost
-(comparisons = rounds x n/2 x orders x judges) is bounded by ``DAYDREAM_MAX_PLAN_ROWS`` before
-anything is written.
+(comparisons = rounds x n/2 x orders x judges x replicates) is bounded by ``DAYDREAM_MAX_PLAN_ROWS``
+before anything is written (``replicates`` alone too, as ``replicates:`` of an ordinary spec).
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ class TournamentSpec(BaseModel):
     rounds: StrictInt | None = Field(default=None, ge=1, le=MAX_ROUNDS)
     both_orders: StrictBool = True
     seed: StrictInt = 0
+    replicates: StrictInt = Field(default=1, ge=1)
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,9 @@ def read_tournament_spec(path: Path) -> TournamentSpec:
         check_id(judge, kind="judge model id", file=path, field=f"{TOURNAMENT_KEY}.judges", error=SpecError)
     if len(set(spec.judges)) != len(spec.judges):
         raise _error(path, f"{TOURNAMENT_KEY}.judges", "a judge is listed twice")
+    too_many = over_limit(spec.replicates, MAX_PLAN_ROWS)
+    if too_many:
+        raise _error(path, f"{TOURNAMENT_KEY}.replicates", f"{too_many}; the tournament was not planned")
     return spec
 
 
@@ -142,7 +147,7 @@ def load_tournament(layout: DataLayout, cohort_id: str, catalogs: Catalogs | Non
     _check_catalogs(path, spec, catalogs or Catalogs.load(layout))
     essays = _essays_of(layout, path, spec.over)
     tournament = Tournament(cohort_id=cohort_id, spec=spec, spec_file=path, essays=tuple(essays))
-    total = comparisons_needed(len(essays), tournament.rounds, spec.both_orders, len(spec.judges))
+    total = comparisons_needed(len(essays), tournament.rounds, spec.both_orders, len(spec.judges), spec.replicates)
     too_many = over_limit(total, MAX_PLAN_ROWS)
     if too_many:
         raise _error(path, TOURNAMENT_KEY, f"the tournament needs {total:,} comparisons: {too_many}")

@@ -8,6 +8,10 @@ and the same path checks (``DataLayout.inside``) as the other stages.
 
 from __future__ import annotations
 
+import errno
+import os
+import stat
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -17,11 +21,14 @@ from daydream import atomic
 from daydream.analysis.comparison_ids import Order, canonical_pair, comparison_signature, resolve_comparison_id
 from daydream.errors import OutsideDataRootError, StoreError, first_problem, located
 from daydream.paths import DataLayout, check_id
+from daydream.reports.safefs import DIR_FLAGS, FILE_FLAGS, open_gen_dir
+from daydream.storage.objpath import ObjectPath
 from daydream.store import ERROR_FILE, read_json_file, read_problem
 
 COMPARISON_STAGE = "comparison"
 """The stage directory of comparison generations: ``gens/comparison/``."""
 Verdict = Literal["A", "B", "tie"]
+VERDICTS = ("A", "B", "tie")
 
 
 class ComparisonMetadata(BaseModel):
@@ -127,7 +134,30 @@ class ComparisonStore:
     def verdict(self, gen_id: str) -> Verdict | None:
         """The parsed verdict of a done comparison, else None."""
         text = (self.read_text(gen_id, "parsed.txt") or "").strip()
-        return text if text in ("A", "B", "tie") else None  # type: ignore[return-value]
+        return text if text in VERDICTS else None  # type: ignore[return-value]
+
+    def outcomes(self, gen_ids: Sequence[str]) -> list[tuple[str, Verdict | None]]:
+        """``(state, verdict)`` of many comparisons (``state`` and ``verdict`` of each), in one pass.
+
+        A tournament report reads 20,000 of them: the stage directory is checked inside the data root
+        once, then each comparison directory is opened without following links and its files are
+        looked at relative to it (``reports.safefs``), instead of resolving two or three paths each.
+        A link or a directory in place of a file counts as absent; an id outside the grammar is
+        refused as everywhere else. On object storage, the per-comparison reads.
+        """
+        for gen_id in gen_ids:
+            check_id(gen_id, kind="comparison id", error=StoreError)
+        if isinstance(self.layout.root, ObjectPath):
+            return [(self.state(g), self.verdict(g)) for g in gen_ids]
+        self.layout.inside(self.stage_dir)
+        try:
+            stage_fd = os.open(self.stage_dir, DIR_FLAGS)
+        except FileNotFoundError:
+            return [("pending", None)] * len(gen_ids)
+        try:
+            return [_outcome_at(stage_fd, gen_id) for gen_id in gen_ids]
+        finally:
+            os.close(stage_fd)
 
     def state(self, gen_id: str) -> str:
         """``done``, ``failed`` (a kept raw answer or an error) or ``pending``, as for every stage."""
@@ -154,3 +184,33 @@ class ComparisonStore:
         payload = atomic.dumps_json(placed.model_dump(mode="json")).encode("utf-8")
         atomic.create_exclusive(self.path(gen_id, "metadata.json"), payload)
         return placed
+
+
+def _regular(name: str, dir_fd: int) -> bool:
+    try:
+        return stat.S_ISREG(os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode)
+    except OSError:
+        return False
+
+
+def _outcome_at(stage_fd: int, gen_id: str) -> tuple[str, Verdict | None]:
+    fd, _ = open_gen_dir(stage_fd, gen_id)
+    if fd is None:
+        return "pending", None
+    try:
+        try:
+            handle = os.open("parsed.txt", FILE_FLAGS, dir_fd=fd)
+        except OSError as exc:
+            if exc.errno not in (errno.ENOENT, errno.ELOOP):
+                raise StoreError(
+                    located(f"cannot read: {exc.strerror}", file=f"gens/{COMPARISON_STAGE}/{gen_id}")
+                ) from None
+            failed = _regular("raw.txt", fd) or _regular(ERROR_FILE, fd)
+            return ("failed" if failed else "pending"), None
+        try:
+            text = os.read(handle, 64).decode("utf-8", errors="replace").strip()
+        finally:
+            os.close(handle)
+        return "done", text if text in VERDICTS else None  # type: ignore[return-value]
+    finally:
+        os.close(fd)

@@ -42,6 +42,10 @@ export DAYDREAM_DATA_ROOT="${DAYDREAM_DATA_ROOT:-$DAYDREAM_REPO/data}"
 if [[ "${DAYDREAM_FREE_PORTS:-0}" == 1 ]]; then
     export DAYDREAM_AIRFLOW_PORT="${DAYDREAM_AIRFLOW_PORT:-$(daydream_local free-port 8080)}"
     export DAYDREAM_LLM_PORT="${DAYDREAM_LLM_PORT:-$(daydream_local free-port 8199)}"
+    # The log servers of the workers and the triggerer (the UI reads running tasks' logs there):
+    # a second Airflow on this host would otherwise find 8793/8794 taken and serve no live logs.
+    export AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT="${AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT:-$(daydream_local free-port 8793)}"
+    export AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT="${AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT:-$(daydream_local free-port 8794)}"
 else
     export DAYDREAM_AIRFLOW_PORT="${DAYDREAM_AIRFLOW_PORT:-8080}"
     export DAYDREAM_LLM_PORT="${DAYDREAM_LLM_PORT:-8199}"
@@ -72,6 +76,11 @@ export AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG="${AIRFLOW__CORE__MAX_ACTIVE_TASK
 # triggered run ends within it can be failed by the scheduler (stale executor event, Airflow issues
 # 66374 / 72716); 2 s narrows that window (the trigger tasks also retry once).
 export AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL="${AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL:-2}"
+# A task's supervisor reports to the api-server (execution API) before the task runs; on a loaded
+# machine, with SQLite busy with the scheduler's writes, one call can take over Airflow's default 5 s,
+# and five timeouts fail the task before it starts ("Workload execution failed ... ReadTimeout").
+# 30 s, as in the cluster settings (include/cluster/cluster.env).
+export AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT="${AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT:-30}"
 export AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION="${AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION:-True}"
 # Let a small local setup react quickly: a pool slot freed by a finished generation is handed to
 # the next one within ~0.2 s instead of up to 1 s (12 waves of a 5-slot pool add up).

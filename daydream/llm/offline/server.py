@@ -29,7 +29,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from daydream.llm.offline import batch, replies
+from daydream.llm.offline import batch, batch_routes, replies
 from daydream.llm.offline.config import STATUS_FAULTS, OfflineConfig, OfflineConfigError, load_config
 from daydream.llm.offline.embeddings import embeddings_body, embeddings_response
 from daydream.llm.offline.replies import Reply
@@ -92,7 +92,7 @@ def build_app(state: ServerState) -> FastAPI:
 
     router = APIRouter()
     _openai_routes(router, state)
-    batch.register(router, state)
+    batch_routes.register(router, state)
     _admin_routes(router, state)
     app.include_router(router)
     app.include_router(router, prefix="/v1")
