@@ -243,8 +243,9 @@ def run_stack(
 
 
 def parse_sizes(text: str) -> list[tuple[int, float, int]]:
+    """``N:LATENCY:POOL,...``; empty for none (``make bench-triggerer SIZES= BIG=5000:1:100``)."""
     out = []
-    for item in text.split(","):
+    for item in filter(None, (part.strip() for part in text.split(","))):
         n, latency, pool = item.split(":")
         out.append((int(n), float(latency), int(pool)))
     return out
@@ -286,10 +287,10 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="daydream-bench-trig-") as tmp:
         root = Path(kept or tmp)
         layout = prepare(root, sorted({n for n, _, _ in jobs + big}))
-        results = run_stack(root, layout, jobs, path="triggerer", after=None)
+        results = run_stack(root, layout, jobs, path="triggerer", after=None) if jobs else []
         if big:
             results += run_stack(root, layout, big, path="triggerer", after=grid_seconds)
-        if args.worker:
+        if args.worker and jobs:
             worker_root = root / "worker"
             worker_root.mkdir()
             worker_layout = prepare(worker_root, [jobs[0][0]])

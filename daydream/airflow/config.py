@@ -35,6 +35,10 @@ def generate_task_id(tier: str) -> str:
     return f"generate_{tier}"
 
 
+OUTCOME_TASK_IDS: tuple[str, ...] = (*(generate_task_id(tier) for tier in TIERS), BATCH_TASK_ID)
+"""The tasks of a stage DAG whose XComs are its generations' outcomes (read by ``summary``)."""
+
+
 def step_task_id(step: str) -> str:
     """The task of the cohort DAG that runs one step (a stage or the report)."""
     return f"run_{step}"
@@ -53,6 +57,12 @@ GENERATION_PATHS = ("triggerer", "worker")
 trigger per generation, no worker process, ``daydream.airflow.triggers``) or ``worker`` (the fallback:
 one worker process per generation, Airflow's pools apply directly). ``airflow dags test`` runs the
 worker face whatever the setting."""
+
+SQLITE_CONNECT_ARGS: dict[str, object] = {"timeout": 120}
+"""The local Airflow's SQLite connections (``[database] sql_alchemy_connect_args``, set by
+include/scripts/airflow_env.sh): wait up to 120 s for a lock instead of SQLite's 5 s. The scheduler
+expands a 5,000-generation stage in one transaction of tens of seconds on a loaded machine, and the
+triggerer, which fails on a locked database, would die meanwhile."""
 
 AIRFLOW_API_CONN_ID_ENV = "DAYDREAM_AIRFLOW_API_CONN_ID"
 DEFAULT_AIRFLOW_API_CONN_ID = "daydream_airflow_api"

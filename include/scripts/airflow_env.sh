@@ -61,6 +61,10 @@ export AIRFLOW__CORE__PLUGINS_FOLDER="$DAYDREAM_REPO/plugins"
 export AIRFLOW__CORE__LOAD_EXAMPLES=False
 export AIRFLOW__CORE__EXECUTOR=LocalExecutor
 export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN="${AIRFLOW__DATABASE__SQL_ALCHEMY_CONN:-sqlite:///$AIRFLOW_HOME/airflow.db}"
+# SQLite: wait up to 120 s for a lock (daydream.airflow.config.SQLITE_CONNECT_ARGS says why).
+if [[ "$AIRFLOW__DATABASE__SQL_ALCHEMY_CONN" == sqlite* ]]; then
+    export AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS="${AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS:-daydream.airflow.config.SQLITE_CONNECT_ARGS}"
+fi
 # Cohorts fan out to thousands of generations: one mapped task instance each.
 export AIRFLOW__CORE__MAX_MAP_LENGTH="${AIRFLOW__CORE__MAX_MAP_LENGTH:-100000}"
 # Pools bound the LLM concurrency (free 1, paid 5); these only need to leave room for them. The
@@ -88,11 +92,14 @@ export AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME="${AIRFLOW__SCHEDULER__SCHE
 export AIRFLOW__SCHEDULER__MP_START_METHOD="${AIRFLOW__SCHEDULER__MP_START_METHOD:-forkserver}"
 export AIRFLOW__SCHEDULER__MP_FORKSERVER_PRELOAD="${AIRFLOW__SCHEDULER__MP_FORKSERVER_PRELOAD:-airflow.sdk,airflow.executors.local_executor,airflow.providers.standard.operators.trigger_dagrun,pandas,openai,openai.resources.chat,jinja2,jinja2.sandbox,yaml,httpx,pydantic}"
 export AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL="${AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL:-30}"
+# One parsing process (a fork of ~220 MiB each) is enough for the few DAG files here.
+export AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES="${AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES:-1}"
 export AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL="${AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL:-30}"
 # The api-server on loopback and a port of our own; workers reach it through the execution API.
 export AIRFLOW__API__HOST="${AIRFLOW__API__HOST:-127.0.0.1}"
 export AIRFLOW__API__PORT="$DAYDREAM_AIRFLOW_PORT"
-export AIRFLOW__API__WORKERS="${AIRFLOW__API__WORKERS:-2}"
+# One API server worker process (~300 MiB each): a local UI and the triggerer's pool reads need no more.
+export AIRFLOW__API__WORKERS="${AIRFLOW__API__WORKERS:-1}"
 export AIRFLOW__API__BASE_URL="http://127.0.0.1:$DAYDREAM_AIRFLOW_PORT"
 export AIRFLOW__CORE__EXECUTION_API_SERVER_URL="http://127.0.0.1:$DAYDREAM_AIRFLOW_PORT/execution/"
 # SimpleAuthManager: user admin; the api-server generates the password on its first start into
