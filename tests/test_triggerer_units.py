@@ -5,26 +5,19 @@ the outcome XComs a trigger returns (the real scheduler runs in tests/test_sched
   one bounded line;
 - with ``triggerer`` the stage DAGs' ``generate_<tier>`` tasks start from ``GenerationTrigger`` (the
   pool and tier in its kwargs); with ``worker`` they run on workers; both keep pools and gen id labels;
-- a trigger's outcome reaches ``summary`` as JSON text and is counted like a worker's dict;
-- the stage's list and selectors follow the generations' path (the summary stays on a worker); in the triggerer a
-  selector pushes its list with the length Airflow expands by, and a user error fails the task.
+- a trigger's outcome reaches ``summary`` as JSON text and is counted like a worker's dict.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
-from types import SimpleNamespace
 
 import pytest
 from airflow.dag_processing.dagbag import DagBag
-from airflow.triggers.base import TaskFailedEvent, TaskSuccessEvent
 from airflow_env import REPO  # noqa: I001 (sets AIRFLOW_HOME before Airflow is imported)
 
 from daydream.airflow.config import GENERATION_PATH_ENV, POOLS, STAGE_DAG_IDS, generate_task_id, generation_path
 from daydream.airflow.generation import TRIGGER_CLASS
-from daydream.airflow.stage_tasks import TRIGGER_CLASS as STEP_TRIGGER_CLASS
-from daydream.airflow.stage_trigger import StageStepTrigger
 from daydream.airflow.triggers import GenerationTrigger
 from daydream.errors import DayDreamError
 from daydream.orchestration import LOCAL_TIER, TIERS
@@ -113,91 +106,3 @@ def test_a_triggers_outcome_is_counted_like_a_workers(tmp_path) -> None:
     summary = summarize_stage(layout, "t", "draft", {"paid": drafts}, [worker, trigger, "not json", 3])
     assert summary["this_run"] == {"quota": 2}, "both outcomes counted, nothing taken for a crash"
     assert summary["quota"] == 2 and "wait for a model's daily quota to reset" in summary["text"]
-
-
-SHORT_TASKS = {
-    "list_generations": ("list", None),
-    **{f"{tier}_ids": ("select", tier) for tier in TIERS},
-    "batch_models": ("select", "batch_models"),
-}
-
-
-def test_the_short_tasks_of_a_stage_run_where_its_generations_run(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The list and the selectors start from ``StageStepTrigger`` on the trigger path, and run on workers
-    on the worker path; ``summary`` (it reads every generation's XCom) runs on a worker on both."""
-    for path in (None, "worker"):
-        if path is None:
-            monkeypatch.delenv(GENERATION_PATH_ENV, raising=False)
-        else:
-            monkeypatch.setenv(GENERATION_PATH_ENV, path)
-        bag = DagBag(dag_folder=str(REPO / "dags" / "daydream_stages.py"))
-        for stage, dag_id in STAGE_DAG_IDS.items():
-            for task_id, (step, key) in SHORT_TASKS.items():
-                task = bag.dags[dag_id].get_task(task_id)
-                assert task.start_from_trigger is (path is None), (path, dag_id, task_id)
-                if path is None:
-                    assert task.start_trigger_args.trigger_cls == STEP_TRIGGER_CLASS
-                    kwargs = task.start_trigger_args.trigger_kwargs
-                    assert kwargs == {"stage": stage, "step": step, "key": key}
-                    assert StageStepTrigger(**kwargs).serialize() == (STEP_TRIGGER_CLASS, kwargs)
-                else:
-                    assert task.start_trigger_args is None
-            summary = bag.dags[dag_id].get_task("summary")
-            assert summary.start_from_trigger is False and summary.trigger_rule == "all_done"
-
-
-class FakeTaskInstance:
-    """What a trigger reads through ``self.task_instance``: XComs by task id."""
-
-    def __init__(self, xcoms: dict[str, object]) -> None:
-        self.xcoms, self.task_id = xcoms, "paid_ids"
-
-    async def axcom_pull(self, task_ids, map_indexes=None):
-        if isinstance(task_ids, str):
-            return self.xcoms.get(task_ids)
-        return [self.xcoms.get(t) for t in task_ids]
-
-
-def run_step(monkeypatch: pytest.MonkeyPatch, trigger: StageStepTrigger, params: dict, xcoms: dict) -> tuple:
-    pushed: list[dict] = []
-
-    async def aset(key, value, **where):
-        pushed.append({"key": key, "value": value, **where})
-
-    monkeypatch.setattr("daydream.airflow.stage_trigger.XCom.aset", aset)
-    ti = SimpleNamespace(dag_id="daydream_draft", run_id="r1", task_id="paid_ids")
-    trigger.render_template_fields({"ti": ti, "params": params})
-    trigger.task_instance = FakeTaskInstance(xcoms)  # type: ignore[assignment]
-
-    async def events() -> list:
-        return [event async for event in trigger.run()]
-
-    return asyncio.run(events()), pushed
-
-
-def test_a_selector_in_the_triggerer_pushes_its_list_with_the_length_airflow_maps_by(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    work = {"free": ["f1"], "paid": ["p1", "p2", "p3"], "local": []}
-    trigger = StageStepTrigger(stage="draft", step="select", key="paid")
-    events, pushed = run_step(monkeypatch, trigger, {"cohort_id": "c1"}, {"list_generations": work})
-    assert [type(e) for e in events] == [TaskSuccessEvent]
-    assert pushed == [
-        {"key": "return_value", "value": ["p1", "p2", "p3"], "dag_id": "daydream_draft", "task_id": "paid_ids",
-         "run_id": "r1", "_mapped_length": 3}
-    ]  # fmt: skip
-    empty = StageStepTrigger(stage="draft", step="select", key="local")
-    events, pushed = run_step(monkeypatch, empty, {"cohort_id": "c1"}, {"list_generations": work})
-    assert pushed[0]["value"] == [] and pushed[0]["_mapped_length"] == 0, "an empty list skips the mapped task"
-    models = StageStepTrigger(stage="draft", step="select", key="batch_models")
-    events, pushed = run_step(monkeypatch, models, {"cohort_id": "c1"}, {"list_generations": work})
-    assert pushed[0]["value"] == [] and pushed[0]["_mapped_length"] == 0, "no batch lane, no lane task"
-
-
-def test_a_short_task_in_the_triggerer_fails_on_a_user_error_without_pushing(monkeypatch: pytest.MonkeyPatch) -> None:
-    failed_list = StageStepTrigger(stage="draft", step="select", key="paid")
-    events, pushed = run_step(monkeypatch, failed_list, {"cohort_id": "c1"}, {})
-    assert [type(e) for e in events] == [TaskFailedEvent] and pushed == [], "list_generations failed: no list"
-    bad_params = StageStepTrigger(stage="draft", step="list")
-    events, pushed = run_step(monkeypatch, bad_params, {"cohort_id": "../etc"}, {})
-    assert [type(e) for e in events] == [TaskFailedEvent] and pushed == []

@@ -1,7 +1,6 @@
 """The batch lane of a stage DAG: per model, submit (manifests first), wait deferred, collect.
 
-- ``batch_models`` (a selector, ``daydream.airflow.stage_tasks``) groups the stage's batch-lane
-  generations by model;
+- ``batch_models`` (a task) groups the stage's batch-lane generations by model;
 - ``BatchLaneOperator`` (mapped, one instance per model, labelled by model id): ``execute`` re-attaches
   to open batches or submits new ones (``daydream.batch.start_lane``), then defers to ``BatchTrigger``;
   ``collect`` files the results once the trigger fires. A retried or restarted task re-attaches: the
@@ -29,12 +28,13 @@ from datetime import timedelta
 from typing import Any
 
 from airflow.listeners import hookimpl
-from airflow.sdk import BaseHook, BaseOperator
+from airflow.sdk import BaseHook, BaseOperator, task
 from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowNotFoundException
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from daydream.airflow import steps
 from daydream.airflow.config import (
+    BATCH_GROUPS_TASK_ID,
     BATCH_TASK_ID,
     COHORT_DAG_ID,
     GENERATION_RETRIES,
@@ -46,6 +46,7 @@ from daydream.batch import (
     BatchManifests,
     apoll,
     collect_open,
+    lane_groups,
     poll_seconds,
     request_cancel,
     start_lane,
@@ -55,6 +56,7 @@ from daydream.errors import DayDreamError
 from daydream.llm.batch import BatchAdapter, adapter_for, own_key_only
 from daydream.llm.retry import LLMCallError
 from daydream.llm.settings import LLMSettings
+from daydream.orchestration.stage import BATCH_LANE, Work
 from daydream.paths import DataLayout, check_stage
 from daydream.runner import RunOptions
 
@@ -167,6 +169,17 @@ class BatchTrigger(BaseTrigger):
 # -- the tasks ---------------------------------------------------------------------------------------
 
 
+def batch_groups(stage: str, work: Work) -> list[dict[str, Any]]:
+    """``[{llm_model_id, gen_ids}]``: the stage's batch-lane generations, one entry per model."""
+    gen_ids = work.get(BATCH_LANE, [])
+    if not gen_ids:
+        return []
+    run = steps.current_run()
+    with steps.user_errors():
+        groups = lane_groups(layout(), run.cohort_id, check_stage(stage), gen_ids)
+    return [{"llm_model_id": model, "gen_ids": ids} for model, ids in groups.items()]
+
+
 @contextmanager
 def lane_errors() -> Iterator[None]:
     """A provider that could not be reached (timeout, 5xx) is worth Airflow's retry (which re-attaches);
@@ -236,16 +249,21 @@ class BatchLaneOperator(BaseOperator):
         return [*outcomes, *collected]
 
 
-def add_batch_lane(stage: str, models: Any) -> Any:
-    """``batch_lane`` (mapped per model over ``models``, the ``batch_models`` selector's output), inside
-    the stage DAG being defined; returned for ``summary`` to wait on."""
+def add_batch_lane(stage: str, work: Any) -> Any:
+    """The lane's tasks, inside the stage DAG being defined: ``batch_models`` then ``batch_lane``
+    (mapped per model). Returns the mapped task, for ``summary`` to wait on."""
+
+    @task(task_id=BATCH_GROUPS_TASK_ID)
+    def batch_models(work: Work) -> list[dict[str, Any]]:
+        return batch_groups(stage, work)
+
     return BatchLaneOperator.partial(
         task_id=BATCH_TASK_ID,
         stage=stage,
         retries=GENERATION_RETRIES,
         retry_delay=timedelta(seconds=5),
         map_index_template="{{ task.lane['llm_model_id'] }}",
-    ).expand(lane=models)
+    ).expand(lane=batch_models(work))
 
 
 # -- a cancelled cohort run cancels its open batches ---------------------------------------------------

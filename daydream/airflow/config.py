@@ -35,10 +35,6 @@ def generate_task_id(tier: str) -> str:
     return f"generate_{tier}"
 
 
-OUTCOME_TASK_IDS: tuple[str, ...] = (*(generate_task_id(tier) for tier in TIERS), BATCH_TASK_ID)
-"""The tasks of a stage DAG whose XComs are its generations' outcomes (read by ``summary``)."""
-
-
 def step_task_id(step: str) -> str:
     """The task of the cohort DAG that runs one step (a stage or the report)."""
     return f"run_{step}"

@@ -5,11 +5,10 @@ Each task is one call into ``daydream.airflow.steps``, which makes one call into
 
 - ``daydream_<stage>``: ``list_generations`` lists what the stage still has to do; a selector task
   per tier hands its gen ids to ``generate_<tier>`` (``GenerateOperator``: one generation per mapped
-  instance, labelled by gen id, in the tier's pool); ``summary`` (runs whatever happened upstream)
-  writes the summary. Models sent by batch go through the batch lane instead (``batch_models`` groups
-  them, ``daydream.airflow.batch``: per model, submit, wait deferred, collect). The generations and the
-  short tasks around them (``daydream.airflow.stage_tasks``) run in the triggerer, or on workers with
-  ``DAYDREAM_GENERATION_PATH=worker``. A failed generation is an outcome, not a task failure: Airflow's retries
+  instance, labelled by gen id, in the tier's pool; run in the triggerer, or on a worker with
+  ``DAYDREAM_GENERATION_PATH=worker``); ``summary`` (runs whatever happened upstream) writes the
+  summary. Models sent by batch go through the batch lane instead (``daydream.airflow.batch``: per model,
+  submit, wait deferred, collect). A failed generation is an outcome, not a task failure: Airflow's retries
   are for crashes.
 - ``daydream_cohort``: ``build_cohort``, then one ``run_<step>`` per stage and the report (each
   triggers that DAG and waits, deferred), then ``outcome`` fails the run when anything failed.
@@ -28,7 +27,6 @@ from airflow.sdk import DAG, chain, dag, task
 from daydream.airflow import steps
 from daydream.airflow.batch import add_batch_lane
 from daydream.airflow.config import (
-    BATCH_GROUPS_TASK_ID,
     BUILD_TASK_ID,
     COHORT_DAG_ID,
     COHORT_STEPS,
@@ -49,17 +47,25 @@ from daydream.airflow.config import (
 from daydream.airflow.generation import GenerateOperator, start_args
 from daydream.airflow.operators import TriggerStepOperator
 from daydream.airflow.params import run_params
-from daydream.airflow.stage_tasks import TRIGGERED_STEPS, StageStepOperator
-from daydream.orchestration import TIERS
+from daydream.orchestration import TIERS, Work
 
 
 def stage_dag(stage: str) -> DAG:
     """``daydream_<stage>``: one generation per mapped task instance, one mapped task per tier."""
+
+    @task(task_id=LIST_TASK_ID)
+    def list_generations() -> Work:
+        return steps.list_generations(stage)
+
+    @task
+    def gen_ids(work: Work, tier: str) -> list[str]:
+        return work[tier]
+
     in_triggerer = generation_path() == "triggerer"
 
-    def short_task(task_id: str, step: str, key: str | None = None, **kwargs: Any) -> StageStepOperator:
-        on_trigger = in_triggerer and step in TRIGGERED_STEPS
-        return StageStepOperator(task_id=task_id, stage=stage, step=step, key=key, in_triggerer=on_trigger, **kwargs)
+    @task(task_id="summary", trigger_rule="all_done")
+    def summary() -> dict[str, Any]:
+        return steps.summary(stage)
 
     @dag(
         dag_id=STAGE_DAG_IDS[stage],
@@ -73,13 +79,12 @@ def stage_dag(stage: str) -> DAG:
         f"generations are not listed again (param `force` lists them).",
     )
     def stage_pipeline() -> None:
-        work = short_task(LIST_TASK_ID, "list")
+        work = list_generations()
         generated = []
         for tier in TIERS:
             # A mapped task maps over a whole return value, and its pool cannot vary per instance: one
-            # selector and one mapped task per tier (daydream.airflow.stage_tasks says more).
-            ids = short_task(f"{tier}_ids", "select", tier)
-            work >> ids
+            # selector and one mapped task per tier. (The decorator's typing does not know XComArg.)
+            ids = gen_ids.override(task_id=f"{tier}_ids")(work, tier)  # type: ignore[arg-type]
             generate = GenerateOperator.partial(
                 task_id=generate_task_id(tier),
                 pool=POOLS[tier],
@@ -89,13 +94,11 @@ def stage_dag(stage: str) -> DAG:
                 retry_delay=timedelta(seconds=5),
                 map_index_template="{{ task.op_kwargs['gen_id'] }}",
                 start_from_trigger=in_triggerer,
-                start_trigger_args=start_args(stage, tier, ids.task_id) if in_triggerer else None,
+                start_trigger_args=start_args(stage, tier, f"{tier}_ids") if in_triggerer else None,
             )
-            generated.append(generate.expand(gen_id=ids.output))
-        models = short_task(BATCH_GROUPS_TASK_ID, "select", BATCH_GROUPS_TASK_ID)
-        work >> models
-        generated.append(add_batch_lane(stage, models.output))  # per model: submit, wait deferred, collect
-        generated >> short_task("summary", "summary", trigger_rule="all_done")
+            generated.append(generate.expand(gen_id=ids))
+        generated.append(add_batch_lane(stage, work))  # per model: submit, wait deferred, collect
+        generated >> summary()
 
     return stage_pipeline()
 

@@ -17,21 +17,21 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from daydream import orchestration
 from daydream.airflow.config import (
-    BATCH_GROUPS_TASK_ID,
+    BATCH_TASK_ID,
     BUILD_TASK_ID,
     COHORT_DAG_ID,
     COHORT_STEPS,
     DAG_TEST_USER,
     LIST_TASK_ID,
+    generate_task_id,
     layout,
     llm_conn_id,
     step_task_id,
 )
 from daydream.airflow.params import RunConf
 from daydream.errors import DayDreamError
-from daydream.orchestration import LOCAL_TIER, Work
-from daydream.orchestration.stage import BATCH_LANE
-from daydream.paths import STAGES, check_stage
+from daydream.orchestration import LOCAL_TIER, TIERS, Work
+from daydream.paths import STAGES
 
 if TYPE_CHECKING:  # the client imports openai: only generation tasks pay for it
     from daydream.llm.client import OpenAICompatibleClient
@@ -82,45 +82,12 @@ def llm_client() -> OpenAICompatibleClient:
 # -- a stage DAG -----------------------------------------------------------------------------------
 
 
-STAGE_STEPS = ("list", "select", "summary")
-"""The short tasks of a stage DAG around its generations (``daydream.airflow.stage_tasks``): the list,
-the selectors (one per tier, and the batch lane's), the summary."""
-
-
-def stage_step(stage: str, step: str, key: str | None, run: RunConf, work: Work | None, outcomes: Any) -> Any:
-    """The body of one short task of a stage DAG, on a worker or in a thread of the triggerer: both faces
-    pull the XComs it needs (``list_generations``'s for a selector and the summary, the outcomes for the
-    summary) and push what it returns."""
-    if step == "list":
-        return list_generations(stage, run)
-    if work is None:
-        raise AirflowFailException(f"{LIST_TASK_ID} failed, nothing ran: see its log")
-    if step == "select":
-        return selected(stage, str(key), work, run)
-    with user_errors():
-        return orchestration.summarize_stage(layout(), run.cohort_id, stage, work, outcomes)
-
-
-def list_generations(stage: str, run: RunConf) -> Work:
+def list_generations(stage: str) -> Work:
+    run = current_run()
     with user_errors():
         return orchestration.list_work(
             layout(), run.cohort_id, stage, force=run.force, max_map_length=max_map_length(), batch=run.batch
         )
-
-
-def selected(stage: str, key: str, work: Work, run: RunConf) -> list[Any]:
-    """What the mapped task behind selector ``key`` maps over: a tier's gen ids, or (``batch_models``) one
-    ``{llm_model_id, gen_ids}`` per model of the batch lane."""
-    if key != BATCH_GROUPS_TASK_ID:
-        return list(work[key])
-    gen_ids = work.get(BATCH_LANE, [])
-    if not gen_ids:
-        return []
-    from daydream.batch import lane_groups
-
-    with user_errors():
-        groups = lane_groups(layout(), run.cohort_id, check_stage(stage), gen_ids)
-    return [{"llm_model_id": model, "gen_ids": ids} for model, ids in groups.items()]
 
 
 def generate(stage: str, tier: str, gen_id: str) -> dict[str, Any]:
@@ -141,6 +108,18 @@ def generate(stage: str, tier: str, gen_id: str) -> dict[str, Any]:
     finally:
         if llm is not None:
             llm.close()
+
+
+def summary(stage: str) -> dict[str, Any]:
+    """The stage summary; a listed generation whose task returned nothing counts as failed."""
+    ti = get_current_context()["ti"]
+    work = ti.xcom_pull(task_ids=LIST_TASK_ID)
+    if work is None:
+        raise AirflowFailException(f"{LIST_TASK_ID} failed, nothing ran: see its log")
+    outcomes = ti.xcom_pull(task_ids=[*(generate_task_id(tier) for tier in TIERS), BATCH_TASK_ID])
+    run = current_run()
+    with user_errors():
+        return orchestration.summarize_stage(layout(), run.cohort_id, stage, work, outcomes)
 
 
 def run_step_inline(step: str, run: RunConf) -> dict[str, Any]:
