@@ -34,7 +34,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict
 
@@ -42,6 +42,7 @@ from daydream.errors import ParseError
 from daydream.limits import MAX_JUDGE_OUTPUT_CHARS, over_limit
 
 VerdictValue = Literal["A", "B", "tie"]
+VERDICTS: tuple[str, ...] = get_args(VerdictValue)
 PARSER_NAME = "pairwise"
 _SOURCE_CHARS = 80
 _LOOKBACK = 200

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from daydream import atomic
 from daydream.analysis.comparison_ids import Order, canonical_pair, comparison_signature, resolve_comparison_id
 from daydream.errors import OutsideDataRootError, StoreError, first_problem, located
+from daydream.parsers.pairwise import VERDICTS, VerdictValue
 from daydream.paths import DataLayout, check_id
 from daydream.reports.safefs import DIR_FLAGS, FILE_FLAGS, open_gen_dir
 from daydream.storage.objpath import ObjectPath
@@ -27,8 +28,7 @@ from daydream.store import ERROR_FILE, read_json_file, read_problem
 
 COMPARISON_STAGE = "comparison"
 """The stage directory of comparison generations: ``gens/comparison/``."""
-Verdict = Literal["A", "B", "tie"]
-VERDICTS = ("A", "B", "tie")
+Verdict = VerdictValue
 
 
 class ComparisonMetadata(BaseModel):
