@@ -27,15 +27,14 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field
-
 from daydream import atomic, gen_index
 from daydream.attempts import Attempts
+from daydream.call_plan import CallPlan, RunOptions, parser_name
 from daydream.catalogs import Catalogs, Template
+from daydream.copy_mode import copy_from_parent
 from daydream.engine.genlock import hold_generation
 from daydream.engine.quota import QuotaBook, QuotaStop, daily_quota_reset
 from daydream.errors import DayDreamError, LLMError, StoreError
@@ -51,47 +50,11 @@ from daydream.raw_answer import answer_cost, raw_metadata
 from daydream.rendering import template_sha256
 from daydream.spend import SpendLedger
 from daydream.storage import LocalStorage, Storage
-from daydream.store import LOCK_FILE, GenMetadata, GensStore, utc_now
-from daydream.validation import DEFAULT_MIN_DRAFT_LINES
+from daydream.store import LOCK_FILE, GenMetadata, GensStore
 
 log = logging.getLogger(__name__)
 
 __all__ = ["CallPlan", "GenerationOutcome", "OutcomeState", "RunOptions", "StageRunner", "run_generation"]
-
-
-class RunOptions(BaseModel):
-    force: bool = False
-    max_cost_usd: float | None = None
-    # per-stage overrides; otherwise the LLM connection's stage settings (llm/settings.py) decide
-    max_tokens: dict[str, int] = Field(default_factory=dict)
-    temperature: dict[str, float] = Field(default_factory=dict)
-    min_draft_lines: int = DEFAULT_MIN_DRAFT_LINES
-
-
-@dataclass(frozen=True)
-class CallPlan:
-    """One LLM call to make and where its answer goes; the call itself touches no file."""
-
-    stage: Stage
-    gen_id: str
-    llm_model_id: str
-    model: str  # the provider's model string
-    prompt: str
-    max_tokens: int
-    temperature: float
-    parser: str
-    template_sha256: str
-    answer_dir: Path  # the generation directory, or attempts/incoming when a forced rerun protects a result
-    protecting: bool
-
-    def request(self) -> dict[str, Any]:
-        """Keyword arguments of ``LLMClient.complete`` (and of an async client's equivalent)."""
-        return {
-            "model": self.model,
-            "prompt": self.prompt,
-            "max_tokens": self.max_tokens,
-            "temperature": self.temperature,
-        }
 
 
 class StageRunner:
@@ -231,7 +194,7 @@ class StageRunner:
         if parent_text is None and stage != "draft":
             return _outcome(stage, gen_id, "blocked", f"parent {meta.parent_gen_id} is not done")
         if meta.mode == "copy" or template.is_copy:
-            return self._copy(stage, gen_id, meta, parent_text or "")
+            return copy_from_parent(self.store, stage, gen_id, meta, parent_text or "")
         kept = None if force else self.store.read_text(stage, gen_id, "raw.txt")
         if kept is not None:  # paid for already: re-judge the kept answer, no call
             return self._rejudge(stage, gen_id, template, kept)
@@ -254,7 +217,7 @@ class StageRunner:
             prompt=prompt,
             max_tokens=max_tokens,
             temperature=temperature,
-            parser=_parser_name(stage, template),
+            parser=parser_name(stage, template),
             template_sha256=template_sha256(template_text),
             answer_dir=answer_dir,
             protecting=protecting,
@@ -336,7 +299,7 @@ class StageRunner:
             store=self.store,
             stage=stage,
             gen_id=gen_id,
-            parser=_parser_name(stage, template),
+            parser=parser_name(stage, template),
             max_tokens=None,
             min_draft_lines=self.options.min_draft_lines,
             called=False,
@@ -348,31 +311,6 @@ class StageRunner:
         ask = getattr(self.llm, "stage_request", None)
         max_tokens, temperature = ask(stage) if callable(ask) else DEFAULT_STAGE_REQUESTS[stage].as_tuple()
         return (self.options.max_tokens.get(stage, max_tokens), self.options.temperature.get(stage, temperature))
-
-    def _copy(self, stage: Stage, gen_id: str, meta: GenMetadata, parent_text: str) -> GenerationOutcome:
-        """A copy-mode essay: the parent draft's text. A forced copy that changes the text keeps the old
-        one under ``attempts/`` like any other replaced output."""
-        current = self.store.parsed_text(stage, gen_id)
-        if current is not None and current != parent_text:
-            Attempts(self.store, stage, gen_id).archive_current("replaced by a forced copy from the parent draft")
-        self.store.write_text(stage, gen_id, "prompt.txt", parent_text)
-        self.store.write_text(stage, gen_id, "parsed.txt", parent_text)
-        self.store.write_json(
-            stage,
-            gen_id,
-            "parsed_metadata.json",
-            {
-                "stage": stage,
-                "gen_id": gen_id,
-                "mode": "copy",
-                "parser": "copy",
-                "success": True,
-                "source_gen_id": meta.parent_gen_id,
-                "created_at": utc_now(),
-            },
-        )
-        self.store.clear_error(stage, gen_id)
-        return _outcome(stage, gen_id, "done", "copied from parent draft")
 
     def _budget_block(self, stage: Stage, gen_id: str) -> GenerationOutcome | None:
         limit = self.options.max_cost_usd
@@ -400,10 +338,6 @@ class StageRunner:
             estimated=estimated,
             cohort_id=self.cohort_id,
         )
-
-
-def _parser_name(stage: Stage, template: Template) -> str:
-    return template.parser or ("identity" if stage != "evaluation" else "")
 
 
 def run_generation(

@@ -91,8 +91,11 @@ class FakeLLM(LLMClient):
 
 
 def copy_bundled_data(root: Path) -> Path:
+    """The repository's inputs only: a `make demo` in this checkout leaves the demo cohort's outputs
+    (membership, manifest, spend, reports) beside its spec, and a test must not inherit them."""
     shutil.copytree(REPO_DATA / "1_raw", root / "1_raw")
-    shutil.copytree(REPO_DATA / "cohorts", root / "cohorts")
+    for spec in sorted((REPO_DATA / "cohorts").glob("*/spec")):
+        shutil.copytree(spec, root / "cohorts" / spec.parent.name / "spec")
     return root
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import REPO_DATA, FakeLLM, member_ids, run_members
+from helpers import REPO_DATA, FakeLLM, copy_bundled_data, member_ids, run_members
 from storage_harness import s3_env, s3_server  # noqa: F401  (fixtures)
 
 from daydream import atomic, gen_index, locks
@@ -46,10 +46,13 @@ def upload(storage_url: str, server: SeaweedServer, local: Path, prefix: str) ->
 
 
 @pytest.fixture
-def s3_layout(s3_env: SeaweedServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[DataLayout]:
+def s3_layout(
+    s3_env: SeaweedServer, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[DataLayout]:
     url = s3_env.url(f"dr-{tmp_path.name[-20:]}")
+    bundled = copy_bundled_data(tmp_path_factory.mktemp("bundled") / "data")
     for part in ("1_raw", "cohorts"):
-        upload(url, s3_env, REPO_DATA / part, part)
+        upload(url, s3_env, bundled / part, part)
     monkeypatch.chdir(tmp_path)  # a stray local write would land here: the test looks for it
     yield DataLayout.at(url)
     assert list(tmp_path.iterdir()) == [], "something was written to the local disk"

@@ -52,13 +52,13 @@ from daydream.batch import (
     start_lane,
 )
 from daydream.batch.control import acancel_now
+from daydream.call_plan import RunOptions
 from daydream.errors import DayDreamError
 from daydream.llm.batch import BatchAdapter, adapter_for, own_key_only
 from daydream.llm.retry import LLMCallError
 from daydream.llm.settings import LLMSettings
 from daydream.orchestration.stage import BATCH_LANE, Work
 from daydream.paths import DataLayout, check_stage
-from daydream.runner import RunOptions
 
 log = logging.getLogger("daydream.airflow")
 

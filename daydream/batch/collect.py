@@ -16,11 +16,11 @@ from typing import Any
 
 from daydream.batch.manifest import BatchManifest, BatchManifests, ManifestItem, text_sha256
 from daydream.batch.runner import BatchAnswer, BatchRunner
+from daydream.call_plan import CallPlan, RunOptions
 from daydream.errors import DayDreamError, LLMError
 from daydream.llm.batch import BatchAdapter, ItemResult
 from daydream.outcome import GenerationOutcome, outcome
 from daydream.paths import DataLayout
-from daydream.runner import CallPlan, RunOptions
 from daydream.store import utc_now
 
 log = logging.getLogger("daydream.batch")

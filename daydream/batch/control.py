@@ -17,10 +17,10 @@ from typing import Any
 from daydream.batch.collect import collect_batch
 from daydream.batch.lane import Connect
 from daydream.batch.manifest import BatchManifest, BatchManifests
+from daydream.call_plan import RunOptions
 from daydream.errors import DayDreamError
 from daydream.llm.batch import BatchAdapter, BatchStatus
 from daydream.paths import DataLayout
-from daydream.runner import RunOptions
 from daydream.store import utc_now
 
 log = logging.getLogger("daydream.batch")

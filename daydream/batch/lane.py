@@ -24,13 +24,13 @@ from typing import Any
 from daydream.batch.collect import plan_of
 from daydream.batch.manifest import BatchManifest, BatchManifests, ManifestItem, fingerprint, holding, text_sha256
 from daydream.batch.runner import BatchRunner, batch_cost
+from daydream.call_plan import CallPlan, RunOptions
 from daydream.catalogs import LlmModel
 from daydream.errors import DayDreamError, LLMError, StoreError
 from daydream.llm.batch import BatchAdapter, BatchRequest
 from daydream.llm.retry import LLMCallError
 from daydream.outcome import GenerationOutcome, outcome
 from daydream.paths import DataLayout, Stage
-from daydream.runner import CallPlan, RunOptions
 from daydream.store import utc_now
 
 log = logging.getLogger("daydream.batch")

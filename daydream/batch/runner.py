@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from daydream.call_plan import CallPlan
 from daydream.catalogs import LlmModel
 from daydream.llm.types import LLMResult
-from daydream.runner import CallPlan, StageRunner
+from daydream.runner import StageRunner
 from daydream.spend import estimate_cost
 
 

@@ -19,11 +19,11 @@ from daydream.batch import (
     rows_table,
     start_lane,
 )
+from daydream.call_plan import RunOptions
 from daydream.cli import add_data_root
 from daydream.errors import DayDreamError
 from daydream.llm.batch import BatchAdapter, adapter_for, settings_from_env
 from daydream.paths import STAGES, DataLayout, check_id, check_stage
-from daydream.runner import RunOptions
 
 
 def _connect(api: str, conn_id: str | None) -> BatchAdapter:

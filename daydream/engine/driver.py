@@ -27,6 +27,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from daydream.call_plan import CallPlan, RunOptions
 from daydream.catalogs import Catalogs
 from daydream.engine.gate import CallGate, FixedPoolSizes, PoolSizes, Slot
 from daydream.engine.quota import QuotaBook, QuotaStop, QuotaStopped, daily_quota_reset
@@ -37,7 +38,7 @@ from daydream.llm.settings import LLMSettings
 from daydream.llm.types import LLMResult
 from daydream.outcome import GenerationOutcome
 from daydream.paths import DataLayout, Stage
-from daydream.runner import CallPlan, RunOptions, StageRunner
+from daydream.runner import StageRunner
 from daydream.storage import LocalStorage, Storage
 
 __all__ = ["FixedPoolSizes", "GenerationEngine"]

@@ -26,7 +26,8 @@ from daydream.outcome import GenerationOutcome, outcome
 from daydream.paths import Stage
 
 if TYPE_CHECKING:
-    from daydream.runner import CallPlan, StageRunner
+    from daydream.call_plan import CallPlan
+    from daydream.runner import StageRunner
 
 __all__ = ["DEFAULT_BUSY_WAIT_S", "run_async"]
 

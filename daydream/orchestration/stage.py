@@ -15,11 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from daydream import atomic, gen_index
+from daydream.call_plan import RunOptions
 from daydream.catalogs import MODEL_TIERS, Catalogs
 from daydream.errors import DayDreamError
 from daydream.llm.types import LLMClient
+from daydream.outcome import GenerationOutcome
 from daydream.paths import DataLayout, Stage, check_stage
-from daydream.runner import GenerationOutcome, RunOptions
 from daydream.runner import run_generation as _run_generation
 from daydream.store import GensStore, GenState, utc_now
 
