@@ -83,6 +83,7 @@ _WIDTH = len(RECORD_COLUMNS)
 
 
 _TEXT, _FLAG, _NUMBER = "text", "flag", "number"
+_BIG = 1 << 1000
 
 
 def _number(value: Any) -> float | None:
@@ -215,6 +216,12 @@ class _GenReader:
             kind_of = type(value)
             if (kind_of is str and kind is _TEXT) or (kind_of is bool and kind is _FLAG):  # the common cases
                 row[index] = value
+                continue
+            if kind is _NUMBER and (
+                (kind_of is float and value - value == 0.0)  # finite: inf - inf is NaN
+                or (kind_of is int and -_BIG < value < _BIG)  # token counts: float() cannot overflow
+            ):
+                row[index] = float(value)
                 continue
             converted = row[index] = _convert(value, kind)
             if converted is None:
