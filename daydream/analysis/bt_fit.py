@@ -150,8 +150,9 @@ def conjugate_gradients(h: sparse.csr_matrix, rhs: np.ndarray, tolerance: float 
 
 class Solver:
     """``h^-1 x`` for the negative Hessian at ``v``: a dense Cholesky factor up to ``dense_max``
-    (default ``DENSE_MAX``) essays (and for the unpenalised fit, whose gauge term is dense), else the sparse matrix solved by
-    ``conjugate_gradients``. Raises ``LinAlgError`` when the dense matrix is not positive definite."""
+    (default ``DENSE_MAX``) essays (and for the unpenalised fit, whose gauge term is dense), else the
+    sparse matrix solved by ``conjugate_gradients``. Raises ``LinAlgError`` when the dense matrix is not
+    positive definite."""
 
     def __init__(
         self, comp: Comparisons, v: np.ndarray, precision: float, gauge: float = 0.0, dense_max: int | None = None
