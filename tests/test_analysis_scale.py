@@ -3,6 +3,8 @@
 - Bradley-Terry above ``bt_fit.DENSE_MAX`` essays solves its Newton steps and its linearised
   bootstrap by sparse conjugate gradients: the ratings, standard errors and intervals equal the dense
   Cholesky path's (run on the same data with the threshold raised) to 1e-9;
+- the linearised bootstrap factorises its information matrix densely up to
+  ``bt_fit.BOOTSTRAP_DENSE_MAX`` essays: its draws equal the conjugate-gradient path's to 1e-9;
 - ``conjugate_gradients`` against ``scipy.linalg.solve`` on a prior-regularised graph Laplacian;
 - ``resample_global`` with several totals at once equals one call per totals matrix;
 - ``ComparisonStore.outcomes`` (one pass over the store) agrees with ``state``/``verdict`` of each
@@ -52,6 +54,22 @@ def test_sparse_bradley_terry_equals_the_dense_fit(monkeypatch: pytest.MonkeyPat
     for column in ("rating", "se", "ci_low", "ci_high"):
         assert np.abs(fast[column] - dense[column]).max() < 1e-9, column
     assert (fast["n_comparisons"] == dense["n_comparisons"]).all()
+
+
+def test_dense_bootstrap_draws_equal_the_sparse_ones(monkeypatch: pytest.MonkeyPatch) -> None:
+    frame = _swiss_like(bt_fit.DENSE_MAX + 100, rounds=4, seed=6)
+    docs, codes = np.unique(frame[["document_a", "document_b"]].to_numpy().ravel(), return_inverse=True)
+    s = frame["verdict"].map({"A": 1.0, "B": 0.0, "tie": 0.5}).to_numpy()
+    comp = bt_fit.Comparisons(codes[0::2], codes[1::2], s, docs.size)
+    ratings = bt_fit.fit(comp)
+    cluster = np.arange(comp.i.size) // 2
+    _, counts = next(bootstrap.count_chunks(int(cluster.max()) + 1, 50, seed=2))
+    dense = bt_fit.Linearisation(comp, ratings, cluster, bt_fit.PRIOR_SD)
+    assert dense.solver.sparse is None
+    monkeypatch.setattr(bt_fit, "BOOTSTRAP_DENSE_MAX", 0)
+    sparse_path = bt_fit.Linearisation(comp, ratings, cluster, bt_fit.PRIOR_SD)
+    assert sparse_path.solver.sparse is not None
+    assert np.abs(dense.draws(counts) - sparse_path.draws(counts)).max() < 1e-9
 
 
 def test_conjugate_gradients_solves_a_regularised_laplacian() -> None:

@@ -148,7 +148,7 @@ def _load(
 ) -> pd.DataFrame:
     """Records of ``ids`` with identity and state; ``metadata.json`` is read where the membership
     does not already say who a generation is, and for every evaluation (its ``origin_cohort_id``)."""
-    known_ids = set(known["gen_id"]) if known is not None and not known.empty else set()
+    known_ids = set(known["gen_id"].tolist()) if known is not None and not known.empty else set()
     every = stage == "evaluation"
     need_meta = ids if every else [i for i in ids if i not in known_ids]
     member_ids = [] if every else [i for i in ids if i in known_ids]
@@ -218,17 +218,17 @@ def load_scope(
         stage: membership[membership["stage"] == stage] if membership is not None else None for stage in STAGES
     }
     eval_known = known["evaluation"]
-    eval_ids = list(eval_known["gen_id"]) if eval_known is not None else list_gen_ids(layout, "evaluation")
+    eval_ids = eval_known["gen_id"].tolist() if eval_known is not None else list_gen_ids(layout, "evaluation")
     evals = _load(layout, "evaluation", eval_ids, templates, eval_known, member_file)
     # essays and drafts: the scope's own, plus any lineage parent outside it
     draft_known, essay_known = known["draft"], known["essay"]
-    draft_ids = list(draft_known["gen_id"]) if draft_known is not None else []
-    essay_ids = list(essay_known["gen_id"]) if essay_known is not None else []
+    draft_ids = draft_known["gen_id"].tolist() if draft_known is not None else []
+    essay_ids = essay_known["gen_id"].tolist() if essay_known is not None else []
     parent_stage = _parent_stage(evals["parent_gen_id"], layout, set(essay_ids), set(draft_ids))
     evals["document_stage"] = parent_stage
-    essay_ids = list(dict.fromkeys([*essay_ids, *evals.loc[parent_stage == "essay", "parent_gen_id"]]))
+    essay_ids = list(dict.fromkeys([*essay_ids, *evals.loc[parent_stage == "essay", "parent_gen_id"].tolist()]))
     essays = _load(layout, "essay", essay_ids, templates, essay_known, member_file)
-    more_drafts = [*essays["parent_gen_id"], *evals.loc[parent_stage == "draft", "parent_gen_id"]]
+    more_drafts = [*essays["parent_gen_id"].tolist(), *evals.loc[parent_stage == "draft", "parent_gen_id"].tolist()]
     draft_ids = list(dict.fromkeys([*draft_ids, *(p for p in more_drafts if p)]))
     drafts = _load(layout, "draft", draft_ids, templates, draft_known, member_file)
     gens = {"draft": drafts, "essay": essays, "evaluation": evals}

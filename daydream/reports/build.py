@@ -157,7 +157,7 @@ def _tables(data: ScopeData, include_stale: bool, extra: Evidence) -> dict[str, 
     return {
         "parsing/aggregated_scores.csv": scores_csv(scores),
         "summary/generation_scores_pivot.csv": uncertainty.pivot_with_intervals(
-            pivots.generation_scores_pivot(scores, include_stale), extra.document_ci
+            pivots.generation_scores_pivot(scores, include_stale, extra.documents), extra.document_ci
         ),
         "summary/evaluation_model_template_pivot.csv": uncertainty.model_template_intervals(
             pivots.evaluation_model_template_pivot(scores, include_stale), used
@@ -216,7 +216,7 @@ def write_cohort_reports(
         include_stale=include_stale,
         reparse_raw=data.reparse_raw,
         stage_summary=tables["summary/stage_summary.csv"],
-        docs=pivots.document_table(scores, include_stale),
+        docs=extra.documents,
         evidence=extra,
         agreement=tables["analysis/evaluator_agreement.csv"],
         scores=scores,

@@ -142,7 +142,7 @@ def load_texts(layout: DataLayout, data: ScopeData) -> Texts:
     if not parts:
         return Texts(pd.DataFrame(columns=columns))
     frame = pd.concat(parts, ignore_index=True)
-    frame["words"] = frame["text"].str.split().str.len().fillna(0).astype(int)
+    frame["words"] = [len(text.split()) for text in frame["text"].tolist()]  # a third of .str.split().str.len()
     problem = (
         f"texts read up to the limit of {TOTAL_TEXT_BYTES:,} bytes in all; the rest are left out of the "
         "length and diversity checks"

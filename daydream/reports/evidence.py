@@ -21,6 +21,8 @@ LEADERBOARD_SIZE = 20
 class Evidence:
     used: pd.DataFrame
     """The usable evaluations with ``x10`` (every statistic's input)."""
+    documents: pd.DataFrame
+    """``pivots.document_table``: computed once here, for the leaderboard, the pivot and the page."""
     document_ci: pd.DataFrame
     leaderboard: pd.DataFrame
     comparisons: pd.DataFrame
@@ -48,6 +50,7 @@ def evidence(
     sized = bias.with_length(used, texts.words_of())
     return Evidence(
         used=used,
+        documents=docs,
         document_ci=document_ci,
         leaderboard=uncertainty.leaderboard(used, docs, document_ci, top_k),
         comparisons=uncertainty.comparisons(used),

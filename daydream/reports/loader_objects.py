@@ -53,7 +53,7 @@ class _FetchedReader(loader._GenReader):
         if self.indexed is not None:  # the record matched the listing: it holds every listed JSON file
             return self.indexed[name]
         try:
-            data = loader._DECODE(self.bytes_of(name, loader.MAX_JSON_BYTES).decode("utf-8"))
+            data = loader.decode_json(self.bytes_of(name, loader.MAX_JSON_BYTES))
         except TooLarge:
             self.problems.append(f"{name}: larger than {loader.MAX_JSON_BYTES:,} bytes, not read")
             return {}

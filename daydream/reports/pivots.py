@@ -208,9 +208,12 @@ def document_table(scores: pd.DataFrame, include_stale: bool = False) -> pd.Data
     return out.reset_index()[DOCUMENT_COLUMNS]
 
 
-def generation_scores_pivot(scores: pd.DataFrame, include_stale: bool = False) -> pd.DataFrame:
-    """Documents x judges: one column per ``<evaluation_llm>__<evaluation_template>`` (mean score)."""
-    docs = document_table(scores, include_stale)
+def generation_scores_pivot(
+    scores: pd.DataFrame, include_stale: bool = False, docs: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """Documents x judges: one column per ``<evaluation_llm>__<evaluation_template>`` (mean score).
+    ``docs``: ``document_table(scores, include_stale)`` when the caller has it already."""
+    docs = document_table(scores, include_stale) if docs is None else docs
     frame = with_flags(scores, include_stale)
     judges = sorted(_judge_column(frame).unique()) if not frame.empty else []
     if judges:
