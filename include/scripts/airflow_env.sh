@@ -91,12 +91,6 @@ export AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME="${AIRFLOW__SCHEDULER__SCHE
 # package itself is not preloaded, so edits to daydream/ apply to the next task without a restart.
 export AIRFLOW__SCHEDULER__MP_START_METHOD="${AIRFLOW__SCHEDULER__MP_START_METHOD:-forkserver}"
 export AIRFLOW__SCHEDULER__MP_FORKSERVER_PRELOAD="${AIRFLOW__SCHEDULER__MP_FORKSERVER_PRELOAD:-airflow.sdk,airflow.executors.local_executor,airflow.providers.standard.operators.trigger_dagrun,pandas,openai,openai.resources.chat,jinja2,jinja2.sandbox,yaml,httpx,pydantic}"
-# Triggers one triggerer runs at once (Airflow's default 1000). Each generation started from a trigger
-# reaches the triggerer's runner process with the whole serialized stage DAG (~27 KB), all new ones in
-# one message; with 1,000 the triggerer and its runner deadlocked on their socket in a 5,000-generation
-# stage (docs/triggerer.md, "Sizing the triggerer"). The pools (100 slots at most here) need far fewer;
-# the rest of a stage waits, deferred, and is picked up within a second of a slot freeing.
-export AIRFLOW__TRIGGERER__CAPACITY="${AIRFLOW__TRIGGERER__CAPACITY:-250}"
 export AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL="${AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL:-30}"
 # One parsing process (a fork of ~220 MiB each) is enough for the few DAG files here.
 export AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES="${AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES:-1}"
