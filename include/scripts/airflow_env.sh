@@ -68,9 +68,12 @@ fi
 # Cohorts fan out to thousands of generations: one mapped task instance each.
 export AIRFLOW__CORE__MAX_MAP_LENGTH="${AIRFLOW__CORE__MAX_MAP_LENGTH:-100000}"
 # Pools bound the LLM concurrency (free 1, paid 5); these only need to leave room for them. The
-# LocalExecutor runs `parallelism` worker processes, and a worker can stay busy for a few seconds
-# after its task ended (the supervisor's wait), so keep well above the 6 pool slots.
-export AIRFLOW__CORE__PARALLELISM="${AIRFLOW__CORE__PARALLELISM:-16}"
+# LocalExecutor runs up to `parallelism` worker processes, and a worker can stay busy for a few seconds
+# after its task ended (the supervisor's wait), so keep above the 6 pool slots of the worker path. Not
+# more: the LocalExecutor never ends an idle worker and starts a new one whenever a task waits, so the
+# workers pile up towards `parallelism` (~170 MiB of RSS each: 2.7 GiB at 16, seen after a few stage
+# runs). The trigger path runs at most 4 worker tasks at once (the selectors).
+export AIRFLOW__CORE__PARALLELISM="${AIRFLOW__CORE__PARALLELISM:-8}"
 export AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG="${AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG:-16}"
 # That wait lasts up to [workers] min_heartbeat_interval (default 5 s). A deferred trigger task whose
 # triggered run ends within it can be failed by the scheduler (stale executor event, Airflow issues
