@@ -26,12 +26,13 @@ import argparse
 import asyncio
 import json
 import os
+import sqlite3
 import sys
 import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -89,21 +90,39 @@ def session_procs(local) -> list[psutil.Process]:
     return session_members({p.pid for p in local.services.procs.values()})
 
 
+def process_kind(proc: psutil.Process, sids: dict[int, str]) -> str:
+    """``<service>:<role>`` of an Airflow process: the service whose session it is in, and what it runs
+    (Airflow renames its forks: ``airflow worker -- LocalExecutor``, ``airflow task supervisor: ...``)."""
+    service = sids.get(os.getsid(proc.pid), "?")
+    words = " ".join(proc.cmdline()).split()
+    role = " ".join(words[1:3]) if words[:1] == ["airflow"] else Path(words[0]).name if words else "?"
+    if "forkserver" in " ".join(words):
+        role = "forkserver"
+    return f"{service}:{role}"
+
+
 @contextmanager
-def rss_peak(local) -> Iterator[dict[str, int]]:
-    """The peak of the summed RSS of every Airflow process while the block runs."""
-    peak = {"bytes": 0}
+def rss_peak(local) -> Iterator[dict[str, Any]]:
+    """The peak of the summed RSS of every Airflow process while the block runs, with the RSS of each kind
+    of process (``process_kind``: count and MiB) at that peak."""
+    peak: dict[str, Any] = {"bytes": 0, "by_kind": {}}
+    sids = {proc.pid: name for name, proc in local.services.procs.items()}
     done = threading.Event()
 
     def sample() -> None:
         while not done.wait(0.5):
-            total = 0
+            total, kinds = 0, {}
             for proc in session_procs(local):
                 try:
-                    total += proc.memory_info().rss
-                except psutil.Error:
-                    pass
-            peak["bytes"] = max(peak["bytes"], total)
+                    rss, kind = proc.memory_info().rss, process_kind(proc, sids)
+                except (psutil.Error, OSError):
+                    continue
+                total += rss
+                count, mib = kinds.get(kind, (0, 0.0))
+                kinds[kind] = (count + 1, mib + rss / 1024**2)
+            if total > peak["bytes"]:
+                peak["bytes"] = total
+                peak["by_kind"] = {k: [c, round(m)] for k, (c, m) in sorted(kinds.items())}
 
     thread = threading.Thread(target=sample, daemon=True)
     thread.start()
@@ -159,6 +178,33 @@ def grid_seconds(local, run_id: str) -> dict[str, float]:
     return timings
 
 
+def timeline(local, run_id: str) -> dict[str, list[float | int | None]]:
+    """Where a run's time went, from the metadata DB: per task, ``[instances, first scheduled, first queued,
+    first start, last end]`` in seconds since the run was queued (``_run`` for the run itself:
+    started, ended)."""
+    db = local.env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].removeprefix("sqlite:///")
+    with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=60)) as conn:
+        queued, started, ended = conn.execute(
+            "SELECT julianday(queued_at), julianday(start_date), julianday(end_date) FROM dag_run "
+            "WHERE dag_id = 'daydream_draft' AND run_id = ?",
+            (run_id,),
+        ).fetchone()
+        rows = conn.execute(
+            "SELECT task_id, count(*), min(julianday(scheduled_dttm)), min(julianday(queued_dttm)), "
+            "min(julianday(start_date)), max(julianday(end_date)) FROM task_instance "
+            "WHERE dag_id = 'daydream_draft' AND run_id = ? GROUP BY task_id ORDER BY min(start_date)",
+            (run_id,),
+        ).fetchall()
+
+    def since(day: float | None) -> float | None:
+        return None if day is None else round((day - queued) * 86400, 2)
+
+    out: dict[str, list[float | int | None]] = {"_run": [since(started), since(ended)]}
+    for task_id, count, *days in rows:
+        out[task_id] = [count, *(since(d) for d in days)]
+    return out
+
+
 def set_pool(local, slots: int) -> None:
     body = {"pool": "llm_api_paid", "slots": slots, "include_deferred": False}
     local.client.request("PATCH", "/api/v2/pools/llm_api_paid", params={"update_mask": "slots"}, json=body)
@@ -191,6 +237,8 @@ def measure(local, server, layout: DataLayout, n: int, latency: float, pool: int
         "scheduler_cpu_s": round(cpu_seconds([scheduler], children=False) - cpu_before, 1),
         "scheduler_service_cpu_s": round(cpu_seconds(service) - service_before, 1),
         "run_id": run_id,
+        "rss_by_kind_mib": peak["by_kind"],
+        "timeline_s": timeline(local, run_id),
     }
     return result
 

@@ -106,3 +106,26 @@ def test_a_triggers_outcome_is_counted_like_a_workers(tmp_path) -> None:
     summary = summarize_stage(layout, "t", "draft", {"paid": drafts}, [worker, trigger, "not json", 3])
     assert summary["this_run"] == {"quota": 2}, "both outcomes counted, nothing taken for a crash"
     assert summary["quota"] == 2 and "wait for a model's daily quota to reset" in summary["text"]
+
+
+def test_a_trigger_writes_its_log_lines_off_the_event_loop_when_the_logger_can() -> None:
+    """The triggerer's structlog logger has async methods (the write runs in a thread, so a full log
+    socket cannot stop the event loop); a plain logger is written to directly."""
+    import asyncio
+
+    class Recorder:
+        def __init__(self) -> None:
+            self.lines: list[tuple[str, str]] = []
+
+        def info(self, message: str, *args: object) -> None:
+            self.lines.append(("sync", message % args))
+
+    class AsyncRecorder(Recorder):
+        async def ainfo(self, message: str, *args: object) -> None:
+            self.lines.append(("async", message % args))
+
+    for logger, how in ((Recorder(), "sync"), (AsyncRecorder(), "async")):
+        trigger = GenerationTrigger(stage="draft", tier="paid", pool=POOLS["paid"], ids_task_id="paid_ids")
+        trigger._log = logger  # LoggingMixin's cached logger, what ``trigger.log`` returns
+        asyncio.run(trigger._log_line("info", "%s %s", "draft", "d_1"))
+        assert logger.lines == [(how, "draft d_1")]

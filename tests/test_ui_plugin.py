@@ -85,6 +85,20 @@ def test_plugin_declares_the_app_and_the_nav_entry():
     assert view["name"] == "DayDream" and view["href"] == "daydream/" and view["url_route"] == "daydream"
 
 
+def test_importing_the_plugins_leaves_the_ui_to_the_api_server():
+    """Every task process imports the plugins (for their listeners): the UI, the reports and scipy load
+    only when the api-server reads ``fastapi_apps``."""
+    code = (
+        "import sys; import daydream_plugin, daydream_batch; "
+        "heavy = ('daydream.airflow.ui', 'daydream.reports', 'scipy', 'fastapi'); "
+        "print(sorted(m for m in heavy if m in sys.modules)); "
+        "daydream_plugin.DayDreamPlugin().fastapi_apps; print('daydream.airflow.ui' in sys.modules)"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO / "plugins")}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300, check=True)
+    assert out.stdout.split("\n")[:2] == ["[]", "True"], out.stdout + out.stderr
+
+
 # -- the real thing ------------------------------------------------------------------------------
 
 

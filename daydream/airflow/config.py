@@ -66,6 +66,8 @@ POOL_REFRESH_S = 2.0
 """How often a triggerer reads a pool's size again: a resize in the UI takes effect within this."""
 FALLBACK_POOL_SLOTS = 1
 """Calls in flight per pool while its size cannot be read (no API connection): the safe side."""
+UI_PREFIX = "/daydream"
+"""Where the api-server mounts the DayDream page."""
 GENERATION_API_PREFIX = "/daydream-api"
 LABELS_PATH = f"{GENERATION_API_PREFIX}/labels"
 """DayDream's endpoint on the API server that labels trigger-started task instances with their gen id."""

@@ -116,14 +116,26 @@ class GenerationTrigger(BaseTrigger):
             "ti_id": str(ti.id),
         }
 
+    async def _log_line(self, level: str, message: str, *args: Any) -> None:
+        """A line of the task's log, written off the event loop when the logger can (the triggerer's
+        structlog logger; a plain logger elsewhere). Airflow 3.3's triggerer writes each line to a socket
+        its supervisor does not read while it sends the runner new triggers: a write from the event loop
+        that blocks there stops the loop that would read them, and both processes wait forever."""
+        write = getattr(self.log, f"a{level}", None)
+        if write is None:
+            getattr(self.log, level)(message, *args)
+        else:
+            await write(message, *args)
+
     async def run(self) -> AsyncIterator[TriggerEvent]:
         try:
             outcome = await self._generate()
         except DayDreamError as exc:
-            self.log.error("%s", exc)
+            await self._log_line("error", "%s", exc)
             yield TaskFailedEvent()
             return
-        self.log.info(
+        await self._log_line(
+            "info",
             "%s %s: %s%s",
             self.stage,
             outcome["gen_id"],
@@ -140,7 +152,9 @@ class GenerationTrigger(BaseTrigger):
         common = shared()
         gen_id = await self._gen_id(common, seen)
         common.labels.add(seen["ti_id"], gen_id)
-        self.log.info("%s %s (cohort %s, pool %s)", self.stage, gen_id, run.cohort_id, self.pool or "none")
+        await self._log_line(
+            "info", "%s %s (cohort %s, pool %s)", self.stage, gen_id, run.cohort_id, self.pool or "none"
+        )
         engine = await common.ready_engine()
         options = importlib.import_module("daydream.runner").RunOptions(force=run.force, max_cost_usd=run.max_cost_usd)
         outcome = await engine.generate(

@@ -24,6 +24,7 @@ from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, status
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from daydream.airflow.config import UI_PREFIX
 from daydream.batch.views import PAGE_COLUMNS as BATCH_COLUMNS
 from daydream.batch.views import batch_rows, page_records
 from daydream.catalogs import Catalogs
@@ -40,7 +41,7 @@ from daydream.reports.page import gen_text, judge_view
 from daydream.reports.pivots import document_table
 from daydream.reports.progress import stage_summary
 
-URL_PREFIX = "/daydream"
+URL_PREFIX = UI_PREFIX
 CACHE_SECONDS = 15.0
 LEADERBOARD_SIZE = 50
 EVALUATION_COLUMNS = [

@@ -68,9 +68,12 @@ fi
 # Cohorts fan out to thousands of generations: one mapped task instance each.
 export AIRFLOW__CORE__MAX_MAP_LENGTH="${AIRFLOW__CORE__MAX_MAP_LENGTH:-100000}"
 # Pools bound the LLM concurrency (free 1, paid 5); these only need to leave room for them. The
-# LocalExecutor runs `parallelism` worker processes, and a worker can stay busy for a few seconds
-# after its task ended (the supervisor's wait), so keep well above the 6 pool slots.
-export AIRFLOW__CORE__PARALLELISM="${AIRFLOW__CORE__PARALLELISM:-16}"
+# LocalExecutor runs up to `parallelism` worker processes, and a worker can stay busy for a few seconds
+# after its task ended (the supervisor's wait), so keep above the 6 pool slots of the worker path. Not
+# more: the LocalExecutor never ends an idle worker and starts a new one whenever a task waits, so the
+# workers pile up towards `parallelism` (~170 MiB of RSS each: 2.7 GiB at 16, seen after a few stage
+# runs). The trigger path runs at most 4 worker tasks at once (the selectors).
+export AIRFLOW__CORE__PARALLELISM="${AIRFLOW__CORE__PARALLELISM:-8}"
 export AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG="${AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG:-16}"
 # That wait lasts up to [workers] min_heartbeat_interval (default 5 s). A deferred trigger task whose
 # triggered run ends within it can be failed by the scheduler (stale executor event, Airflow issues
@@ -113,6 +116,21 @@ fi
 AIRFLOW__API_AUTH__JWT_SECRET="${AIRFLOW__API_AUTH__JWT_SECRET:-$(cat "$AIRFLOW_HOME/.secret")}"
 AIRFLOW__API__SECRET_KEY="${AIRFLOW__API__SECRET_KEY:-$AIRFLOW__API_AUTH__JWT_SECRET}"
 export AIRFLOW__API_AUTH__JWT_SECRET AIRFLOW__API__SECRET_KEY
+# One Fernet key for every process (generated once, kept in AIRFLOW_HOME). Left to airflow.cfg, the
+# services starting together on a fresh home race to write that file, and a triggerer that read it
+# before it was complete ran with an empty key: it could not decrypt the first trigger's kwargs, its
+# runner died (`JSONDecodeError` in `_decrypt_kwargs`) and the stage waited, deferred, for ever.
+# A home that already has a key in airflow.cfg keeps it (what it encrypted stays readable).
+if [[ ! -s "$AIRFLOW_HOME/.fernet_key" ]]; then
+    _dd_key="$(sed -n 's/^fernet_key = \(.\+\)$/\1/p' "$AIRFLOW_HOME/airflow.cfg" 2>/dev/null | head -n 1)"
+    if [[ -z "$_dd_key" ]]; then
+        _dd_key="$("$DAYDREAM_PYTHON" -c 'import base64, os; print(base64.urlsafe_b64encode(os.urandom(32)).decode())')"
+    fi
+    (umask 077 && printf '%s\n' "$_dd_key" >"$AIRFLOW_HOME/.fernet_key")
+    unset _dd_key
+fi
+AIRFLOW__CORE__FERNET_KEY="${AIRFLOW__CORE__FERNET_KEY:-$(cat "$AIRFLOW_HOME/.fernet_key")}"
+export AIRFLOW__CORE__FERNET_KEY
 
 # The stage DAGs' generations run in the triggerer (DAYDREAM_GENERATION_PATH=worker: one worker
 # process each, the fallback; read when the DAG files are parsed). The triggerer reads the pools'
