@@ -224,10 +224,7 @@ TRIGGER_STACK = {
     # Small capacities, so the generations are spread over both triggerers rather than all taken by
     # the first one to ask (each takes up to its capacity of the waiting triggers).
     "AIRFLOW__TRIGGERER__CAPACITY": "10",
-    # A worker's calls to the execution API wait longer than Airflow's 5 s on a machine that other test
-    # runs share (the task's supervisor otherwise gives up before the task starts), and the log servers
-    # take free ports instead of 8793/8794 that another local Airflow may hold.
-    "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": "30",
+    # The log servers take free ports instead of 8793/8794 that another local Airflow may hold.
     "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
     "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
 }
@@ -259,7 +256,7 @@ def trigger_stack(root: Path) -> Iterator[tuple[LocalAirflow, Path, Any]]:
     server = offline_llm(data, latency_s=0.5)
     try:
         with running_airflow(env_for(root / "airflow", data, server.base_url, **TRIGGER_STACK)) as local:
-            local.wait_dags(RUN_DAG_IDS)
+            local.wait_dags(RUN_DAG_IDS, timeout=600)  # a bound for a hung parse on a loaded machine
             local.unpause()
             yield local, data, server
     finally:
