@@ -23,7 +23,8 @@ browser-deps:
 cluster-deps:
 	@bash include/cluster/ensure_packages.sh
 
-# Two xdist workers: one runs the scheduler tests in turn, the other the rest beside them (tests/conftest.py).
+# Two xdist workers: both start on the timing-sensitive modules; then one runs the scheduler tests in turn (three
+# of their modules on one shared Airflow), the other the rest beside them (tests/conftest.py).
 test: $(STAMP) browser-deps cluster-deps
 	$(BIN)/python -m pytest -q --durations=20 -n 2 --dist loadfile --no-loadscope-reorder
 

@@ -18,10 +18,12 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator, Mapping
-from contextlib import closing, contextmanager
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import ExitStack, closing, contextmanager
 from pathlib import Path
 from typing import Any
+
+import psutil
 
 os.environ.setdefault("AIRFLOW_HOME", str(Path(tempfile.gettempdir()) / f"daydream-tests-airflow-{os.getuid()}"))
 
@@ -31,6 +33,8 @@ sys.path.insert(0, str(REPO / "include" / "scripts"))
 
 from local_airflow.env import airflow_env, free_port  # noqa: E402
 from local_airflow.stack import LocalAirflow  # noqa: E402
+
+from daydream.paths import STAGES  # noqa: E402
 
 RAW = REPO / "data" / "1_raw"
 POLL_S = 1.0
@@ -59,11 +63,16 @@ THREE_CONCEPTS = "default-mode-network, generator-verifier-gap, combinatorial-cr
 def make_data_root(root: Path, cohorts: Mapping[str, str]) -> Path:
     """A data root with the bundled catalogs and one spec per cohort (``{cohort_id: yaml}``)."""
     shutil.copytree(RAW, root / "1_raw")
+    write_specs(root, cohorts)
+    return root
+
+
+def write_specs(root: Path, cohorts: Mapping[str, str]) -> None:
+    """One spec per cohort (``{cohort_id: yaml}``) in the data root ``root``."""
     for cohort_id, spec in cohorts.items():
         spec_dir = root / "cohorts" / cohort_id / "spec"
         spec_dir.mkdir(parents=True)
         (spec_dir / "config.yaml").write_text(spec, encoding="utf-8")
-    return root
 
 
 def offline_llm(data_root: Path, **config: Any):
@@ -206,6 +215,108 @@ def running_airflow(env: Mapping[str, str], start_timeout: float = 600.0) -> Ite
     finally:
         left = local.stop()
         assert not left, f"processes left running after stop: {left}"
+
+
+BATCH_JUDGES = {"sonnet-4": "anthropic", "gpt_5": "openai", "gemini_25_flash": "openrouter"}
+"""The judges of the batch-lane tests, each on another provider's batch API (``judges_on_three_apis``)."""
+TRIGGER_STACK = {
+    "DAYDREAM_TRIGGERERS": "2",
+    # Small capacities, so the generations are spread over both triggerers rather than all taken by
+    # the first one to ask (each takes up to its capacity of the waiting triggers).
+    "AIRFLOW__TRIGGERER__CAPACITY": "10",
+    # The log servers take free ports instead of 8793/8794 that another local Airflow may hold.
+    "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
+    "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
+}
+
+
+def judges_on_three_apis(root: Path) -> None:
+    """``BATCH_JUDGES`` in the catalog of data root ``root``: each judge's batch API and discount."""
+    path = root / "1_raw" / "llm_models.csv"
+    lines = path.read_text().splitlines()
+    rows = [lines[0]]
+    for line in lines[1:]:
+        model_id = line.split(",")[0]
+        rows.append(
+            ",".join([*line.split(",")[:-2], BATCH_JUDGES[model_id], "0.5"]) if model_id in BATCH_JUDGES else line
+        )
+    path.write_text("\n".join(rows) + "\n")
+
+
+@contextmanager
+def trigger_stack(root: Path) -> Iterator[tuple[LocalAirflow, Path, Any]]:
+    """The trigger path (the default) on two triggerers, every DAG of a cohort run parsed and unpaused,
+    the offline LLM in this process: ``(local, data root, server)``. The modules that share it (the
+    ``trigger_stack`` fixture) give each cohort its own concepts, so no two share a generation, and set the
+    LLM's latency and faults they need; the data root's judges are on three batch APIs (the batch tests)."""
+    from daydream.airflow.config import RUN_DAG_IDS
+
+    data = make_data_root(root / "data", {})
+    judges_on_three_apis(data)
+    server = offline_llm(data, latency_s=0.5)
+    try:
+        with running_airflow(env_for(root / "airflow", data, server.base_url, **TRIGGER_STACK)) as local:
+            local.wait_dags(RUN_DAG_IDS, timeout=600)  # a bound for a hung parse on a loaded machine
+            local.unpause()
+            yield local, data, server
+    finally:
+        server.stop()
+
+
+class SharedStack:
+    """``trigger_stack`` started on first use and kept for the tests that follow; ``conftest`` stops it as
+    soon as the next test does not use it, so no other Airflow ever starts beside it (its start-up and
+    stop took 30 to 60 s per module)."""
+
+    def __init__(self) -> None:
+        self._running: ExitStack | None = None
+        self._value: tuple[LocalAirflow, Path, Any] | None = None
+
+    def get(self, root: Callable[[], Path]) -> tuple[LocalAirflow, Path, Any]:
+        if self._value is None:
+            running = ExitStack()
+            self._value = running.enter_context(trigger_stack(root()))
+            self._running = running
+        return self._value
+
+    def stop(self) -> None:
+        running, self._running, self._value = self._running, None, None
+        if running is not None:
+            running.close()
+
+
+SHARED_STACK = SharedStack()
+
+
+def membership(data: Path, cohort: str) -> dict[str, set[str]]:
+    """The gen ids of each stage of a cohort (its ``membership.csv``)."""
+    rows = (data / "cohorts" / cohort / "membership.csv").read_text().splitlines()[1:]
+    return {stage: {r.split(",")[1] for r in rows if r.startswith(stage + ",")} for stage in STAGES}
+
+
+def run_cohort(local: LocalAirflow, cohort: str, timeout: float) -> str:
+    """A cohort run by direct calls (the batch lane has its own scheduler test), waited for: its state."""
+    run_id = local.client.trigger("daydream_cohort", {"cohort_id": cohort, "batch": False})
+    return local.client.wait_run("daydream_cohort", run_id, timeout=timeout, interval=POLL_S)
+
+
+def triggerer_jobs(local: LocalAirflow, dag_id: str) -> dict[Path, set[str]]:
+    """Per generation task instance of ``dag_id`` (its log directory), the triggerer jobs that ran its
+    trigger, from their log files (``attempt=1.log.trigger.<job id>.log``). A trigger that a busy
+    triggerer's heartbeat lost is reassigned, so an instance may have logs from both jobs."""
+    logs = Path(local.env["AIRFLOW_HOME"]) / "logs" / f"dag_id={dag_id}"
+    found: dict[Path, set[str]] = {}
+    for path in logs.rglob("*.log.trigger.*.log"):
+        found.setdefault(path.parent, set()).add(path.name.rsplit(".trigger.", 1)[1].split(".")[0])
+    return found
+
+
+def task_pid(ti_id: str) -> int | None:
+    """The task process of a task instance (the task runner titles it ``airflow worker -- <ti id>``)."""
+    for proc in psutil.process_iter(["cmdline"]):
+        if " ".join(proc.info["cmdline"] or ()).strip() == f"airflow worker -- {ti_id}":
+            return proc.pid
+    return None
 
 
 def gen_files(data_root: Path) -> dict[str, list[Path]]:

@@ -1,5 +1,6 @@
-"""The batch lane under the real scheduler (LocalExecutor on SQLite, the four Airflow services), against
-the offline LLM's three batch APIs over HTTP, judges on OpenRouter's, OpenAI's and Anthropic's.
+"""The batch lane under the real scheduler (LocalExecutor on SQLite, the four Airflow services, two
+triggerers: the Airflow the trigger-path tests share, ``trigger_stack``), against the offline LLM's three
+batch APIs over HTTP, judges on OpenRouter's, OpenAI's and Anthropic's.
 
 - a cohort's evaluations go by batch (one batch per judge model), the triggerer waits them out, the
   results land in the store, and the reports have the same shape as those of the same cohort run with
@@ -7,8 +8,8 @@ the offline LLM's three batch APIs over HTTP, judges on OpenRouter's, OpenAI's a
 - errored and expired requests fail their generations cleanly (the run succeeds, ``error.json`` has the
   provider's reason), and the next run of the cohort sends only those, in new batches;
 - the worker (the lane's task process) is killed while its create call is in flight, and the
-  triggerer is killed while the batches run: the retried task re-attaches to the batch its dead
-  attempt created, the restarted triggerer takes the wait over, and the offline LLM's statistics show
+  triggerers are killed while the batches run: the retried task re-attaches to the batch its dead
+  attempt created, the restarted triggerers take the wait over, and the offline LLM's statistics show
   exactly one batch per judge model and every request answered once.
 """
 
@@ -20,82 +21,50 @@ import signal
 import time
 from pathlib import Path
 
-import psutil
 import pytest
 from airflow_env import (
+    BATCH_JUDGES,
     POLL_S,
     TINY_SPEC,
-    TWO_CONCEPTS,
     assert_store_intact,
     done_ids,
-    env_for,
-    make_data_root,
-    offline_llm,
-    running_airflow,
+    task_pid,
+    write_specs,
 )
-from local_airflow.env import executable, free_port
 
-from daydream.airflow.config import RUN_DAG_IDS
 from daydream.batch import BatchManifests
 from daydream.paths import STAGES, DataLayout
 
 pytestmark = [pytest.mark.scheduler, pytest.mark.timeout(3000)]
-START_TIMEOUT = 600
 RUN_TIMEOUT = 1200  # a loaded shared machine takes ten minutes for a tiny cohort
-JUDGES = {"sonnet-4": "anthropic", "gpt_5": "openai", "gemini_25_flash": "openrouter"}
 BATCH_MODELS = {"claude-sonnet-4", "gpt-5", "google/gemini-2.5-flash"}  # as each batch API names them
-
-
-LOADED_MACHINE = {
-    # A worker's calls to the execution API wait longer than Airflow's 5 s on a machine that other test
-    # runs share (the task's supervisor otherwise gives up before the task starts), and the log servers
-    # take free ports instead of 8793/8794 that another local Airflow may hold.
-    "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": "30",
-    "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
-    "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
+COHORTS = {
+    "direct": "scientific-taste, incubation-effect",
+    "lane": "adjacent-possible, bisociation",
+    "killed": "serendipity-engine, analogical-transfer",
+    "faults": "exploration-exploitation, recombinant-innovation",
 }
+"""Each cohort gets concepts of its own (none of the other trigger-stack tests' pairs), so no two share a
+generation."""
 
 
 def spec(concepts: str) -> str:
-    """The tiny cohort (2 drafts, 4 essays, 2 of them copies) judged by the three judges: 12 evaluations.
-    Each cohort gets its own concepts, so no two share a generation."""
+    """The tiny cohort (2 drafts, 4 essays, 2 of them copies) judged by the three judges: 12 evaluations."""
     return TINY_SPEC.format(concepts=concepts).replace(
-        "evaluation_llm: [sonnet-4]", f"evaluation_llm: [{', '.join(JUDGES)}]"
+        "evaluation_llm: [sonnet-4]", f"evaluation_llm: [{', '.join(BATCH_JUDGES)}]"
     )
-
-
-def _judges_on_three_apis(root: Path) -> None:
-    path = root / "1_raw" / "llm_models.csv"
-    lines = path.read_text().splitlines()
-    rows = [lines[0]]
-    for line in lines[1:]:
-        model_id = line.split(",")[0]
-        rows.append(",".join([*line.split(",")[:-2], JUDGES[model_id], "0.5"]) if model_id in JUDGES else line)
-    path.write_text("\n".join(rows) + "\n")
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory):
-    root = tmp_path_factory.mktemp("batch")
-    data = make_data_root(
-        root / "data",
-        {
-            "direct": spec(TWO_CONCEPTS),
-            "lane": spec("data-flywheel, economic-moat"),
-            "killed": spec("serendipity-engine, analogical-transfer"),
-            "faults": spec("exploration-exploitation, recombinant-innovation"),
-        },
-    )
-    _judges_on_three_apis(data)
-    server = offline_llm(data, latency_s=0.2, batch={"completion_delay_s": 2})
-    try:
-        env = env_for(root / "airflow", data, server.base_url, **LOADED_MACHINE)
-        with running_airflow(env, start_timeout=START_TIMEOUT) as local:
-            local.wait_dags(RUN_DAG_IDS, timeout=START_TIMEOUT)
-            local.unpause()
-            yield local, data, server
-    finally:
-        server.stop()
+def stack(trigger_stack):
+    """The shared trigger stack (its judges on the three batch APIs) with this module's cohorts; batches
+    end 2 s after they are created, requests are answered in 0.2 s."""
+    local, data, server = trigger_stack
+    write_specs(data, {cohort: spec(concepts) for cohort, concepts in COHORTS.items()})
+    before = server.configure()
+    server.configure(latency_s=0.2, batch={"completion_delay_s": 2})
+    yield local, data, server
+    server.configure(before)
 
 
 def _stage_run(local, dag_id: str, cohort: str) -> dict:
@@ -153,7 +122,7 @@ def test_evaluations_go_by_batch_and_report_like_direct_calls(stack) -> None:
     lanes = [
         t for t in local.client.task_instances("daydream_evaluation", run["dag_run_id"]) if t["task_id"] == "batch_lane"
     ]
-    assert {t["rendered_map_index"] for t in lanes} == set(JUDGES) and {t["state"] for t in lanes} == {"success"}
+    assert {t["rendered_map_index"] for t in lanes} == set(BATCH_JUDGES) and {t["state"] for t in lanes} == {"success"}
     # The wait ran on the triggerer: each lane task's trigger log (written by the triggerer) has the event.
     # A trigger a busy triggerer handed over to another job leaves a log per job: count the tasks.
     logs = local.home / "logs" / "dag_id=daydream_evaluation" / f"run_id={run['dag_run_id']}" / "task_id=batch_lane"
@@ -220,13 +189,6 @@ def test_errored_and_expired_requests_fail_cleanly_and_a_rerun_sends_only_them(s
     assert_store_intact(data)
 
 
-def _task_pid(ti_id: str) -> int | None:
-    for proc in psutil.process_iter(["cmdline"]):
-        if " ".join(proc.info["cmdline"] or ()).strip() == f"airflow worker -- {ti_id}":
-            return proc.pid
-    return None
-
-
 def _kill_the_stalled_submission(local, data: Path) -> str:
     """SIGKILL the lane task whose create call the offline LLM holds; returns its model id."""
     manifests = BatchManifests(DataLayout(data), "killed")
@@ -247,7 +209,7 @@ def _kill_the_stalled_submission(local, data: Path) -> str:
                 and t["state"] == "running"
                 and t["rendered_map_index"] == submitting[0].llm_model_id
             ]
-            pid = _task_pid(running[0]["id"]) if running else None
+            pid = task_pid(running[0]["id"]) if running else None
             if pid is not None:
                 os.kill(pid, signal.SIGKILL)
                 return submitting[0].llm_model_id
@@ -255,24 +217,22 @@ def _kill_the_stalled_submission(local, data: Path) -> str:
     raise AssertionError("no lane task was caught with its create call in flight")
 
 
-def _restart_the_triggerer(local, data: Path) -> None:
-    """SIGKILL the triggerer (its whole session) once the other lanes wait on it; start a new one."""
+def _restart_the_triggerers(local, data: Path) -> None:
+    """SIGKILL the triggerers (each one's whole session) once the other lanes wait on them; start new
+    ones."""
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         waiting = [m for m in BatchManifests(DataLayout(data), "killed").all() if m.state == "submitted"]
         if len(waiting) >= 2:
             break
         time.sleep(0.5)
-    old = local.services.procs["triggerer"]
-    os.killpg(old.pid, signal.SIGKILL)
-    old.wait(timeout=30)
+    for name in local.triggerer_names():
+        old = local.services.procs[name]
+        os.killpg(old.pid, signal.SIGKILL)
+        old.wait(timeout=30)
     time.sleep(2)
-    local.services.start(
-        "triggerer",
-        [executable(local.env, "airflow"), "triggerer"],
-        env=local.env,
-        log_file=local.logs / "triggerer2.log",
-    )
+    for name in local.triggerer_names():
+        local.start_service(name)
 
 
 def test_killed_worker_and_triggerer_reattach_and_nothing_is_paid_twice(stack) -> None:
@@ -282,7 +242,7 @@ def test_killed_worker_and_triggerer_reattach_and_nothing_is_paid_twice(stack) -
     server.configure(batch={"completion_delay_s": 45, "submit_stall_s": 20, "stall_first_n": 1})
     run_id = local.client.trigger("daydream_cohort", {"cohort_id": "killed"})
     killed_model = _kill_the_stalled_submission(local, data)
-    _restart_the_triggerer(local, data)
+    _restart_the_triggerers(local, data)
     assert local.client.wait_run("daydream_cohort", run_id, timeout=RUN_TIMEOUT, interval=POLL_S) == "success"
 
     stats = server.stats()

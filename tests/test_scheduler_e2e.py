@@ -1,7 +1,8 @@
 """End to end under the real scheduler: LocalExecutor on SQLite, the Airflow services, the offline LLM
 over HTTP (in this process, with latency, so requests overlap).
 
-The trigger path (the default; two triggerer processes here, so the generations are spread over both):
+The trigger path (the default; two triggerer processes here, so the generations are spread over both;
+the Airflow is the one the batch and tournament scheduler tests share, ``trigger_stack``):
 
 - a cohort goes through build, draft, essay, evaluation and report; the offline LLM's statistics
   prove the pools hold across both triggerers (at most 5 paid and 1 free request in flight, and the
@@ -12,13 +13,8 @@ The trigger path (the default; two triggerer processes here, so the generations 
 - both triggerers killed (kill -9) mid-call leave no partial file; restarted, they re-send only the
   calls whose answer never arrived, and every generation ends done.
 
-The worker path (``DAYDREAM_GENERATION_PATH=worker``, the documented fallback):
-
-- a stage runs within the pools;
-- a task process killed (kill -9) while the LLM holds its answer leaves no partial file, the
-  generation completes on Airflow's retry, and no generation whose raw.txt was written is ever
-  requested again.
-Every process started is stopped at the end (process groups and sessions; checked).
+The worker path is tests/test_scheduler_worker_path.py. Every process started is stopped at the end
+(process groups and sessions; checked).
 """
 
 from __future__ import annotations
@@ -27,33 +23,27 @@ import json
 import os
 import signal
 import time
-from collections import Counter
 from pathlib import Path
 
-import psutil
 import pytest
 from airflow_env import (
     POLL_S,
-    THREE_CONCEPTS,
     TINY_SPEC,
     assert_store_intact,
     done_ids,
-    env_for,
-    make_data_root,
-    offline_llm,
-    running_airflow,
+    membership,
+    run_cohort,
+    triggerer_jobs,
+    write_specs,
 )
 
-from daydream.airflow.config import RUN_DAG_IDS
 from daydream.orchestration import build_cohort
 from daydream.paths import STAGES, DataLayout
 
 pytestmark = [pytest.mark.scheduler, pytest.mark.timeout(1800)]
 COHORT = "e2e"
-KILLED = "e2e_kill"
 RESIZED = "e2e_resize"
 TRIGGERER_KILLED = "e2e_tkill"
-PAID_DRAFT_MODEL = "google/gemini-2.5-pro"
 RUN_TIMEOUT = 600
 """A bound for a hung run, not a speed target (those are benchmarks/): the 30-generation cohort takes
 about 1 min on a quiet 2-core machine and over 4 min when several test suites share it."""
@@ -72,76 +62,28 @@ axes:
   evaluation_llm: [sonnet-4]
 """
 STAGE_DAGS = ("daydream_draft", "daydream_essay", "daydream_evaluation")
-TRIGGER_STACK = {
-    "DAYDREAM_TRIGGERERS": "2",
-    # Small capacities, so the generations are spread over both triggerers rather than all taken by
-    # the first one to ask (each takes up to its capacity of the waiting triggers).
-    "AIRFLOW__TRIGGERER__CAPACITY": "10",
-}
+LATENCY_S = 0.5
 
 
-@pytest.fixture(scope="class")
-def stack(tmp_path_factory: pytest.TempPathFactory):
-    root = tmp_path_factory.mktemp("e2e")
-    data = make_data_root(
-        root / "data",
+@pytest.fixture(scope="module")
+def stack(trigger_stack):
+    """The shared trigger stack with this module's cohorts (the first cohort's concepts are none of the
+    demo's: the tournament test runs the demo cohort on this Airflow first)."""
+    local, data, server = trigger_stack
+    write_specs(
+        data,
         {
-            COHORT: TINY_SPEC.format(concepts=THREE_CONCEPTS),
+            COHORT: TINY_SPEC.format(concepts="eureka-moment, economic-innovation-models, tacit-knowledge"),
             RESIZED: PAID_SPEC.format(concepts="data-flywheel, economic-moat, serendipity-engine, tacit-knowledge, "
                                       "default-mode-network"),
             TRIGGERER_KILLED: PAID_SPEC.format(concepts="analogical-transfer, combinatorial-creativity, "
                                                "generator-verifier-gap, dearth-ai-discoveries, data-flywheel"),
         },
     )  # fmt: skip
-    server = offline_llm(data, latency_s=0.5)
-    try:
-        with running_airflow(env_for(root / "airflow", data, server.base_url, **TRIGGER_STACK)) as local:
-            local.wait_dags(RUN_DAG_IDS)
-            local.unpause()
-            yield local, data, server
-    finally:
-        server.stop()
-
-
-@pytest.fixture(scope="class")
-def worker_stack(tmp_path_factory: pytest.TempPathFactory):
-    root = tmp_path_factory.mktemp("e2e-worker")
-    specs = {
-        COHORT: TINY_SPEC.format(concepts=THREE_CONCEPTS),
-        KILLED: TINY_SPEC.format(concepts="data-flywheel, economic-moat"),
-    }
-    data = make_data_root(root / "data", specs)
-    server = offline_llm(data, latency_s=0.5)
-    try:
-        env = env_for(root / "airflow", data, server.base_url, DAYDREAM_GENERATION_PATH="worker")
-        with running_airflow(env) as local:
-            local.wait_dags(RUN_DAG_IDS)
-            local.unpause()
-            yield local, data, server
-    finally:
-        server.stop()
-
-
-def membership(data: Path, cohort: str) -> dict[str, set[str]]:
-    rows = (data / "cohorts" / cohort / "membership.csv").read_text().splitlines()[1:]
-    return {stage: {r.split(",")[1] for r in rows if r.startswith(stage + ",")} for stage in STAGES}
-
-
-def run_cohort(local, cohort: str) -> str:
-    # direct calls: the batch lane has its own scheduler test (tests/test_batch_scheduler.py)
-    run_id = local.client.trigger("daydream_cohort", {"cohort_id": cohort, "batch": False})
-    return local.client.wait_run("daydream_cohort", run_id, timeout=RUN_TIMEOUT, interval=POLL_S)
-
-
-def triggerer_jobs(local, dag_id: str) -> dict[Path, set[str]]:
-    """Per generation task instance of ``dag_id`` (its log directory), the triggerer jobs that ran its
-    trigger, from their log files (``attempt=1.log.trigger.<job id>.log``). A trigger that a busy
-    triggerer's heartbeat lost is reassigned, so an instance may have logs from both jobs."""
-    logs = Path(local.env["AIRFLOW_HOME"]) / "logs" / f"dag_id={dag_id}"
-    found: dict[Path, set[str]] = {}
-    for path in logs.rglob("*.log.trigger.*.log"):
-        found.setdefault(path.parent, set()).add(path.name.rsplit(".trigger.", 1)[1].split(".")[0])
-    return found
+    before = server.configure()
+    server.configure(latency_s=LATENCY_S)
+    yield local, data, server
+    server.configure(before)
 
 
 def set_slots(local, pool: str, slots: int) -> None:
@@ -168,21 +110,13 @@ def recorded(data: Path, gen_ids: set[str]) -> set[tuple[str, str]]:
     return found
 
 
-def task_pid(ti_id: str) -> int | None:
-    """The task process of a task instance (the task runner titles it ``airflow worker -- <ti id>``)."""
-    for proc in psutil.process_iter(["cmdline"]):
-        if " ".join(proc.info["cmdline"] or ()).strip() == f"airflow worker -- {ti_id}":
-            return proc.pid
-    return None
-
-
 class TestTriggerPath:
-    """On the trigger stack (class-scoped: stopped before the worker stack starts)."""
+    """On the shared trigger stack."""
 
     def test_cohort_runs_every_stage_within_the_pools(self, stack) -> None:
         local, data, server = stack
         server.reset()
-        assert run_cohort(local, COHORT) == "success"
+        assert run_cohort(local, COHORT, RUN_TIMEOUT) == "success"
 
         expected = membership(data, COHORT)
         assert sum(map(len, expected.values())) == 30  # 6 drafts, 12 essays (6 copies), 12 evaluations
@@ -225,7 +159,7 @@ class TestTriggerPath:
     def test_second_run_makes_no_llm_call(self, stack) -> None:
         local, data, server = stack
         before = server.stats()["total_requests"]
-        assert run_cohort(local, COHORT) == "success"
+        assert run_cohort(local, COHORT, RUN_TIMEOUT) == "success"
         assert server.stats()["total_requests"] == before
 
     def test_a_pool_resized_mid_run_is_followed_within_seconds(self, stack) -> None:
@@ -252,7 +186,7 @@ class TestTriggerPath:
             assert local.client.wait_run("daydream_draft", run_id, timeout=RUN_TIMEOUT, interval=POLL_S) == "success"
         finally:
             set_slots(local, "llm_api_paid", 5)
-            server.configure(latency_s=0.5)
+            server.configure(latency_s=LATENCY_S)
         assert len(done_ids(data, "draft") & membership(data, RESIZED)["draft"]) == 40
         assert server.stats()["answered_twice"] == []
 
@@ -285,7 +219,7 @@ class TestTriggerPath:
                 local.start_service(name)
             assert local.client.wait_run("daydream_draft", run_id, timeout=RUN_TIMEOUT, interval=POLL_S) == "success"
         finally:
-            server.configure(latency_s=0.5)
+            server.configure(latency_s=LATENCY_S)
         assert done_ids(data, "draft") >= drafts, "every generation ends done"
         assert_store_intact(data)
         twice = server.stats()["answered_twice"]
@@ -293,61 +227,3 @@ class TestTriggerPath:
         assert len(twice) <= in_flight_at_kill + unrecorded_at_kill, (twice, in_flight_at_kill, unrecorded_at_kill)
         tis = local.client.task_instances("daydream_draft", run_id)
         assert {ti["state"] for ti in tis if ti["task_id"] == "generate_paid"} == {"success"}
-
-
-class TestWorkerPath:
-    """On the worker stack."""
-
-    def test_worker_path_runs_a_stage_within_the_pools(self, worker_stack) -> None:
-        local, data, server = worker_stack
-        server.reset()
-        assert run_cohort(local, COHORT) == "success"
-        stats = server.stats()
-        assert stats["total_requests"] == 24 and stats["answered_twice"] == []
-        assert stats["tiers"]["free"]["peak_in_flight"] == 1 and stats["tiers"]["paid"]["peak_in_flight"] <= 5
-        assert triggerer_jobs(local, "daydream_draft") == {}, "no generation ran in the triggerer"
-
-    def test_killed_task_leaves_no_partial_file_and_completes_on_retry(self, worker_stack) -> None:
-        local, data, server = worker_stack
-        layout = DataLayout(data)
-        build_cohort(layout, KILLED)
-        paid_draft = next(
-            g
-            for g in membership(data, KILLED)["draft"]
-            if json.loads((layout.gen_dir("draft", g) / "metadata.json").read_text())["llm_model_id"] == "gemini_25_pro"
-        )
-        # The first request of each paid draft stalls for a minute; the retry is answered at once.
-        server.configure(faults=[{"fault": "slow", "model": PAID_DRAFT_MODEL, "first_n": 1, "slow_s": 60}])
-        answered_before = Counter(map(tuple, server.stats()["answered"]))
-        run_id = local.client.trigger("daydream_draft", {"cohort_id": KILLED})
-
-        deadline = time.monotonic() + 90
-        pid = None
-        while pid is None:
-            assert time.monotonic() < deadline, "the paid draft never reached the LLM"
-            tis = local.client.task_instances("daydream_draft", run_id)
-            running = [ti for ti in tis if ti["task_id"] == "generate_paid" and ti["state"] == "running"]
-            in_flight = server.stats()["models"].get(PAID_DRAFT_MODEL, {}).get("in_flight", 0)
-            if running and in_flight:
-                pid = task_pid(running[0]["id"])
-            time.sleep(0.5)
-        os.kill(pid, signal.SIGKILL)
-        time.sleep(1)
-        gen_dir = layout.gen_dir("draft", paid_draft)
-        assert not (gen_dir / "raw.txt").exists()
-        assert_store_intact(data)
-
-        server.configure(faults=[])
-        assert local.client.wait_run("daydream_draft", run_id, timeout=RUN_TIMEOUT, interval=POLL_S) == "success"
-        ti = next(t for t in local.client.task_instances("daydream_draft", run_id) if t["task_id"] == "generate_paid")
-        assert ti["state"] == "success" and ti["try_number"] == 2, "completed by Airflow's retry"
-        assert (gen_dir / "parsed.txt").exists()
-        assert_store_intact(data)
-
-        # "Answered twice" = a generation whose raw.txt was written is requested again. Only the killed
-        # attempt of the paid draft was asked twice (its first answer never reached a raw.txt).
-        sha = json.loads((gen_dir / "raw_metadata.json").read_text())["prompt_sha256"]
-        answered = Counter(map(tuple, server.stats()["answered"])) - answered_before
-        twice = {pair: n for pair, n in (answered + answered_before).items() if n > 1}
-        assert set(twice) <= {(PAID_DRAFT_MODEL, sha)}, twice
-        assert answered[(PAID_DRAFT_MODEL, sha)] >= 1

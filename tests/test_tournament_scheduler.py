@@ -1,5 +1,6 @@
 """A tournament over the demo cohort's essays under the real scheduler (LocalExecutor on SQLite, the
-four Airflow services) against the offline LLM over HTTP, with latency so requests overlap.
+four Airflow services: the Airflow the trigger-path tests share, ``trigger_stack``) against the offline
+LLM over HTTP, with latency so requests overlap.
 
 The demo cohort is built and run in this process first (the stage DAGs have their own scheduler
 test); the tournament is what runs under Airflow: ``daydream_tournament`` is triggered once, and
@@ -15,7 +16,7 @@ import shutil
 import time
 
 import pytest
-from airflow_env import POLL_S, REPO, assert_store_intact, env_for, make_data_root, offline_llm, running_airflow
+from airflow_env import POLL_S, REPO, assert_store_intact, write_specs
 from helpers import run_members
 from scipy.stats import spearmanr
 
@@ -33,50 +34,50 @@ pytestmark = [pytest.mark.scheduler, pytest.mark.timeout(1800)]
 COHORT = "tdemo"
 ROUNDS = 2
 RUN_TIMEOUT = 600
-STARTUP_TIMEOUT = 400
-"""The four services on a 2-core machine shared by several test suites can take over the harness's
-default 120 s to answer; this bounds a hung start-up, it is not a speed target."""
+LATENCY_S = 0.3
+"""The comparisons' latency under Airflow, so the paid pool's requests overlap."""
 SPEC = f"tournament:\n  over: demo\n  judges: [sonnet-4]\n  template: pairwise-v1\n  rounds: {ROUNDS}\n"
 
 
-def test_tournament_rounds_run_as_dag_runs_under_the_scheduler(tmp_path) -> None:
-    data = make_data_root(tmp_path / "data", {COHORT: SPEC})
+def test_tournament_rounds_run_as_dag_runs_under_the_scheduler(trigger_stack) -> None:
+    local, data, server = trigger_stack
+    write_specs(data, {COHORT: SPEC})
     shutil.copytree(REPO / "data" / "cohorts" / "demo", data / "cohorts" / "demo")
     layout = DataLayout(data)
-    server = offline_llm(data, latency_s=0.3)
+    before = server.configure()
+    server.configure(latency_s=0.0)  # the demo's 60 calls one after another: no overlap to make
     try:
         build_cohort(layout, "demo")
         with OpenAICompatibleClient(LLMSettings(base_url=server.base_url, api_key="offline")) as llm:
             assert {o.state for o in run_members(layout, "demo", llm)} == {"done"}
+        server.configure(latency_s=LATENCY_S)
         server.reset()
-        env = env_for(tmp_path / "airflow", data, server.base_url)
-        with running_airflow(env, start_timeout=STARTUP_TIMEOUT) as local:
-            local.wait_dags([TOURNAMENT_DAG_ID])
-            local.unpause([TOURNAMENT_DAG_ID])
-            first = local.client.trigger(TOURNAMENT_DAG_ID, {"cohort_id": COHORT})
-            assert local.client.wait_run(TOURNAMENT_DAG_ID, first, timeout=RUN_TIMEOUT, interval=POLL_S) == "success"
-            deadline = time.monotonic() + RUN_TIMEOUT * ROUNDS
+        local.wait_dags([TOURNAMENT_DAG_ID])
+        local.unpause([TOURNAMENT_DAG_ID])
+        first = local.client.trigger(TOURNAMENT_DAG_ID, {"cohort_id": COHORT})
+        assert local.client.wait_run(TOURNAMENT_DAG_ID, first, timeout=RUN_TIMEOUT, interval=POLL_S) == "success"
+        deadline = time.monotonic() + RUN_TIMEOUT * ROUNDS
+        runs = local.client.dag_runs(TOURNAMENT_DAG_ID)
+        while len(runs) < ROUNDS or any(r["state"] not in ("success", "failed") for r in runs):
+            assert time.monotonic() < deadline, f"rounds did not finish: {[r['state'] for r in runs]}"
+            time.sleep(POLL_S)
             runs = local.client.dag_runs(TOURNAMENT_DAG_ID)
-            while len(runs) < ROUNDS or any(r["state"] not in ("success", "failed") for r in runs):
-                assert time.monotonic() < deadline, f"rounds did not finish: {[r['state'] for r in runs]}"
-                time.sleep(POLL_S)
-                runs = local.client.dag_runs(TOURNAMENT_DAG_ID)
-            time.sleep(5)  # the last run's next_round is skipped: no further run may appear
-            runs = local.client.dag_runs(TOURNAMENT_DAG_ID)
-            assert [r["state"] for r in runs] == ["success"] * ROUNDS
-            first_round = read_state(layout, COHORT).rounds[0]
-            tis = local.client.task_instances(TOURNAMENT_DAG_ID, first)
-            mapped = [ti for ti in tis if ti["task_id"] == compare_task_id("paid") and ti["map_index"] >= 0]
-            assert {ti["rendered_map_index"] for ti in mapped} == {c.comparison_id for c in first_round.comparisons}
-            assert {ti["pool"] for ti in mapped} == {"llm_api_paid"}
-            last = local.client.task_instances(TOURNAMENT_DAG_ID, runs[-1]["dag_run_id"])
-            assert {ti["task_id"]: ti["state"] for ti in last}["next_round"] == "skipped"
+        time.sleep(5)  # the last run's next_round is skipped: no further run may appear
+        runs = local.client.dag_runs(TOURNAMENT_DAG_ID)
+        assert [r["state"] for r in runs] == ["success"] * ROUNDS
+        first_round = read_state(layout, COHORT).rounds[0]
+        tis = local.client.task_instances(TOURNAMENT_DAG_ID, first)
+        mapped = [ti for ti in tis if ti["task_id"] == compare_task_id("paid") and ti["map_index"] >= 0]
+        assert {ti["rendered_map_index"] for ti in mapped} == {c.comparison_id for c in first_round.comparisons}
+        assert {ti["pool"] for ti in mapped} == {"llm_api_paid"}
+        last = local.client.task_instances(TOURNAMENT_DAG_ID, runs[-1]["dag_run_id"])
+        assert {ti["task_id"]: ti["state"] for ti in last}["next_round"] == "skipped"
+        stats = server.stats()
     finally:
-        server.stop()
+        server.configure(before)
 
     status = tournament_status(layout, COHORT)
     assert status["complete"] and status["comparisons"] == {"done": ROUNDS * 9 * 2, "failed": 0, "pending": 0}
-    stats = server.stats()
     assert stats["total_requests"] == ROUNDS * 9 * 2 and stats["answered_twice"] == []
     assert 2 <= stats["tiers"]["paid"]["peak_in_flight"] <= 5
     assert_store_intact(data)
