@@ -58,15 +58,34 @@ def _mkdirs(path: Path) -> None:
         raise WriteError(path, exc) from None
 
 
+TEMP_SUFFIX = ".tmp"
+
+
+def _temp_file(path: Path) -> tuple[int, str]:
+    """A temporary file beside ``path``, named ``.<name>.<random>.tmp`` (``interrupted_target`` reads it back)."""
+    try:
+        return tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
+    except OSError as exc:
+        raise WriteError(path, exc) from None
+
+
+def interrupted_target(name: str) -> str | None:
+    """The file a temporary file named ``name`` was about to become, None when ``name`` is not one.
+
+    A temporary file that outlives its write is a writer killed between ``mkstemp`` and the rename
+    (SIGKILL, power loss): its target was never replaced, so the file is garbage."""
+    if not (name.startswith(".") and name.endswith(TEMP_SUFFIX)):
+        return None
+    target, dot, _random = name[1 : -len(TEMP_SUFFIX)].rpartition(".")
+    return target if dot and target else None
+
+
 def write_bytes(path: str | Path, data: bytes, *, fsync: bool = True) -> Path:
     if isinstance(path, ObjectPath):
         return objects.write_bytes(path, data)
     path = Path(path)
     _mkdirs(path)
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    except OSError as exc:
-        raise WriteError(path, exc) from None
+    fd, tmp = _temp_file(path)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
@@ -111,10 +130,7 @@ def create_exclusive(path: str | Path, data: bytes) -> bool:
     if path.exists():
         return False
     _mkdirs(path)
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    except OSError as exc:
-        raise WriteError(path, exc) from None
+    fd, tmp = _temp_file(path)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)

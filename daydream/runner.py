@@ -138,10 +138,19 @@ class StageRunner:
         """Held from ``prepare`` to the end of the generation; yields whether this process got it."""
         with hold_generation(self.storage, *self.lock_target(stage, gen_id)) as acquired:
             try:
+                if acquired:
+                    self.sweep(stage, gen_id)
                 yield acquired
             finally:
                 if acquired:
                     self.index_outcome(stage, gen_id)
+
+    def sweep(self, stage: Stage, gen_id: str) -> None:
+        """A worker or triggerer killed mid-write left temporary files; whoever holds the lock next
+        clears them, so a crash leaves nothing behind once its generation runs again."""
+        swept = self.store.sweep_interrupted_writes(stage, gen_id)
+        if swept:
+            log.warning("%s %s: removed what an interrupted write left: %s", stage, gen_id, ", ".join(swept))
 
     def index_outcome(self, stage: Stage, gen_id: str) -> None:
         """On object storage, the stage index's record of a generation this runner wrote, taken while

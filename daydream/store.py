@@ -318,6 +318,26 @@ class GensStore:
         self.wrote(stage, gen_id)
         return written
 
+    def sweep_interrupted_writes(self, stage: Stage, gen_id: str) -> list[str]:
+        """Delete the temporary files that writes of this generation's outputs left when their writer was
+        killed mid-write, and name them. Only the holder of the generation lock calls this: every writer
+        of ``CURRENT_OUTPUTS`` holds that lock, so such a file is a dead writer's and nobody renames it.
+        ``metadata.json`` is seeded without the lock, so its temporary files are never touched."""
+        gen_dir = self.dir(stage, gen_id)
+        if isinstance(gen_dir, ObjectPath):
+            return []  # a PUT is whole or absent: nothing to sweep
+        self.layout.inside(gen_dir)
+        try:
+            with os.scandir(gen_dir) as scan:
+                names = [e.name for e in scan if atomic.interrupted_target(e.name) in CURRENT_OUTPUTS]
+        except FileNotFoundError:
+            return []
+        except OSError as exc:
+            raise read_problem(gen_dir, exc) from None
+        for name in names:
+            (gen_dir / name).unlink(missing_ok=True)
+        return sorted(names)
+
     def writable(self, path: Path) -> Path:
         """``path`` when writing it stays inside the data root (a symlinked generation directory does not)."""
         self.layout.inside(path.parent)

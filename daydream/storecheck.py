@@ -17,6 +17,7 @@ from typing import TypeVar
 
 from pydantic import BaseModel
 
+from daydream import atomic
 from daydream.attempts import INCOMING, Attempts
 from daydream.catalogs import Catalogs
 from daydream.combos import ComboCatalog
@@ -176,7 +177,7 @@ def _check_generation(check: _Check, stage: Stage, gen_id: str, present: dict[St
         return
     names = [entry.name for entry in entries]
     for entry in entries:
-        if entry.name.endswith(".tmp"):
+        if atomic.interrupted_target(entry.name) is not None:
             check.add("leftover_temp", stage, gen_id, f"{entry.name} (an interrupted write; safe to delete)")
         elif entry.name not in KNOWN_FILES:
             check.add("outside_layout", stage, gen_id, f"unexpected file {shown(entry.name)}")
