@@ -327,6 +327,12 @@ def gen_files(data_root: Path) -> dict[str, list[Path]]:
     return {"all": files, "tmp": [p for p in files if ".tmp" in p.name]}
 
 
+RUN_TIMEOUT = 1200
+"""How long a test waits for one DAG run: a bound for a hung run, not a speed target (those are
+benchmarks/). A 30-generation cohort takes about 1 min on a quiet 2-core machine and ten when several
+test suites share it."""
+
+
 def assert_store_intact(data_root: Path, *, just_killed: bool = False) -> None:
     """No temporary file left and every JSON file parses (atomic writes). ``just_killed``: a process
     killed mid-write may have left temporary files of a generation's outputs, which the generation's

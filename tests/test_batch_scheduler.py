@@ -25,6 +25,7 @@ import pytest
 from airflow_env import (
     BATCH_JUDGES,
     POLL_S,
+    RUN_TIMEOUT,
     TINY_SPEC,
     assert_store_intact,
     done_ids,
@@ -36,7 +37,6 @@ from daydream.batch import BatchManifests
 from daydream.paths import STAGES, DataLayout
 
 pytestmark = [pytest.mark.scheduler, pytest.mark.timeout(3000)]
-RUN_TIMEOUT = 1200  # a loaded shared machine takes ten minutes for a tiny cohort
 BATCH_MODELS = {"claude-sonnet-4", "gpt-5", "google/gemini-2.5-flash"}  # as each batch API names them
 COHORTS = {
     "direct": "scientific-taste, incubation-effect",

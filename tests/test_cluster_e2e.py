@@ -27,7 +27,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from airflow_env import FAST_POLLS, POLL_S, THREE_CONCEPTS, TINY_SPEC, make_data_root, offline_llm
+from airflow_env import FAST_POLLS, POLL_S, RUN_TIMEOUT, THREE_CONCEPTS, TINY_SPEC, make_data_root, offline_llm
 from cluster_harness import REPO, SMOKE_DAG, Cluster, ensure_packages, harness, marked
 
 from daydream.airflow.config import RUN_DAG_IDS
@@ -35,7 +35,6 @@ from daydream.paths import STAGES
 
 pytestmark = [pytest.mark.cluster, pytest.mark.scheduler, pytest.mark.timeout(1800)]
 COHORT = "cluster"
-RUN_TIMEOUT = 1200
 FAST_RECOVERY = {
     # a dead worker's running tasks are failed (then retried elsewhere) after this many seconds
     "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "40",

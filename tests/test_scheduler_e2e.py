@@ -28,6 +28,7 @@ from pathlib import Path
 import pytest
 from airflow_env import (
     POLL_S,
+    RUN_TIMEOUT,
     TINY_SPEC,
     assert_store_intact,
     done_ids,
@@ -44,9 +45,6 @@ pytestmark = [pytest.mark.scheduler, pytest.mark.timeout(1800)]
 COHORT = "e2e"
 RESIZED = "e2e_resize"
 TRIGGERER_KILLED = "e2e_tkill"
-RUN_TIMEOUT = 600
-"""A bound for a hung run, not a speed target (those are benchmarks/): the 30-generation cohort takes
-about 1 min on a quiet 2-core machine and over 4 min when several test suites share it."""
 # 10 combos x 2 templates x 2 paid models = 40 paid drafts
 PAID_SPEC = """\
 combos:

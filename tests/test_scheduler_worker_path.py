@@ -20,6 +20,7 @@ from collections import Counter
 import pytest
 from airflow_env import (
     POLL_S,
+    RUN_TIMEOUT,
     THREE_CONCEPTS,
     TINY_SPEC,
     assert_store_intact,
@@ -41,8 +42,6 @@ pytestmark = [pytest.mark.scheduler, pytest.mark.timeout(1800)]
 COHORT = "e2e"
 KILLED = "e2e_kill"
 PAID_DRAFT_MODEL = "google/gemini-2.5-pro"
-RUN_TIMEOUT = 600
-"""A bound for a hung run, not a speed target (those are benchmarks/)."""
 
 
 @pytest.fixture(scope="class")

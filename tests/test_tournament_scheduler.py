@@ -16,7 +16,7 @@ import shutil
 import time
 
 import pytest
-from airflow_env import POLL_S, REPO, assert_store_intact, write_specs
+from airflow_env import POLL_S, REPO, RUN_TIMEOUT, assert_store_intact, write_specs
 from helpers import run_members
 from scipy.stats import spearmanr
 
@@ -33,7 +33,6 @@ from daydream.tournament.ratings import leaderboard
 pytestmark = [pytest.mark.scheduler, pytest.mark.timeout(1800)]
 COHORT = "tdemo"
 ROUNDS = 2
-RUN_TIMEOUT = 600
 LATENCY_S = 0.3
 """The comparisons' latency under Airflow, so the paid pool's requests overlap."""
 SPEC = f"tournament:\n  over: demo\n  judges: [sonnet-4]\n  template: pairwise-v1\n  rounds: {ROUNDS}\n"
