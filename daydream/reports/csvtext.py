@@ -62,4 +62,4 @@ def frame_csv(frame: pd.DataFrame) -> str:
     for position in range(values.shape[1]):
         columns.append(_cells(values.iloc[:, position].to_numpy(dtype=object).tolist(), cell))
     header = ",".join(cell(name) for name in frame.columns)
-    return "\n".join([header, *map(",".join, zip(*columns))]) + "\n"
+    return "\n".join([header, *map(",".join, zip(*columns, strict=True))]) + "\n"
