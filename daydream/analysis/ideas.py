@@ -51,17 +51,18 @@ def leader_clusters(n: int, pairs: pd.DataFrame, order: np.ndarray | None = None
     labels = np.full(n, -1, dtype=np.int64)
     is_leader = np.zeros(n, dtype=bool)
     next_label = 0
-    for item in np.argsort(rank, kind="stable"):
-        lo, hi = adjacency.indptr[item], adjacency.indptr[item + 1]
-        neighbours, weights = adjacency.indices[lo:hi], adjacency.data[lo:hi]
-        usable = is_leader[neighbours] & (rank[neighbours] < rank[item])
-        if usable.any():
-            best = neighbours[usable][np.argmax(weights[usable])]
-            labels[item] = labels[best]
-        else:
-            labels[item] = next_label
-            is_leader[item] = True
-            next_label += 1
+    indptr = adjacency.indptr.tolist()
+    for item in np.argsort(rank, kind="stable").tolist():
+        lo, hi = indptr[item], indptr[item + 1]
+        if lo < hi:  # most texts have no equivalent: they skip the array work
+            neighbours, weights = adjacency.indices[lo:hi], adjacency.data[lo:hi]
+            usable = is_leader[neighbours] & (rank[neighbours] < rank[item])
+            if usable.any():
+                labels[item] = labels[neighbours[usable][np.argmax(weights[usable])]]
+                continue
+        labels[item] = next_label
+        is_leader[item] = True
+        next_label += 1
     return labels
 
 

@@ -14,6 +14,7 @@ from daydream.paths import DataLayout, check_id
 from daydream.reports import agreement, charts, cost, pivots, progress, uncertainty, variance
 from daydream.reports import diversity as ideas
 from daydream.reports.aggregate import ScopeData, load_scope
+from daydream.reports.csvtext import frame_csv
 from daydream.reports.evidence import Evidence, evidence
 from daydream.reports.page import PageInput, index_html
 from daydream.reports.scores import CROSS_SCORE_COLUMNS, SCORE_COLUMNS, usable
@@ -69,7 +70,7 @@ class _Writer:
         return path
 
     def csv(self, name: str, frame: pd.DataFrame) -> Path:
-        return self.text(name, frame.to_csv(index=False, lineterminator="\n"))
+        return self.text(name, frame_csv(frame))
 
     def png(self, name: str, data: bytes) -> Path:
         path = self.layout.inside(self.out / name)
