@@ -52,7 +52,8 @@ def _cells(values: list[Any], cell: _Cell) -> list[str]:
 
 def frame_csv(frame: pd.DataFrame) -> str:
     """``frame.to_csv(index=False, lineterminator="\\n")``, byte for byte."""
-    if frame.shape[1] < 2:  # a one-cell row that is empty is written quoted: left to pandas
+    if frame.shape[1] < 2 or not hasattr(frame, "_get_values_for_csv"):
+        # a one-cell row that is empty is written quoted; a pandas without the private formatter: pandas
         return frame.to_csv(index=False, lineterminator="\n")
     values = frame._get_values_for_csv(
         float_format=None, date_format=None, decimal=".", na_rep="", quoting=csv.QUOTE_MINIMAL
