@@ -129,3 +129,23 @@ def test_a_trigger_writes_its_log_lines_off_the_event_loop_when_the_logger_can()
         trigger._log = logger  # LoggingMixin's cached logger, what ``trigger.log`` returns
         asyncio.run(trigger._log_line("info", "%s %s", "draft", "d_1"))
         assert logger.lines == [(how, "draft d_1")]
+
+
+def test_the_triggerer_drops_the_http_libraries_request_lines_but_not_their_warnings() -> None:
+    """In the triggerer the standard ``logging`` module would write ``HTTP Request: POST ...`` from the
+    event loop, once per call (the runner's deadlock in docs/triggerer.md); DayDream's lines stay."""
+    import logging
+
+    from daydream.airflow.triggers import QUIET_LOGGERS, quiet_http_loggers
+
+    kept = {name: logging.getLogger(name).level for name in (*QUIET_LOGGERS, "daydream")}
+    try:
+        quiet_http_loggers()
+        assert not logging.getLogger("httpx2").isEnabledFor(logging.INFO)
+        assert logging.getLogger("httpx2").isEnabledFor(logging.WARNING)
+        assert not logging.getLogger("openai._base_client").isEnabledFor(logging.INFO)
+        logging.getLogger("daydream").setLevel(logging.INFO)
+        assert logging.getLogger("daydream.llm").isEnabledFor(logging.INFO)
+    finally:
+        for name, level in kept.items():
+            logging.getLogger(name).setLevel(level)

@@ -44,12 +44,25 @@ SETTINGS_REFRESH_S = 60.0
 """How often the triggerer reads the LLM connection again (a new key applies within this)."""
 LISTS_KEPT = 64
 """Expanded gen id lists kept per process (one per stage run and tier)."""
+QUIET_LOGGERS = ("openai", "httpx", "httpx2", "httpcore", "httpcore2")
+"""The HTTP libraries, whose INFO lines (``HTTP Request: POST ...``, one per call) the triggerer drops."""
+
+
+def quiet_http_loggers() -> None:
+    """Drop the HTTP libraries' lines below WARNING in this process. The standard ``logging`` module
+    writes them synchronously from the triggerer's event loop, and Airflow 3.3.2's runner blocks on
+    such a write while its supervisor, sending it new triggers, reads no logs: a deadlock
+    (docs/triggerer.md "Measured"). ``[logging] namespace_levels`` cannot do this in 3.3.2: it
+    filters structlog's loggers only, not the standard library's."""
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 class _Shared:
     """What the triggers of one event loop share: the engine, the API client, the expanded lists."""
 
     def __init__(self) -> None:
+        quiet_http_loggers()
         self.api = AirflowApi()
         self.labels = LabelQueue(self.api)
         self.engine: Any = None  # daydream.engine.driver.GenerationEngine, imported off the loop
