@@ -169,7 +169,9 @@ class GenerationTrigger(BaseTrigger):
             "info", "%s %s (cohort %s, pool %s)", self.stage, gen_id, run.cohort_id, self.pool or "none"
         )
         engine = await common.ready_engine()
-        options = importlib.import_module("daydream.runner").RunOptions(force=run.force, max_cost_usd=run.max_cost_usd)
+        options = importlib.import_module("daydream.call_plan").RunOptions(
+            force=run.force, max_cost_usd=run.max_cost_usd
+        )
         outcome = await engine.generate(
             self.stage,
             gen_id,
