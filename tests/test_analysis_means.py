@@ -9,7 +9,14 @@ import pytest
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
-from daydream.analysis.bootstrap import count_chunks, expanded_alpha, resample_global, resample_within
+from daydream.analysis.bootstrap import (
+    bootstrap_se,
+    column_intervals,
+    count_chunks,
+    expanded_alpha,
+    resample_global,
+    resample_within,
+)
 from daydream.analysis.compare import pairwise_differences
 from daydream.analysis.documents import document_means, leaderboard
 from daydream.analysis.frames import AnalysisInputError
@@ -56,6 +63,26 @@ def test_within_resampling_never_mixes_strata() -> None:
     assert point.tolist() == [6.0, 300.0]
     assert draws[:, 0].min() >= 3.0 and draws[:, 0].max() <= 9.0  # three draws from {1, 2, 3}
     assert set(np.unique(draws[:, 1])) <= {200.0, 300.0, 400.0}
+
+
+def test_column_intervals_and_se_are_numpys_nanquantile_and_nanstd() -> None:
+    rng = np.random.default_rng(4)
+    draws = rng.normal(size=(101, 5))
+    draws[:7, 1] = np.nan  # some resamples without the group
+    draws[:, 2] = np.nan  # a group no resample has
+    draws[:100, 3] = np.nan  # one finite draw: a quantile, no spread
+    low, high = np.array([0.025, 0.1, 0.025, 0.5, 0.0]), np.array([0.975, 0.9, 0.975, 0.5, 1.0])
+    got_low, got_high = column_intervals(draws, low, high)
+    with np.errstate(all="ignore"), pytest.warns(RuntimeWarning):  # numpy warns on the all-NaN column
+        want_low = np.array([np.nanquantile(draws[:, g], low[g]) for g in range(5)])
+        want_high = np.array([np.nanquantile(draws[:, g], high[g]) for g in range(5)])
+    np.testing.assert_allclose(got_low, want_low, rtol=1e-12, equal_nan=True)
+    np.testing.assert_allclose(got_high, want_high, rtol=1e-12, equal_nan=True)
+    se = bootstrap_se(draws)
+    assert np.isnan(se[2]) and np.isnan(se[3])
+    np.testing.assert_allclose(se[[0, 1, 4]], np.nanstd(draws[:, [0, 1, 4]], axis=0, ddof=1), rtol=1e-12)
+    clean = rng.normal(size=(50, 3))  # no NaN at all: the plain std's path
+    np.testing.assert_allclose(bootstrap_se(clean), np.std(clean, axis=0, ddof=1), rtol=1e-12)
 
 
 def test_expanded_alpha_is_hesterbergs_formula() -> None:

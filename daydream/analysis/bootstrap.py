@@ -187,15 +187,20 @@ def expanded_alpha(n_clusters: np.ndarray, level: float) -> np.ndarray:
     return out
 
 
-def column_quantiles(draws: np.ndarray, q: np.ndarray) -> np.ndarray:
-    """Quantile ``q[g]`` of column ``g`` of ``draws``, ignoring NaN, numpy's default (linear) rule.
+def column_intervals(draws: np.ndarray, low: np.ndarray, high: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Quantiles ``low[g]`` and ``high[g]`` of column ``g`` of ``draws``, ignoring NaN, numpy's default
+    (linear) rule.
 
-    One sort of the whole matrix instead of ``nanquantile``'s per-column Python loop (which took 10 s
-    for 16,668 columns).
+    One sort of the whole matrix for both, instead of ``nanquantile``'s per-column Python loop (which
+    took 10 s for 16,668 columns).
     """
-    ordered = np.sort(draws, axis=0)  # NaN sort last
-    finite = np.isfinite(ordered).sum(axis=0)
-    out = np.full(draws.shape[1], np.nan)
+    ordered = np.sort(draws, axis=0)
+    return _sorted_quantiles(ordered, low), _sorted_quantiles(ordered, high)
+
+
+def _sorted_quantiles(ordered: np.ndarray, q: np.ndarray) -> np.ndarray:
+    finite = np.isfinite(ordered).sum(axis=0)  # NaN sort last
+    out = np.full(ordered.shape[1], np.nan)
     ok = (finite > 0) & np.isfinite(q)
     if not ok.any():
         return out
@@ -213,13 +218,15 @@ def percentile_interval(draws: np.ndarray, n_clusters: np.ndarray, level: float)
     tails = expanded_alpha(n_clusters, level)
     if draws.shape[1] == 0:
         return np.empty(0), np.empty(0)
-    return column_quantiles(draws, tails), column_quantiles(draws, 1.0 - tails)
+    return column_intervals(draws, tails, 1.0 - tails)
 
 
 def bootstrap_se(draws: np.ndarray) -> np.ndarray:
     finite = np.isfinite(draws).sum(axis=0)
     out = np.full(draws.shape[1], np.nan)
     ok = finite >= 2
+    if ok.all() and (finite == draws.shape[0]).all():  # no NaN: the plain std, ~3x faster than nanstd
+        return draws.std(axis=0, ddof=1)
     if ok.any():
         out[ok] = np.nanstd(draws[:, ok], axis=0, ddof=1)
     return out

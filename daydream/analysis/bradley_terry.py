@@ -23,7 +23,7 @@ from scipy import sparse
 from scipy.sparse.csgraph import connected_components
 
 from daydream.analysis import bt_fit
-from daydream.analysis.bootstrap import bootstrap_se, column_quantiles, count_chunks
+from daydream.analysis.bootstrap import bootstrap_se, column_intervals, count_chunks
 from daydream.analysis.frames import (
     LEVEL,
     N_BOOT,
@@ -119,14 +119,15 @@ def _scope_table(
         comp.j, weights=s == 1.0, minlength=docs.size
     )
     n_comp = np.bincount(comp.i, minlength=docs.size) + np.bincount(comp.j, minlength=docs.size)
+    ci_low, ci_high = column_intervals(draws, tail, 1.0 - tail)
     out = pd.DataFrame(
         {
             "scope": scope,
             "document": docs.astype(object),
             "rating": ratings,
             "se": bootstrap_se(draws),
-            "ci_low": column_quantiles(draws, tail),
-            "ci_high": column_quantiles(draws, 1.0 - tail),
+            "ci_low": ci_low,
+            "ci_high": ci_high,
             "n_comparisons": n_comp,
             "wins": wins.astype(np.int64),
             "losses": losses.astype(np.int64),

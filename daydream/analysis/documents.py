@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from daydream.analysis.bootstrap import column_quantiles, difference_test
+from daydream.analysis.bootstrap import column_intervals, difference_test
 from daydream.analysis.calibration import JUDGE
 from daydream.analysis.frames import (
     LEVEL,
@@ -121,11 +121,8 @@ def document_means(
     for m in np.unique(docs.n_judges[docs.n_judges > 0]):
         noise = _noise_draws(docs.pool, int(m), n_boot, rng)
         rows = docs.n_judges == m
-        q = (
-            column_quantiles(noise[:, None], np.array([tail]))[0],
-            column_quantiles(noise[:, None], np.array([1 - tail]))[0],
-        )
-        low[rows], high[rows] = docs.mean[rows] + q[0], docs.mean[rows] + q[1]
+        q_low, q_high = column_intervals(noise[:, None], np.array([tail]), np.array([1 - tail]))
+        low[rows], high[rows] = docs.mean[rows] + q_low[0], docs.mean[rows] + q_high[0]
         se[rows] = np.std(noise, ddof=1)
     return pd.DataFrame(
         {document: docs.ids, "n": docs.n, "n_judges": docs.n_judges, "mean": docs.mean, "se": se}
@@ -168,6 +165,7 @@ def leaderboard(
     p = test.p_value.copy()
     p[0] = np.nan
     adjusted = holm(p)
+    ci_low, ci_high = column_intervals(draws, tail, 1.0 - tail)
     return pd.DataFrame(
         {
             document: docs.ids[order],
@@ -176,8 +174,8 @@ def leaderboard(
             "n_judges": docs.n_judges[order],
             "mean": est,
             "se": np.std(draws, axis=0, ddof=1),
-            "ci_low": column_quantiles(draws, tail),
-            "ci_high": column_quantiles(draws, 1.0 - tail),
+            "ci_low": ci_low,
+            "ci_high": ci_high,
             "diff_vs_top": est[0] - est,
             "p_vs_top": p,
             "p_holm_vs_top": adjusted,
