@@ -16,25 +16,16 @@ from typing import Any
 
 from daydream import atomic, gen_index
 from daydream.call_plan import RunOptions
-from daydream.catalogs import MODEL_TIERS, Catalogs
+from daydream.catalogs import Catalogs
 from daydream.errors import DayDreamError
 from daydream.llm.types import LLMClient
 from daydream.outcome import GenerationOutcome
 from daydream.paths import DataLayout, Stage, check_stage
 from daydream.runner import run_generation as _run_generation
 from daydream.store import GensStore, GenState, utc_now
+from daydream.tiers import BATCH_LANE, LOCAL_TIER, TIERS, Work
 
 log = logging.getLogger("daydream.orchestration")
-
-LOCAL_TIER = "local"
-TIERS: tuple[str, ...] = (*MODEL_TIERS, LOCAL_TIER)
-"""The tiers a stage's generations are split into, one pool each: the catalog's model tiers, and
-``local`` for copy-mode essays, which call no model."""
-
-Work = dict[str, list[str]]
-"""A stage's gen ids still to run, by tier (every tier of ``TIERS`` present), and under ``BATCH_LANE``
-(present only when not empty) those that go by batch instead (``daydream.batch``)."""
-BATCH_LANE = "batch"
 
 
 def summary_file(layout: DataLayout, cohort_id: str, stage: str) -> Path:

@@ -8,8 +8,8 @@ from typing import Any
 
 from daydream.catalogs import Catalogs
 from daydream.llm.types import LLMClient
-from daydream.orchestration.stage import TIERS
 from daydream.paths import DataLayout
+from daydream.tiers import TIERS
 from daydream.tournament.judge import ComparisonRunner
 from daydream.tournament.rounds import finish_round, plan_round
 

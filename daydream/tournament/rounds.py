@@ -26,10 +26,10 @@ from daydream.analysis.swiss import swiss_round
 from daydream.catalogs import Catalogs
 from daydream.errors import CohortError, DayDreamError, first_problem, located
 from daydream.locks import hold
-from daydream.orchestration.stage import TIERS, Work
 from daydream.paths import DataLayout
 from daydream.spec.load import load_spec
 from daydream.store import read_json_file, utc_now
+from daydream.tiers import TIERS, Work
 from daydream.tournament.spec import TOURNAMENT_KEY, Tournament, load_tournament
 from daydream.tournament.store import ComparisonStore, new_metadata
 
