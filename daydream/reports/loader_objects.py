@@ -37,8 +37,11 @@ class _FetchedReader(loader._GenReader):
         prefix: str,
         indexed: gen_index.Fields | None,
     ):
-        super().__init__(row, -1, set(entries))
+        super().__init__(row, -1)
         self.listed, self.fetched, self.prefix, self.indexed = entries, fetched, prefix, indexed
+
+    def present(self, name: str) -> bool:
+        return name in self.listed
 
     def bytes_of(self, name: str, limit: int) -> bytes:
         info = self.listed.get(name)
@@ -49,33 +52,29 @@ class _FetchedReader(loader._GenReader):
             raise FileNotFoundError(2, "vanished while being read")
         return data
 
-    def json(self, name: str) -> dict[str, Any]:
+    def json_if_present(self, name: str) -> dict[str, Any] | None:
+        if name not in self.listed:
+            return None
         if self.indexed is not None:  # the record matched the listing: it holds every listed JSON file
             return self.indexed[name]
         try:
-            data = loader.decode_json(self.bytes_of(name, loader.MAX_JSON_BYTES))
+            data = self.bytes_of(name, loader.MAX_JSON_BYTES)
         except TooLarge:
             self.problems.append(f"{name}: larger than {loader.MAX_JSON_BYTES:,} bytes, not read")
             return {}
         except OSError as exc:
             self.problems.append(self._unreadable(name, exc))
             return {}
-        except (ValueError, RecursionError) as exc:
-            self.problems.append(f"{name}: {type(exc).__name__}")
-            return {}
-        if not isinstance(data, dict):
-            self.problems.append(f"{name}: not a JSON object")
-            return {}
-        return data
+        return self._object(name, data)
 
     def needs_parsed_text(self) -> bool:
         row, index = self.row, loader._INDEX
-        return "parsed.txt" in self.entries and not (
+        return self.present("parsed.txt") and not (
             row[index["pm_success"]] is True and row[index["pm_score"]] is not None
         )
 
     def score_from_fetched(self) -> None:
-        if "parsed.txt" not in self.entries:
+        if not self.present("parsed.txt"):
             return
         index = loader._INDEX
         if not self.needs_parsed_text():
@@ -123,11 +122,8 @@ def read_gens(layout: DataLayout, stage: Stage, gen_ids: Iterable[str], *, metad
             continue
         row: list[Any] = [None] * loader._WIDTH
         row[0], row[1] = gen_id, True
-        entries = files[gen_id]
-        for index, name in loader._PRESENCE_INDEX:
-            row[index] = name in entries
-        reader = _FetchedReader(row, entries, fetched, f"{prefix}{gen_id}/", indexed.get(gen_id))
-        _fill(reader, stage, metadata)
+        reader = _FetchedReader(row, files[gen_id], fetched, f"{prefix}{gen_id}/", indexed.get(gen_id))
+        loader.fill_row(reader, stage, metadata)
         rows.append(row)
         readers.append(reader)
     if stage == "evaluation":
@@ -146,23 +142,6 @@ def _frame(rows: list[list[Any]], stage: str) -> pd.DataFrame:
     frame = frame.astype({c: "object" for c in loader.RECORD_COLUMNS}) if frame.empty else frame
     frame.insert(1, "stage", stage)
     return frame
-
-
-def _fill(reader: _FetchedReader, stage: str, metadata: bool) -> None:
-    """What ``loader.read_one`` fills from the JSON files, in the same order."""
-    if metadata and "metadata.json" in reader.entries:
-        reader.fill_meta(reader.json("metadata.json"), stage)
-    if "error.json" in reader.entries:
-        reader.fill(reader.json("error.json"), loader._ERROR_FIELDS, "error.json")
-    if "raw_metadata.json" in reader.entries:
-        raw = reader.json("raw_metadata.json")
-        reader.fill(raw, loader._RAW_FIELDS, "raw_metadata.json")
-        usage = raw.get("usage")
-        if usage is not None and not isinstance(usage, dict):
-            reader.problems.append("raw_metadata.json: unusable value of usage")
-        reader.fill(usage if isinstance(usage, dict) else {}, loader._USAGE_FIELDS, "raw_metadata.json usage")
-    if stage == "evaluation" and "parsed_metadata.json" in reader.entries:
-        reader.fill(reader.json("parsed_metadata.json"), loader._PARSED_FIELDS, "parsed_metadata.json")
 
 
 def read_texts(layout: DataLayout, stage: Stage, gen_ids: Iterable[str], limit: int) -> dict[str, bytes]:
