@@ -1,0 +1,165 @@
+"""``read_gens`` on a pool of threads (a store out of the page cache) reads exactly what one thread
+reads: the same frame, rows in the order of the ids asked for, the same refusals of hostile entries
+mixed in among good ones."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import threading
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from daydream.paths import DataLayout
+from daydream.reports import loader
+
+STAGE = "evaluation"
+
+
+def _evaluation(i: int) -> dict[str, bytes]:
+    meta = {"template_id": f"t{i % 3}", "llm_model_id": "m", "parent_gen_id": f"e{i:03d}", "replicate": i % 2}
+    raw = {"model": "x/m", "cost_usd": 0.001 * i, "usage": {"prompt_tokens": 100 + i, "total_tokens": 107 + i}}
+    return {
+        "metadata.json": json.dumps(meta).encode(),
+        "raw.txt": b"SCORE: 3\n",
+        "raw_metadata.json": json.dumps(raw).encode(),
+        "parsed.txt": f"{i % 10}\n".encode(),
+        "parsed_metadata.json": json.dumps({"success": True, "score": i % 10}).encode(),
+    }
+
+
+def hostile_store(root: Path) -> tuple[DataLayout, list[str]]:
+    """Good evaluations with, among them, every kind of entry the loader must refuse or flag."""
+    layout = DataLayout(root)
+    stage_dir = layout.stage_dir(STAGE)
+    outside = root.parent / "outside"
+    outside.mkdir()
+    (outside / "metadata.json").write_text('{"template_id": "SECRET"}')
+    for i in range(60):
+        gen_dir = stage_dir / f"v{i:03d}"
+        gen_dir.mkdir(parents=True)
+        for name, data in _evaluation(i).items():
+            (gen_dir / name).write_bytes(data)
+    (stage_dir / "v005" / "parsed.txt").unlink()
+    os.mkfifo(stage_dir / "v005" / "parsed.txt")  # a FIFO as the done marker
+    (stage_dir / "v011" / "raw_metadata.json").unlink()
+    os.mkfifo(stage_dir / "v011" / "raw_metadata.json")
+    (stage_dir / "v017" / "metadata.json").unlink()
+    (stage_dir / "v017" / "metadata.json").symlink_to(outside / "metadata.json")
+    (stage_dir / "v023" / "raw_metadata.json").write_bytes(b'{"usage": {"prompt_tokens": 5,')
+    (stage_dir / "v029" / "parsed_metadata.json").write_bytes(b'{"success": true, "score": "high"}')
+    (stage_dir / "v031" / "metadata.json").write_bytes(b"\xff\xfe not UTF-8")
+    (stage_dir / "v037" / "parsed.txt").unlink()
+    (stage_dir / "v037" / "parsed.txt").mkdir()
+    (stage_dir / "v060").symlink_to(outside)  # a generation that is a link
+    (stage_dir / "v061").write_text("a file, not a directory")
+    ids = sorted(os.listdir(stage_dir)) + ["../outside", "a b", "v999"]  # invalid ids, a missing one
+    random.Random(7).shuffle(ids)
+    return layout, ids + ids[:5]  # duplicates are read once, at their first place
+
+
+class Clock:
+    """``time`` for the loader: each chunk seems to take ``wall`` seconds, ``cpu`` of them on the CPU
+    (the real clocks would make the test depend on the machine's load)."""
+
+    def __init__(self, wall: float, cpu: float):
+        self.wall, self.cpu, self.walls, self.cpus = wall, cpu, 0.0, 0.0
+
+    def perf_counter(self) -> float:
+        self.walls += self.wall / 2  # read twice a chunk
+        return self.walls
+
+    def thread_time(self) -> float:
+        self.cpus += self.cpu / 2
+        return self.cpus
+
+
+@pytest.fixture
+def small_pool(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Chunks of 3 ids that wait on the disk half of their time: after the first chunk the pool
+    reads the rest, its threads interleaving over the hostile entries."""
+    monkeypatch.setattr(loader, "time", Clock(wall=2.0, cpu=1.0))
+    monkeypatch.setattr(loader, "CHUNK_IDS", 3)
+
+
+def _reading_threads(monkeypatch: pytest.MonkeyPatch) -> set[str]:
+    """The names of the threads ``read_one`` runs on from now on."""
+    seen: set[str] = set()
+    read_one = loader.read_one
+
+    def noting_thread(*args, **kwargs):
+        seen.add(threading.current_thread().name)
+        return read_one(*args, **kwargs)
+
+    monkeypatch.setattr(loader, "read_one", noting_thread)
+    return seen
+
+
+@pytest.mark.timeout(60)  # a FIFO opened for reading without O_NONBLOCK would hang here
+def test_threads_read_the_same_frame_as_one_thread(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, small_pool: None):
+    layout, ids = hostile_store(tmp_path / "root")
+    monkeypatch.setattr(loader, "READ_THREADS", 1)
+    alone = loader.read_gens(layout, STAGE, ids, metadata=True)
+    monkeypatch.setattr(loader, "READ_THREADS", 4)
+    threads_seen = _reading_threads(monkeypatch)
+    pooled = loader.read_gens(layout, STAGE, ids, metadata=True)
+
+    assert threading.current_thread().name in threads_seen  # the first chunk, the probe
+    assert len([name for name in threads_seen if name.startswith("read_gens")]) > 1
+    pd.testing.assert_frame_equal(pooled, alone)
+    assert list(pooled["gen_id"]) == list(dict.fromkeys(ids))  # the order asked for
+    rows = pooled.set_index("gen_id")
+    assert rows.loc["v060", "refused"] == "a symlink, not followed"
+    assert rows.loc["v061", "refused"] == "not a directory"
+    assert rows.loc["a b", "refused"].startswith("invalid gen id")
+    assert "a symlink, not followed" in rows.loc["v017", "read_error"]
+    assert "SECRET" not in pooled.to_csv()
+    assert rows.loc["v005", "parsed_error"].startswith("Read error: parsed.txt: not a regular file")
+    assert rows.loc["v037", "parsed_error"].startswith("Read error: parsed.txt: not a regular file")
+    assert rows.loc["v011", "read_error"] == "raw_metadata.json: JSONDecodeError"  # a FIFO reads as empty
+    assert rows.loc["v023", "read_error"] == "raw_metadata.json: JSONDecodeError"
+    assert rows.loc["v029", "read_error"] == "parsed_metadata.json: unusable value of score"
+    assert rows.loc["v031", "read_error"] == "metadata.json: UnicodeDecodeError"
+    assert not rows.loc["v999", "found"] and pd.isna(rows.loc["v999", "refused"])
+    assert rows.loc["v010", "parsed_value"] == 0.0 and rows.loc["v012", "m_replicate"] == "0"
+
+
+def test_a_store_in_the_page_cache_is_read_on_the_calling_thread(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    layout, ids = hostile_store(tmp_path / "root")
+    monkeypatch.setattr(loader, "CHUNK_IDS", 3)
+    monkeypatch.setattr(loader, "time", Clock(wall=1.4, cpu=1.0))  # a little waiting: another process's turn
+    threads_seen = _reading_threads(monkeypatch)
+    frame = loader.read_gens(layout, STAGE, ids, metadata=True)
+    assert threads_seen == {threading.current_thread().name}
+    assert list(frame["gen_id"]) == list(dict.fromkeys(ids))
+
+
+def test_an_error_in_one_chunk_stops_the_pool_before_read_gens_returns(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, small_pool: None
+):
+    """The stage directory is closed when ``read_gens`` returns: no thread may still be reading in it."""
+    layout, ids = hostile_store(tmp_path / "root")
+    read_one, calls, running = loader.read_one, [], []
+
+    def failing(stage_fd, gen_id, **kwargs):
+        calls.append(gen_id)
+        running.append(gen_id)
+        try:
+            if gen_id == "v020":
+                raise RuntimeError("boom")
+            time.sleep(0.002)
+            return read_one(stage_fd, gen_id, **kwargs)
+        finally:
+            running.remove(gen_id)
+
+    monkeypatch.setattr(loader, "READ_THREADS", 2)
+    monkeypatch.setattr(loader, "read_one", failing)
+    with pytest.raises(RuntimeError, match="boom"):
+        loader.read_gens(layout, STAGE, ids, metadata=True)
+    done = len(calls)
+    time.sleep(0.1)
+    assert running == [] and len(calls) == done < len(set(ids))  # stopped, and the rest never started
