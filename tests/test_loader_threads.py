@@ -62,27 +62,23 @@ def hostile_store(root: Path) -> tuple[DataLayout, list[str]]:
     return layout, ids + ids[:5]  # duplicates are read once, at their first place
 
 
-class Clock:
-    """``time`` for the loader: each chunk seems to take ``wall`` seconds, ``cpu`` of them on the CPU
-    (the real clocks would make the test depend on the machine's load)."""
+class Disk:
+    """``_disk_reads`` for the loader: each chunk seems to fetch ``per_chunk`` bytes from the disk
+    (the real counter depends on what the page cache holds)."""
 
-    def __init__(self, wall: float, cpu: float):
-        self.wall, self.cpu, self.walls, self.cpus = wall, cpu, 0.0, 0.0
+    def __init__(self, per_chunk: int):
+        self.per_chunk, self.total = per_chunk, 0
 
-    def perf_counter(self) -> float:
-        self.walls += self.wall / 2  # read twice a chunk
-        return self.walls
-
-    def thread_time(self) -> float:
-        self.cpus += self.cpu / 2
-        return self.cpus
+    def __call__(self) -> int:
+        self.total += self.per_chunk
+        return self.total
 
 
 @pytest.fixture
 def small_pool(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Chunks of 3 ids that wait on the disk half of their time: after the first chunk the pool
-    reads the rest, its threads interleaving over the hostile entries."""
-    monkeypatch.setattr(loader, "time", Clock(wall=2.0, cpu=1.0))
+    """Chunks of 3 ids out of the page cache: after the first chunk the pool reads the rest, its
+    threads interleaving over the hostile entries."""
+    monkeypatch.setattr(loader, "_disk_reads", Disk(loader.COLD_CHUNK_BYTES))
     monkeypatch.setattr(loader, "CHUNK_IDS", 3)
 
 
@@ -131,11 +127,22 @@ def test_threads_read_the_same_frame_as_one_thread(tmp_path: Path, monkeypatch: 
 def test_a_store_in_the_page_cache_is_read_on_the_calling_thread(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     layout, ids = hostile_store(tmp_path / "root")
     monkeypatch.setattr(loader, "CHUNK_IDS", 3)
-    monkeypatch.setattr(loader, "time", Clock(wall=1.4, cpu=1.0))  # a little waiting: another process's turn
+    monkeypatch.setattr(loader, "_disk_reads", Disk(loader.COLD_CHUNK_BYTES - 1))  # a few stray blocks
     threads_seen = _reading_threads(monkeypatch)
     frame = loader.read_gens(layout, STAGE, ids, metadata=True)
     assert threads_seen == {threading.current_thread().name}
     assert list(frame["gen_id"]) == list(dict.fromkeys(ids))
+
+
+def test_the_disk_counter_is_this_threads_bytes_from_the_storage_layer(tmp_path: Path):
+    counted = loader._disk_reads()
+    if not Path("/proc/thread-self/io").exists():
+        assert counted is None  # then the loader stays on one thread
+        return
+    assert counted is not None and counted >= 0
+    (tmp_path / "f").write_bytes(b"x" * 100_000)
+    (tmp_path / "f").read_bytes()  # from the page cache: it was just written
+    assert loader._disk_reads() == counted
 
 
 def test_an_error_in_one_chunk_stops_the_pool_before_read_gens_returns(

@@ -19,7 +19,6 @@ import json
 import math
 import os
 import stat
-import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -81,7 +80,7 @@ RECORD_COLUMNS = (
     "read_error",
 )
 READ_THREADS = 4
-"""Threads ``read_gens`` reads a local store on once its reads wait on the disk (``_read_rows``).
+"""Threads ``read_gens`` reads a local store on once its reads come from the disk (``_read_rows``).
 
 Measured on 2 cores (``/tmp/daydream-bench-reports-100000-t``, half of a stage's ids on the pool,
 the other half on one thread): a store not in the page cache reads 1.5-2.2x faster, with no more
@@ -90,13 +89,16 @@ CPU (50,000 evaluations 41.2 s -> 27.9 s wall on 4 threads, 21.0 s CPU both; 8,3
 threads (100,000 evaluations, best of 3: 1 thread 6.8 s wall / 6.5 s CPU, 2 threads 12.8 s / 15.9 s,
 4 threads 16.5 s / 24.5 s): a generation is some 20 short syscalls, each hands the GIL over, and
 the handovers cost more than the overlap saves (a bare loop of those syscalls on 2 threads gains no
-wall time either, while 2 processes halve it). Hence threads only for a store that waits on the disk.
+wall time either, while 2 processes halve it). Hence threads only once a chunk of ids has read from
+the disk (``COLD_CHUNK_BYTES``).
 """
 CHUNK_IDS = 500
-"""Ids read as one piece of work: on the calling thread, a probe of whether the reads wait on the disk."""
-WAITING_RATIO = 1.5
-"""A chunk whose wall time exceeds this times its CPU time waited on the disk (measured: about 2 on a
-store out of the page cache, 1.0-1.05 on a cached one with the machine otherwise idle)."""
+"""Ids read as one piece of work; on the calling thread, each is a probe of where the reads come from."""
+COLD_CHUNK_BYTES = 1 << 20
+"""Bytes a chunk had fetched from the disk (not the page cache) for the store to count as out of the
+cache: measured 2-23 MiB for 500 generations out of the cache, 0 for 500 in it. The disk's bytes,
+not the time waited, tell the two apart: a chunk also waits when other processes have the cores,
+and threads then cost the most (1.5-3x the wall time measured while the machine was busy)."""
 
 _INDEX = {name: i for i, name in enumerate(RECORD_COLUMNS)}
 _WIDTH = len(RECORD_COLUMNS)
@@ -365,17 +367,31 @@ def _read_chunk(stage_fd: int, gen_ids: list[str], stage: str, metadata: bool) -
     return [read_one(stage_fd, gen_id, stage=stage, metadata=metadata) for gen_id in gen_ids]
 
 
+def _disk_reads() -> int | None:
+    """Bytes the calling thread has had fetched from the storage layer so far; None where the system
+    does not tell (``/proc/thread-self/io`` is Linux's)."""
+    try:
+        with open("/proc/thread-self/io", "rb") as counters:
+            for line in counters:
+                if line.startswith(b"read_bytes:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return None
+
+
 def _read_rows(stage_fd: int, ids: list[str], stage: str, metadata: bool) -> list[list[Any]]:
     """``read_one`` of each id, in the order of ``ids``: on the calling thread while the reads are
-    served from the page cache, on ``READ_THREADS`` threads from the first chunk that waited on the disk."""
+    served from the page cache, on ``READ_THREADS`` threads from the first chunk that read from the disk."""
     rows: list[list[Any]] = []
+    before = _disk_reads()
     for start in range(0, len(ids), CHUNK_IDS):
-        wall, cpu = time.perf_counter(), time.thread_time()
         rows += _read_chunk(stage_fd, ids[start : start + CHUNK_IDS], stage, metadata)
-        rest = ids[start + CHUNK_IDS :]
-        waited = time.perf_counter() - wall > WAITING_RATIO * (time.thread_time() - cpu)
-        if rest and waited and READ_THREADS > 1:
-            return rows + _read_pooled(stage_fd, rest, stage, metadata)
+        rest, after = ids[start + CHUNK_IDS :], _disk_reads()
+        if rest and READ_THREADS > 1 and before is not None and after is not None:
+            if after - before >= COLD_CHUNK_BYTES:
+                return rows + _read_pooled(stage_fd, rest, stage, metadata)
+        before = after
     return rows
 
 
