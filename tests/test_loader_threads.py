@@ -63,15 +63,19 @@ def hostile_store(root: Path) -> tuple[DataLayout, list[str]]:
 
 
 class Disk:
-    """``_disk_reads`` for the loader: each chunk seems to fetch ``per_chunk`` bytes from the disk
-    (the real counter depends on what the page cache holds)."""
+    """``_disk_reads`` for the loader: each chunk seems to fetch ``per_chunk`` bytes from the disk, the
+    first ``cold_calls`` calls only when given (the real counter depends on the page cache)."""
 
-    def __init__(self, per_chunk: int):
-        self.per_chunk, self.total = per_chunk, 0
+    def __init__(self, per_chunk: int, cold_calls: int | None = None):
+        self.per_chunk, self.cold_calls, self.calls, self.total = per_chunk, cold_calls, 0, 0
+        self.lock = threading.Lock()
 
     def __call__(self) -> int:
-        self.total += self.per_chunk
-        return self.total
+        with self.lock:
+            self.calls += 1
+            if self.cold_calls is None or self.calls <= self.cold_calls:
+                self.total += self.per_chunk
+            return self.total
 
 
 @pytest.fixture
@@ -82,14 +86,14 @@ def small_pool(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(loader, "CHUNK_IDS", 3)
 
 
-def _reading_threads(monkeypatch: pytest.MonkeyPatch) -> set[str]:
-    """The names of the threads ``read_one`` runs on from now on."""
-    seen: set[str] = set()
+def _reading_threads(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
+    """``(gen id, thread name)`` of each ``read_one`` from now on, in the order they start."""
+    seen: list[tuple[str, str]] = []
     read_one = loader.read_one
 
-    def noting_thread(*args, **kwargs):
-        seen.add(threading.current_thread().name)
-        return read_one(*args, **kwargs)
+    def noting_thread(stage_fd, gen_id, **kwargs):
+        seen.append((gen_id, threading.current_thread().name))
+        return read_one(stage_fd, gen_id, **kwargs)
 
     monkeypatch.setattr(loader, "read_one", noting_thread)
     return seen
@@ -104,8 +108,9 @@ def test_threads_read_the_same_frame_as_one_thread(tmp_path: Path, monkeypatch: 
     threads_seen = _reading_threads(monkeypatch)
     pooled = loader.read_gens(layout, STAGE, ids, metadata=True)
 
-    assert threading.current_thread().name in threads_seen  # the first chunk, the probe
-    assert len([name for name in threads_seen if name.startswith("read_gens")]) > 1
+    names = {name for _, name in threads_seen}
+    assert threading.current_thread().name in names  # the first chunk, the probe
+    assert len([name for name in names if name.startswith("read_gens")]) > 1
     pd.testing.assert_frame_equal(pooled, alone)
     assert list(pooled["gen_id"]) == list(dict.fromkeys(ids))  # the order asked for
     rows = pooled.set_index("gen_id")
@@ -130,7 +135,22 @@ def test_a_store_in_the_page_cache_is_read_on_the_calling_thread(tmp_path: Path,
     monkeypatch.setattr(loader, "_disk_reads", Disk(loader.COLD_CHUNK_BYTES - 1))  # a few stray blocks
     threads_seen = _reading_threads(monkeypatch)
     frame = loader.read_gens(layout, STAGE, ids, metadata=True)
-    assert threads_seen == {threading.current_thread().name}
+    assert {name for _, name in threads_seen} == {threading.current_thread().name}
+    assert list(frame["gen_id"]) == list(dict.fromkeys(ids))
+
+
+def test_back_on_the_calling_thread_once_the_chunks_come_from_the_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    layout, ids = hostile_store(tmp_path / "root")
+    monkeypatch.setattr(loader, "CHUNK_IDS", 3)
+    monkeypatch.setattr(loader, "_disk_reads", Disk(loader.COLD_CHUNK_BYTES, cold_calls=4))  # 2 cold chunks
+    threads_seen = _reading_threads(monkeypatch)
+    frame = loader.read_gens(layout, STAGE, ids, metadata=True)
+    caller = threading.current_thread().name
+    on_pool = [i for i, (_, name) in enumerate(threads_seen) if name != caller]
+    assert on_pool and on_pool[-1] < len(threads_seen) - 3  # a round on the pool, then the caller again
+    assert all(name == caller for _, name in threads_seen[on_pool[-1] + 1 :])
     assert list(frame["gen_id"]) == list(dict.fromkeys(ids))
 
 

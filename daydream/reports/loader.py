@@ -89,11 +89,11 @@ CPU (50,000 evaluations 41.2 s -> 27.9 s wall on 4 threads, 21.0 s CPU both; 8,3
 threads (100,000 evaluations, best of 3: 1 thread 6.8 s wall / 6.5 s CPU, 2 threads 12.8 s / 15.9 s,
 4 threads 16.5 s / 24.5 s): a generation is some 20 short syscalls, each hands the GIL over, and
 the handovers cost more than the overlap saves (a bare loop of those syscalls on 2 threads gains no
-wall time either, while 2 processes halve it). Hence threads only once a chunk of ids has read from
-the disk (``COLD_CHUNK_BYTES``).
+wall time either, while 2 processes halve it). Hence threads only for the chunks of ids that follow
+one read from the disk (``COLD_CHUNK_BYTES``), as long as they come from the disk.
 """
 CHUNK_IDS = 500
-"""Ids read as one piece of work; on the calling thread, each is a probe of where the reads come from."""
+"""Ids read as one piece of work, each a probe of whether the reads come from the disk."""
 COLD_CHUNK_BYTES = 1 << 20
 """Bytes a chunk had fetched from the disk (not the page cache) for the store to count as out of the
 cache: measured 2-23 MiB for 500 generations out of the cache, 0 for 500 in it. The disk's bytes,
@@ -380,28 +380,39 @@ def _disk_reads() -> int | None:
     return None
 
 
-def _read_rows(stage_fd: int, ids: list[str], stage: str, metadata: bool) -> list[list[Any]]:
-    """``read_one`` of each id, in the order of ``ids``: on the calling thread while the reads are
-    served from the page cache, on ``READ_THREADS`` threads from the first chunk that read from the disk."""
-    rows: list[list[Any]] = []
+def _read_counted(stage_fd: int, gen_ids: list[str], stage: str, metadata: bool) -> tuple[list[list[Any]], bool]:
+    """The rows of ``gen_ids``, and whether reading them fetched ``COLD_CHUNK_BYTES`` from the disk."""
     before = _disk_reads()
-    for start in range(0, len(ids), CHUNK_IDS):
-        rows += _read_chunk(stage_fd, ids[start : start + CHUNK_IDS], stage, metadata)
-        rest, after = ids[start + CHUNK_IDS :], _disk_reads()
-        if rest and READ_THREADS > 1 and before is not None and after is not None:
-            if after - before >= COLD_CHUNK_BYTES:
-                return rows + _read_pooled(stage_fd, rest, stage, metadata)
-        before = after
-    return rows
+    rows = _read_chunk(stage_fd, gen_ids, stage, metadata)
+    after = _disk_reads()
+    return rows, before is not None and after is not None and after - before >= COLD_CHUNK_BYTES
 
 
-def _read_pooled(stage_fd: int, ids: list[str], stage: str, metadata: bool) -> list[list[Any]]:
+def _read_rows(stage_fd: int, ids: list[str], stage: str, metadata: bool) -> list[list[Any]]:
+    """``read_one`` of each id, in the order of ``ids``, in chunks: one at a time on the calling thread
+    while they come from the page cache, ``2 * READ_THREADS`` at a time on a pool after a chunk that
+    came from the disk, back to the calling thread after a round of chunks that all came from the cache."""
     chunks = [ids[start : start + CHUNK_IDS] for start in range(0, len(ids), CHUNK_IDS)]
-    # On an error ``map`` cancels the chunks not started and the ``with`` waits for the running ones:
-    # none may go on reading in ``stage_fd`` once the caller has closed it.
-    with ThreadPoolExecutor(max_workers=READ_THREADS, thread_name_prefix="read_gens") as pool:
-        parts = pool.map(lambda chunk: _read_chunk(stage_fd, chunk, stage, metadata), chunks)
-        return [row for part in parts for row in part]
+    rows: list[list[Any]] = []
+    pool: ThreadPoolExecutor | None = None
+    done, cold = 0, False
+    try:
+        while done < len(chunks):
+            if cold and READ_THREADS > 1:
+                pool = pool or ThreadPoolExecutor(max_workers=READ_THREADS, thread_name_prefix="read_gens")
+                batch = chunks[done : done + 2 * READ_THREADS]
+                parts = list(pool.map(lambda chunk: _read_counted(stage_fd, chunk, stage, metadata), batch))
+            else:
+                batch = chunks[done : done + 1]
+                parts = [_read_counted(stage_fd, batch[0], stage, metadata)]
+            done += len(batch)
+            for part, _ in parts:
+                rows += part
+            cold = any(from_disk for _, from_disk in parts)
+    finally:  # on an error, no chunk may start or go on reading in ``stage_fd`` once the caller closes it
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+    return rows
 
 
 def read_gens(layout: DataLayout, stage: Stage, gen_ids: Iterable[str], *, metadata: bool) -> pd.DataFrame:
