@@ -94,11 +94,15 @@ one read from the disk (``COLD_CHUNK_BYTES``), as long as they come from the dis
 """
 CHUNK_IDS = 500
 """Ids read as one piece of work, each a probe of whether the reads come from the disk."""
-COLD_CHUNK_BYTES = 1 << 20
-"""Bytes a chunk had fetched from the disk (not the page cache) for the store to count as out of the
-cache: measured 2-23 MiB for 500 generations out of the cache, 0 for 500 in it. The disk's bytes,
-not the time waited, tell the two apart: a chunk also waits when other processes have the cores,
-and threads then cost the most (1.5-3x the wall time measured while the machine was busy)."""
+COLD_CHUNK_BYTES = 2 << 20
+"""Bytes a chunk fetched from the disk (not the page cache) for the next ones to go to the pool.
+
+Measured 2-23 MiB for 500 generations out of the cache, 0 for 500 in it; 2 MiB is some 500 pages of
+the 3,000 a chunk of evaluations reads, about where the pool starts to pay (estimated from the
+figures above: a cold generation costs ~10x a cached one, the pool saves ~40% of the first and adds
+~100% to the second). The disk's bytes, not the time waited, tell cold from cached: a chunk also
+waits when other processes have the cores, and threads then cost the most (1.5-3x the wall time
+measured with the machine busy)."""
 
 _INDEX = {name: i for i, name in enumerate(RECORD_COLUMNS)}
 _WIDTH = len(RECORD_COLUMNS)
