@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from daydream.paths import DataLayout
-from daydream.reports import loader
+from daydream.reports import coldread, loader
 
 STAGE = "evaluation"
 
@@ -82,8 +82,8 @@ class Disk:
 def small_pool(monkeypatch: pytest.MonkeyPatch) -> None:
     """Chunks of 3 ids out of the page cache: after the first chunk the pool reads the rest, its
     threads interleaving over the hostile entries."""
-    monkeypatch.setattr(loader, "_disk_reads", Disk(loader.COLD_CHUNK_BYTES))
-    monkeypatch.setattr(loader, "CHUNK_IDS", 3)
+    monkeypatch.setattr(coldread, "disk_reads", Disk(coldread.COLD_CHUNK_BYTES))
+    monkeypatch.setattr(coldread, "CHUNK_IDS", 3)
 
 
 def _reading_threads(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
@@ -102,9 +102,9 @@ def _reading_threads(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
 @pytest.mark.timeout(60)  # a FIFO opened for reading without O_NONBLOCK would hang here
 def test_threads_read_the_same_frame_as_one_thread(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, small_pool: None):
     layout, ids = hostile_store(tmp_path / "root")
-    monkeypatch.setattr(loader, "READ_THREADS", 1)
+    monkeypatch.setattr(coldread, "READ_THREADS", 1)
     alone = loader.read_gens(layout, STAGE, ids, metadata=True)
-    monkeypatch.setattr(loader, "READ_THREADS", 4)
+    monkeypatch.setattr(coldread, "READ_THREADS", 4)
     threads_seen = _reading_threads(monkeypatch)
     pooled = loader.read_gens(layout, STAGE, ids, metadata=True)
 
@@ -131,8 +131,8 @@ def test_threads_read_the_same_frame_as_one_thread(tmp_path: Path, monkeypatch: 
 
 def test_a_store_in_the_page_cache_is_read_on_the_calling_thread(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     layout, ids = hostile_store(tmp_path / "root")
-    monkeypatch.setattr(loader, "CHUNK_IDS", 3)
-    monkeypatch.setattr(loader, "_disk_reads", Disk(loader.COLD_CHUNK_BYTES - 1))  # a few stray blocks
+    monkeypatch.setattr(coldread, "CHUNK_IDS", 3)
+    monkeypatch.setattr(coldread, "disk_reads", Disk(coldread.COLD_CHUNK_BYTES - 1))  # a few stray blocks
     threads_seen = _reading_threads(monkeypatch)
     frame = loader.read_gens(layout, STAGE, ids, metadata=True)
     assert {name for _, name in threads_seen} == {threading.current_thread().name}
@@ -143,8 +143,8 @@ def test_back_on_the_calling_thread_once_the_chunks_come_from_the_cache(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
     layout, ids = hostile_store(tmp_path / "root")
-    monkeypatch.setattr(loader, "CHUNK_IDS", 3)
-    monkeypatch.setattr(loader, "_disk_reads", Disk(loader.COLD_CHUNK_BYTES, cold_calls=4))  # 2 cold chunks
+    monkeypatch.setattr(coldread, "CHUNK_IDS", 3)
+    monkeypatch.setattr(coldread, "disk_reads", Disk(coldread.COLD_CHUNK_BYTES, cold_calls=4))  # 2 cold chunks
     threads_seen = _reading_threads(monkeypatch)
     frame = loader.read_gens(layout, STAGE, ids, metadata=True)
     caller = threading.current_thread().name
@@ -155,14 +155,14 @@ def test_back_on_the_calling_thread_once_the_chunks_come_from_the_cache(
 
 
 def test_the_disk_counter_is_this_threads_bytes_from_the_storage_layer(tmp_path: Path):
-    counted = loader._disk_reads()
+    counted = coldread.disk_reads()
     if not Path("/proc/thread-self/io").exists():
         assert counted is None  # then the loader stays on one thread
         return
     assert counted is not None and counted >= 0
     (tmp_path / "f").write_bytes(b"x" * 100_000)
     (tmp_path / "f").read_bytes()  # from the page cache: it was just written
-    assert loader._disk_reads() == counted
+    assert coldread.disk_reads() == counted
 
 
 def test_an_error_in_one_chunk_stops_the_pool_before_read_gens_returns(
@@ -183,7 +183,7 @@ def test_an_error_in_one_chunk_stops_the_pool_before_read_gens_returns(
         finally:
             running.remove(gen_id)
 
-    monkeypatch.setattr(loader, "READ_THREADS", 2)
+    monkeypatch.setattr(coldread, "READ_THREADS", 2)
     monkeypatch.setattr(loader, "read_one", failing)
     with pytest.raises(RuntimeError, match="boom"):
         loader.read_gens(layout, STAGE, ids, metadata=True)

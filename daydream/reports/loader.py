@@ -20,7 +20,6 @@ import math
 import os
 import stat
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import msgspec
@@ -28,6 +27,7 @@ import pandas as pd
 
 from daydream.errors import StoreError, located, shown
 from daydream.paths import DataLayout, Stage
+from daydream.reports import coldread
 from daydream.reports.safefs import TooLarge, invalid_id, open_gen_dir, open_stage_dir, read_bytes, read_gen_text
 from daydream.storage.objpath import ObjectPath
 from daydream.values import optional_float
@@ -79,31 +79,6 @@ RECORD_COLUMNS = (
     "parsed_error",
     "read_error",
 )
-READ_THREADS = 4
-"""Threads ``read_gens`` reads a local store on once its reads come from the disk (``_read_rows``).
-
-Measured on 2 cores (``/tmp/daydream-bench-reports-100000-t``, half of a stage's ids on the pool,
-the other half on one thread): a store not in the page cache reads 1.5-2.2x faster, with no more
-CPU (50,000 evaluations 41.2 s -> 27.9 s wall on 4 threads, 21.0 s CPU both; 8,334 essays 6.3 s ->
-3.9 s on 2; 4,167 drafts 2.8 s -> 1.3 s on 4). A store in the cache reads 1.9-2.4x *slower* on
-threads (100,000 evaluations, best of 3: 1 thread 6.8 s wall / 6.5 s CPU, 2 threads 12.8 s / 15.9 s,
-4 threads 16.5 s / 24.5 s): a generation is some 20 short syscalls, each hands the GIL over, and
-the handovers cost more than the overlap saves (a bare loop of those syscalls on 2 threads gains no
-wall time either, while 2 processes halve it). Hence threads only for the chunks of ids that follow
-one read from the disk (``COLD_CHUNK_BYTES``), as long as they come from the disk.
-"""
-CHUNK_IDS = 500
-"""Ids read as one piece of work, each a probe of whether the reads come from the disk."""
-COLD_CHUNK_BYTES = 2 << 20
-"""Bytes a chunk fetched from the disk (not the page cache) for the next ones to go to the pool.
-
-Measured 2-23 MiB for 500 generations out of the cache, 0 for 500 in it; 2 MiB is some 500 pages of
-the 3,000 a chunk of evaluations reads, about where the pool starts to pay (estimated from the
-figures above: a cold generation costs ~10x a cached one, the pool saves ~40% of the first and adds
-~100% to the second). The disk's bytes, not the time waited, tell cold from cached: a chunk also
-waits when other processes have the cores, and threads then cost the most (1.5-3x the wall time
-measured with the machine busy)."""
-
 _INDEX = {name: i for i, name in enumerate(RECORD_COLUMNS)}
 _WIDTH = len(RECORD_COLUMNS)
 
@@ -410,58 +385,6 @@ def read_one(stage_fd: int, gen_id: str, *, stage: str, metadata: bool) -> list[
     return row
 
 
-def _read_chunk(stage_fd: int, gen_ids: list[str], stage: str, metadata: bool) -> list[list[Any]]:
-    return [read_one(stage_fd, gen_id, stage=stage, metadata=metadata) for gen_id in gen_ids]
-
-
-def _disk_reads() -> int | None:
-    """Bytes the calling thread has had fetched from the storage layer so far; None where the system
-    does not tell (``/proc/thread-self/io`` is Linux's)."""
-    try:
-        with open("/proc/thread-self/io", "rb") as counters:
-            for line in counters:
-                if line.startswith(b"read_bytes:"):
-                    return int(line.split()[1])
-    except (OSError, ValueError):
-        pass
-    return None
-
-
-def _read_counted(stage_fd: int, gen_ids: list[str], stage: str, metadata: bool) -> tuple[list[list[Any]], bool]:
-    """The rows of ``gen_ids``, and whether reading them fetched ``COLD_CHUNK_BYTES`` from the disk."""
-    before = _disk_reads()
-    rows = _read_chunk(stage_fd, gen_ids, stage, metadata)
-    after = _disk_reads()
-    return rows, before is not None and after is not None and after - before >= COLD_CHUNK_BYTES
-
-
-def _read_rows(stage_fd: int, ids: list[str], stage: str, metadata: bool) -> list[list[Any]]:
-    """``read_one`` of each id, in the order of ``ids``, in chunks: one at a time on the calling thread
-    while they come from the page cache, ``2 * READ_THREADS`` at a time on a pool after a chunk that
-    came from the disk, back to the calling thread after a round of chunks that all came from the cache."""
-    chunks = [ids[start : start + CHUNK_IDS] for start in range(0, len(ids), CHUNK_IDS)]
-    rows: list[list[Any]] = []
-    pool: ThreadPoolExecutor | None = None
-    done, cold = 0, False
-    try:
-        while done < len(chunks):
-            if cold and READ_THREADS > 1:
-                pool = pool or ThreadPoolExecutor(max_workers=READ_THREADS, thread_name_prefix="read_gens")
-                batch = chunks[done : done + 2 * READ_THREADS]
-                parts = list(pool.map(lambda chunk: _read_counted(stage_fd, chunk, stage, metadata), batch))
-            else:
-                batch = chunks[done : done + 1]
-                parts = [_read_counted(stage_fd, batch[0], stage, metadata)]
-            done += len(batch)
-            for part, _ in parts:
-                rows += part
-            cold = any(from_disk for _, from_disk in parts)
-    finally:  # on an error, no chunk may start or go on reading in ``stage_fd`` once the caller closes it
-        if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
-    return rows
-
-
 def read_gens(layout: DataLayout, stage: Stage, gen_ids: Iterable[str], *, metadata: bool) -> pd.DataFrame:
     """Records of ``gen_ids`` of one stage, one row each, in ``RECORD_COLUMNS``."""
     if isinstance(layout.root, ObjectPath):  # batched listing and concurrent reads
@@ -474,7 +397,9 @@ def read_gens(layout: DataLayout, stage: Stage, gen_ids: Iterable[str], *, metad
         if stage_fd is None:
             rows = [_absent(gen_id, invalid_id(gen_id)) for gen_id in ids]
         else:
-            rows = _read_rows(stage_fd, ids, stage, metadata)
+            rows = coldread.read_in_chunks(
+                ids, lambda chunk: [read_one(stage_fd, gen_id, stage=stage, metadata=metadata) for gen_id in chunk]
+            )
     finally:
         if stage_fd is not None:
             os.close(stage_fd)
