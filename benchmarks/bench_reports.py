@@ -8,8 +8,9 @@ membership.csv; then a tournament cohort over 2,000 of the essays (``build_tourn
 both orders, two judges, 20,000 comparison generations and the tournament's ``rounds.json``. The
 store is kept and reused by later runs (``--store``).
 
-The timed part runs in a fresh Python process, so the figure includes imports and the peak RSS is
-the reports' own: ``build_cohort_reports(layout, "bench")`` end to end (reading the store, every
+Before each timed run every file of the store is read once (``warm_page_cache``, untimed), so both
+versions start from the same page cache. The timed part runs in a fresh Python process, so the
+figure includes imports and the peak RSS is the reports' own: ``build_cohort_reports(layout, "bench")`` end to end (reading the store, every
 table with its intervals, the bias checks, the diversity of ideas, the charts and index.html), then
 ``build_cohort_reports(layout, "bench-tournament")`` (the Bradley-Terry leaderboard pooled and per
 judge with bootstrap intervals, the absolute scores beside it, position bias). Run::
@@ -321,8 +322,32 @@ def child(root: str) -> None:
     )
 
 
+def warm_page_cache(root: Path) -> tuple[int, float]:
+    """Read every file of the store once (untimed): ``(files, seconds)``.
+
+    Each timed run then starts with the store in the page cache, whichever version runs. Without it
+    the figures measured the kernel's luck: this VM's memory reclaim (DAMON) evicts idle page-cache
+    pages within minutes, and the same code measured 18.5-27.4 s CPU from one run to the next as more
+    or less of the store had to come from the disk. A store out of the cache is ``coldread``'s case
+    (docs/reports.md, Performance)."""
+    started, files, stack = time.perf_counter(), 0, [str(root)]
+    while stack:
+        with os.scandir(stack.pop()) as entries:
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append(entry.path)
+                elif entry.is_file(follow_symlinks=False):
+                    with open(entry.path, "rb") as handle:
+                        while handle.read(1 << 20):
+                            pass
+                    files += 1
+    return files, time.perf_counter() - started
+
+
 def _timed_child(root: Path, source: Path | None) -> dict:
     """One timed report in a fresh interpreter; ``source`` puts another checkout first on the path."""
+    files, seconds = warm_page_cache(root)
+    print(f"(page cache warmed: {files:,} files read in {seconds:.1f} s, untimed)", flush=True)
     env = dict(os.environ)
     script = Path(__file__)
     if source is not None:
