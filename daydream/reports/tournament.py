@@ -19,6 +19,7 @@ from daydream import atomic
 from daydream.paths import DataLayout, id_problem
 from daydream.reports import bias
 from daydream.reports import html as h
+from daydream.reports.csvtext import frame_csv
 from daydream.tournament.rounds import (
     STATE_DIR,
     STATE_FILE,
@@ -120,9 +121,9 @@ def write_tournament_report(layout: DataLayout, cohort_id: str) -> list[Path]:
     context = tournament_context(layout, cohort_id, root_href="../../../")
     frame = context.pop("verdicts")
     paths = [
-        atomic.write_text(layout.inside(out / LEADERBOARD_CSV), context.pop("board").to_csv(index=False)),
-        atomic.write_text(layout.inside(out / VERDICTS_CSV), frame.to_csv(index=False)),
-        atomic.write_text(layout.inside(out / POSITION_CSV), context.pop("position").to_csv(index=False)),
+        atomic.write_text(layout.inside(out / LEADERBOARD_CSV), frame_csv(context.pop("board"))),
+        atomic.write_text(layout.inside(out / VERDICTS_CSV), frame_csv(frame)),
+        atomic.write_text(layout.inside(out / POSITION_CSV), frame_csv(context.pop("position"))),
     ]
     page = h.render(
         "tournament.html",
