@@ -10,8 +10,9 @@ store is kept and reused by later runs (``--store``).
 
 Before each timed run every file of the store is read once (``warm_page_cache``, untimed), so both
 versions start from the same page cache. The timed part runs in a fresh Python process, so the
-figure includes imports and the peak RSS is the reports' own: ``build_cohort_reports(layout, "bench")`` end to end (reading the store, every
-table with its intervals, the bias checks, the diversity of ideas, the charts and index.html), then
+figure includes imports and the peak RSS is the reports' own: ``build_cohort_reports(layout,
+"bench")`` end to end (reading the store, every table with its intervals, the bias checks, the
+diversity of ideas, the charts and index.html), then
 ``build_cohort_reports(layout, "bench-tournament")`` (the Bradley-Terry leaderboard pooled and per
 judge with bootstrap intervals, the absolute scores beside it, position bias). Run::
 
