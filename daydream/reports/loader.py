@@ -19,7 +19,7 @@ import json
 import math
 import os
 import stat
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import msgspec
@@ -226,11 +226,19 @@ class _GenReader:
         return self.mode(name) is not None
 
     def json_if_present(self, name: str) -> dict[str, Any] | None:
-        """``json(name)``, or None when there is no such file."""
+        """The JSON object in ``name``: ``{}`` and a problem when it cannot be read or is not one,
+        None when there is no such file."""
+        return self._json(name, lambda: read_bytes(name, self.dir_fd, MAX_JSON_BYTES), absent=True)
+
+    def _json(self, name: str, read: Callable[[], bytes], *, absent: bool) -> dict[str, Any] | None:
+        """``read()``'s JSON object; with ``absent``, a missing file is None rather than a problem."""
         try:
-            data = read_bytes(name, self.dir_fd, MAX_JSON_BYTES)
-        except FileNotFoundError:
-            return None
+            data = read()
+        except FileNotFoundError as exc:
+            if absent:
+                return None
+            self.problems.append(self._unreadable(name, exc))
+            return {}
         except TooLarge:
             self.problems.append(f"{name}: larger than {MAX_JSON_BYTES:,} bytes, not read")
             return {}

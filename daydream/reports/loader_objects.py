@@ -57,15 +57,8 @@ class _FetchedReader(loader._GenReader):
             return None
         if self.indexed is not None:  # the record matched the listing: it holds every listed JSON file
             return self.indexed[name]
-        try:
-            data = self.bytes_of(name, loader.MAX_JSON_BYTES)
-        except TooLarge:
-            self.problems.append(f"{name}: larger than {loader.MAX_JSON_BYTES:,} bytes, not read")
-            return {}
-        except OSError as exc:
-            self.problems.append(self._unreadable(name, exc))
-            return {}
-        return self._object(name, data)
+        # listed, so gone since the listing is a problem, not an absence
+        return self._json(name, lambda: self.bytes_of(name, loader.MAX_JSON_BYTES), absent=False)
 
     def needs_parsed_text(self) -> bool:
         row, index = self.row, loader._INDEX
