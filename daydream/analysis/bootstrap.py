@@ -223,10 +223,10 @@ def percentile_interval(draws: np.ndarray, n_clusters: np.ndarray, level: float)
 
 def bootstrap_se(draws: np.ndarray) -> np.ndarray:
     finite = np.isfinite(draws).sum(axis=0)
+    if draws.shape[0] >= 2 and (finite == draws.shape[0]).all():  # no NaN: the plain std, ~3x faster
+        return draws.std(axis=0, ddof=1)
     out = np.full(draws.shape[1], np.nan)
     ok = finite >= 2
-    if ok.all() and (finite == draws.shape[0]).all():  # no NaN: the plain std, ~3x faster than nanstd
-        return draws.std(axis=0, ddof=1)
     if ok.any():
         out[ok] = np.nanstd(draws[:, ok], axis=0, ddof=1)
     return out

@@ -333,31 +333,34 @@ def fill_row(reader: _GenReader, stage: str, metadata: bool) -> None:
     generation's ``metadata.json`` only with ``metadata``, its ``parsed_metadata.json`` only for an
     evaluation, and always ``error.json`` and ``raw_metadata.json``."""
     row = reader.row
-    meta = reader.json_if_present("metadata.json") if metadata else None
-    row[_HAS["metadata.json"]] = meta is not None or (not metadata and reader.present("metadata.json"))
-    if meta is not None:
+
+    def read(name: str) -> dict[str, Any] | None:
+        """The file's JSON object (None when absent), its presence column set on the way."""
+        data = reader.json_if_present(name)
+        row[_HAS[name]] = data is not None
+        return data
+
+    def note(name: str) -> None:
+        row[_HAS[name]] = reader.present(name)
+
+    if not metadata:
+        note("metadata.json")
+    elif (meta := read("metadata.json")) is not None:
         reader.fill_meta(meta, stage)
-    error = reader.json_if_present("error.json")
-    row[_HAS["error.json"]] = error is not None
-    if error is not None:
+    if (error := read("error.json")) is not None:
         reader.fill(error, _ERROR_FIELDS, "error.json")
-    raw = reader.json_if_present("raw_metadata.json")
-    row[_HAS["raw_metadata.json"]] = raw is not None
-    if raw is not None:
+    if (raw := read("raw_metadata.json")) is not None:
         reader.fill(raw, _RAW_FIELDS, "raw_metadata.json")
         usage = raw.get("usage")
         if usage is not None and not isinstance(usage, dict):
             reader.problems.append("raw_metadata.json: unusable value of usage")
         reader.fill(usage if isinstance(usage, dict) else {}, _USAGE_FIELDS, "raw_metadata.json usage")
-    if stage == "evaluation":
-        parsed = reader.json_if_present("parsed_metadata.json")
-        row[_HAS["parsed_metadata.json"]] = parsed is not None
-        if parsed is not None:
-            reader.fill(parsed, _PARSED_FIELDS, "parsed_metadata.json")
-    else:
-        row[_HAS["parsed_metadata.json"]] = reader.present("parsed_metadata.json")
-    row[_HAS["raw.txt"]] = reader.present("raw.txt")
-    row[_HAS["parsed.txt"]] = reader.present("parsed.txt")
+    if stage != "evaluation":
+        note("parsed_metadata.json")
+    elif (parsed := read("parsed_metadata.json")) is not None:
+        reader.fill(parsed, _PARSED_FIELDS, "parsed_metadata.json")
+    note("raw.txt")
+    note("parsed.txt")
 
 
 def _absent(gen_id: str, refused: str | None = None) -> list[Any]:

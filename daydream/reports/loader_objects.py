@@ -1,11 +1,11 @@
 """``read_gens`` and ``list_gen_ids`` for a data root on object storage: batched, never a round trip
 per file in a Python loop.
 
-One paginated listing of ``gens/<stage>/`` gives every generation's file names and sizes (what
-``os.listdir`` of each directory gives locally); then the JSON files a report needs are fetched
+One paginated listing of ``gens/<stage>/`` gives every generation's file names and sizes (locally,
+opening each file and ``lstat`` tell which exist); then the JSON files a report needs are fetched
 concurrently in one ``read_many``, and ``parsed.txt`` only for evaluations whose
-``parsed_metadata.json`` did not carry the score (a second ``read_many``). The rows are built by the
-same ``_GenReader`` as locally, so both backends produce the same frame. A generation whose record
+``parsed_metadata.json`` did not carry the score (a second ``read_many``). The rows are filled by the
+same ``loader.fill_row`` as locally, so both backends produce the same frame. A generation whose record
 in the stage's index (``daydream.gen_index``) matches the listing is read from that record instead:
 no GET at all for it. Object storage has no
 symlinks, FIFOs or devices: the only hostile cases left are sizes (refused before fetching) and
