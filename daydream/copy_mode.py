@@ -19,7 +19,6 @@ def copy_from_parent(
     if current is not None and current != parent_text:
         Attempts(store, stage, gen_id).archive_current("replaced by a forced copy from the parent draft")
     store.write_text(stage, gen_id, "prompt.txt", parent_text)
-    store.write_text(stage, gen_id, "parsed.txt", parent_text)
     store.write_json(
         stage,
         gen_id,
@@ -35,4 +34,5 @@ def copy_from_parent(
         },
     )
     store.clear_error(stage, gen_id)
+    store.write_text(stage, gen_id, "parsed.txt", parent_text)  # the done marker last (judging._accepted)
     return outcome(stage, gen_id, "done", "copied from parent draft")

@@ -86,9 +86,13 @@ def _accepted(work: Judging, parsed: str, parsed_meta: dict[str, Any]) -> None:
     store, stage, gen_id = work.store, work.stage, work.gen_id
     if work.incoming is not None:
         Attempts(store, stage, gen_id).promote_incoming()
-    store.write_text(stage, gen_id, "parsed.txt", parsed)
+    # parsed.txt marks the generation done, so it goes last: a process killed before it leaves a
+    # generation that runs again (re-judging its kept answer, no call) and sweeps what the kill left;
+    # written first, a kill after it left a done generation, never visited again, with a temporary
+    # parsed_metadata.json beside it and a stale error.json (seen in the triggerer-kill test)
     store.write_json(stage, gen_id, "parsed_metadata.json", parsed_meta)
     store.clear_error(stage, gen_id)
+    store.write_text(stage, gen_id, "parsed.txt", parsed)
     if work.incoming is not None:
         Attempts(store, stage, gen_id).discard_incoming()
 

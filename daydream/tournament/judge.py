@@ -171,9 +171,10 @@ class ComparisonRunner:
         attempts = self._attempts(gen_id) if incoming is not None else None
         if attempts is not None:
             attempts.promote_incoming()
-        atomic.write_text(self.store.path(gen_id, "parsed.txt"), f"{verdict.verdict}\n")
         atomic.write_json(self.store.path(gen_id, "parsed_metadata.json"), parsed_meta)
         atomic.remove_file(self.store.path(gen_id, ERROR_FILE))
+        # the done marker last (judging._accepted)
+        atomic.write_text(self.store.path(gen_id, "parsed.txt"), f"{verdict.verdict}\n")
         if attempts is not None:
             attempts.discard_incoming()
         return _outcome(gen_id, "done", "judged" if called else "re-parsed kept raw output", **facts)
